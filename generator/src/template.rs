@@ -1,0 +1,861 @@
+//! The CloudFormation template, built as data.
+//!
+//! Logical ids, Lambda environment variables and custom-resource properties named
+//! here are the contract with the two Lambdas and with the README; change them
+//! together.
+
+use serde_json::{Map, Value, json};
+
+use crate::presto::{self, NodeValues, PrestoFile, RenderError};
+use crate::settings::{self, StackSettings};
+
+/// Logical ids of the resources other code refers to.
+pub mod ids {
+    /// The private hosted zone holding the coordinator record.
+    pub const HOSTED_ZONE: &str = "HostedZone";
+    /// The coordinators' Auto Scaling group (active plus hot standbys).
+    pub const COORDINATOR_GROUP: &str = "CoordinatorGroup";
+    /// The workers' Auto Scaling group.
+    pub const WORKER_GROUP: &str = "WorkerGroup";
+    /// The `Custom::CoordinatorDns` resource that owns the coordinator record.
+    pub const COORDINATOR_DNS: &str = "CoordinatorDns";
+    /// The Lambda behind `Custom::CoordinatorDns`.
+    pub const CUSTOM_RESOURCE_FUNCTION: &str = "CoordinatorDnsFunction";
+    /// The watcher Lambda.
+    pub const WATCHER_FUNCTION: &str = "WatcherFunction";
+}
+
+/// Environment variables the watcher Lambda reads.
+pub mod watcher_env {
+    /// Id of the private hosted zone.
+    pub const HOSTED_ZONE_ID: &str = "HOSTED_ZONE_ID";
+    /// Fully qualified name of the coordinator A record, without the final dot.
+    pub const RECORD_NAME: &str = "RECORD_NAME";
+    /// TTL of the record, in seconds.
+    pub const RECORD_TTL: &str = "RECORD_TTL";
+    /// Name of the coordinators' Auto Scaling group.
+    pub const COORDINATOR_GROUP: &str = "COORDINATOR_GROUP";
+    /// Presto's HTTP port on the coordinators.
+    pub const PRESTO_PORT: &str = "PRESTO_PORT";
+    /// Seconds between two probes.
+    pub const PROBE_INTERVAL_SECONDS: &str = "PROBE_INTERVAL_SECONDS";
+    /// Seconds a probe may take.
+    pub const PROBE_TIMEOUT_SECONDS: &str = "PROBE_TIMEOUT_SECONDS";
+    /// Seconds a coordinator must fail without a break before it is replaced.
+    pub const GRACE_SECONDS: &str = "GRACE_SECONDS";
+}
+
+/// Properties of the `Custom::CoordinatorDns` resource (besides `ServiceToken`).
+/// CloudFormation delivers every one of them as a string.
+pub mod dns_properties {
+    /// Id of the private hosted zone.
+    pub const HOSTED_ZONE_ID: &str = "HostedZoneId";
+    /// Fully qualified name of the A record, without the final dot.
+    pub const RECORD_NAME: &str = "RecordName";
+    /// TTL of the record, in seconds.
+    pub const TTL: &str = "Ttl";
+    /// Name of the coordinators' Auto Scaling group.
+    pub const COORDINATOR_GROUP: &str = "CoordinatorGroupName";
+    /// Presto's HTTP port on the coordinators.
+    pub const PRESTO_PORT: &str = "PrestoHttpPort";
+    /// Seconds a probe may take.
+    pub const PROBE_TIMEOUT_SECONDS: &str = "ProbeTimeoutSeconds";
+}
+
+/// How often the schedule starts the watcher. Each run probes for about this long.
+pub const WATCHER_SCHEDULE: &str = "rate(1 minute)";
+/// The watcher's Lambda timeout: one scheduled minute of probing plus room to finish
+/// a failover it started near the end.
+pub const WATCHER_TIMEOUT_SECONDS: u32 = 90;
+/// The custom resource's Lambda timeout; CloudFormation's own wait is a little longer.
+pub const CUSTOM_RESOURCE_TIMEOUT_SECONDS: u32 = 300;
+/// How long CloudFormation waits for the custom resource's answer before failing it.
+pub const CUSTOM_RESOURCE_SERVICE_TIMEOUT_SECONDS: u32 = 360;
+/// Root volume size of every node.
+pub const ROOT_VOLUME_GIB: u32 = 50;
+/// Days the Lambdas' logs are kept.
+pub const LOG_RETENTION_DAYS: u32 = 365;
+/// How long the coordinators may take to install and start Presto at stack creation.
+pub const COORDINATOR_READY_TIMEOUT: &str = "PT20M";
+/// Where Presto keeps its data on every node.
+const DATA_DIR: &str = "/var/presto/data";
+
+fn r#ref(name: &str) -> Value {
+    json!({ "Ref": name })
+}
+
+fn sub(text: &str) -> Value {
+    json!({ "Fn::Sub": text })
+}
+
+fn get_att(resource: &str, attribute: &str) -> Value {
+    json!({ "Fn::GetAtt": [resource, attribute] })
+}
+
+/// The coordinator record's fully qualified name, as a CloudFormation expression.
+const RECORD_FQDN: &str = "${CoordinatorRecordName}.${HostedZoneName}";
+
+/// Builds the whole template.
+pub fn build(settings: &StackSettings) -> Result<Value, RenderError> {
+    Ok(json!({
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": "Presto cluster whose coordinator survives failures: hot-standby coordinators behind a private DNS record, moved by a watcher Lambda within seconds of a failure.",
+        "Metadata": metadata(),
+        "Parameters": parameters(settings),
+        "Resources": resources()?,
+        "Outputs": outputs(),
+    }))
+}
+
+fn metadata() -> Value {
+    json!({
+        "AWS::CloudFormation::Interface": {
+            "ParameterGroups": [
+                {
+                    "Label": { "default": "Network Configuration" },
+                    "Parameters": ["VpcId", "CoordinatorSubnetIds", "WorkerSubnetIds", "ClientCidr", "SshCidr"],
+                },
+                {
+                    "Label": { "default": "EC2 Configuration" },
+                    "Parameters": ["HACoordinatorsCount", "CoordinatorInstanceType", "WorkersCount", "WorkerInstanceType", "KeyName", "ImageId"],
+                },
+                {
+                    "Label": { "default": "Presto Configuration" },
+                    "Parameters": ["PrestoVersion", "PrestoHttpPort", "PrestoEnvironment", "HostedZoneName", "CoordinatorRecordName"],
+                },
+                {
+                    "Label": { "default": "High Availability" },
+                    "Parameters": ["ProbeIntervalSeconds", "ProbeTimeoutSeconds", "FailoverGraceSeconds"],
+                },
+                {
+                    "Label": { "default": "Lambda Code" },
+                    "Parameters": ["LambdaCodeBucket", "CustomResourceCodeKey", "WatcherCodeKey"],
+                },
+            ],
+            "ParameterLabels": {
+                "VpcId": { "default": "VPC" },
+                "CoordinatorSubnetIds": { "default": "Coordinator subnets" },
+                "WorkerSubnetIds": { "default": "Worker subnets" },
+                "ClientCidr": { "default": "Client CIDR" },
+                "SshCidr": { "default": "SSH CIDR" },
+                "HACoordinatorsCount": { "default": "Number of coordinators (HA)" },
+                "CoordinatorInstanceType": { "default": "Coordinator instance type" },
+                "WorkersCount": { "default": "Number of workers" },
+                "WorkerInstanceType": { "default": "Worker instance type" },
+                "KeyName": { "default": "SSH key pair" },
+                "ImageId": { "default": "AMI" },
+                "PrestoVersion": { "default": "Presto version" },
+                "PrestoHttpPort": { "default": "Presto HTTP port" },
+                "PrestoEnvironment": { "default": "Presto environment name" },
+                "HostedZoneName": { "default": "Private hosted zone name" },
+                "CoordinatorRecordName": { "default": "Coordinator record name" },
+                "ProbeIntervalSeconds": { "default": "Probe interval (seconds)" },
+                "ProbeTimeoutSeconds": { "default": "Probe timeout (seconds)" },
+                "FailoverGraceSeconds": { "default": "Failover grace period (seconds)" },
+                "LambdaCodeBucket": { "default": "Lambda code bucket" },
+                "CustomResourceCodeKey": { "default": "DNS custom resource code key" },
+                "WatcherCodeKey": { "default": "Watcher code key" },
+            },
+        },
+    })
+}
+
+/// A `Number` parameter bounded like the matching flag.
+fn number(
+    description: &str,
+    default: impl Into<u64>,
+    range: std::ops::RangeInclusive<impl Into<u64> + Copy>,
+) -> Value {
+    let (min, max) = ((*range.start()).into(), (*range.end()).into());
+    json!({
+        "Type": "Number",
+        "Description": description,
+        "Default": default.into(),
+        "MinValue": min,
+        "MaxValue": max,
+        "ConstraintDescription": format!("must be a whole number from {min} to {max}"),
+    })
+}
+
+/// A `String` parameter with a pattern; no default leaves it for the user to fill.
+fn string(description: &str, default: Option<String>, pattern: &str, expected: &str) -> Value {
+    let mut parameter = json!({
+        "Type": "String",
+        "Description": description,
+        "AllowedPattern": pattern,
+        "ConstraintDescription": format!("must be {expected}"),
+    });
+    if let Some(default) = default {
+        parameter["Default"] = default.into();
+    }
+    parameter
+}
+
+fn parameters(s: &StackSettings) -> Value {
+    let mut key_name = json!({
+        "Type": "AWS::EC2::KeyPair::KeyName",
+        "Description": "Key pair for SSH to the coordinators and workers (user ec2-user).",
+        "ConstraintDescription": "must be the name of an existing EC2 key pair",
+    });
+    if let Some(key) = &s.key_name {
+        key_name["Default"] = key.as_str().into();
+    }
+    json!({
+        "VpcId": {
+            "Type": "AWS::EC2::VPC::Id",
+            "Description": "Existing VPC for the cluster. The private hosted zone is attached to it, so the coordinator name resolves only inside it.",
+        },
+        "CoordinatorSubnetIds": {
+            "Type": "List<AWS::EC2::Subnet::Id>",
+            "Description": "Subnets for the coordinators and the Lambdas, ideally in different AZs so a standby survives the loss of one. They need a route to the AWS APIs (NAT gateway or VPC endpoints for Route 53, EC2, Auto Scaling, CloudFormation and S3).",
+        },
+        "WorkerSubnetIds": {
+            "Type": "List<AWS::EC2::Subnet::Id>",
+            "Description": "Subnets for the workers. One AZ avoids cross-AZ transfer charges for shuffles.",
+        },
+        "ClientCidr": string(
+            "IPv4 CIDR allowed to reach Presto's HTTP port (Web UI, REST API, CLI, JDBC, ODBC).",
+            s.client_cidr.map(|c| c.to_string()),
+            settings::CIDR_PATTERN,
+            "an IPv4 CIDR such as 10.0.0.0/16",
+        ),
+        "SshCidr": string(
+            "IPv4 CIDR allowed to reach port 22 on the nodes.",
+            s.ssh_cidr.map(|c| c.to_string()),
+            settings::CIDR_PATTERN,
+            "an IPv4 CIDR such as 10.0.0.0/16",
+        ),
+        "HACoordinatorsCount": number(
+            "Coordinators to run. HA is always on: 1 means no hot standby, so after a failure a new coordinator is launched, which takes several minutes; 2 or more keep hot standbys and switch within seconds. 2 or 3 suffice for most clusters.",
+            s.coordinators,
+            settings::COORDINATORS,
+        ),
+        "CoordinatorInstanceType": string(
+            "EC2 instance type of the coordinators.",
+            Some(s.coordinator_instance_type.to_string()),
+            settings::INSTANCE_TYPE_PATTERN,
+            "an EC2 instance type such as m6i.xlarge",
+        ),
+        "WorkersCount": number("Presto workers to run.", s.workers, settings::WORKERS),
+        "WorkerInstanceType": string(
+            "EC2 instance type of the workers.",
+            Some(s.worker_instance_type.to_string()),
+            settings::INSTANCE_TYPE_PATTERN,
+            "an EC2 instance type such as m6i.2xlarge",
+        ),
+        "KeyName": key_name,
+        "ImageId": {
+            "Type": "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>",
+            "Description": "Amazon Linux 2023 AMI (x86_64) for every node, as an SSM parameter.",
+            "Default": "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64",
+        },
+        "PrestoVersion": string(
+            "Presto release installed on every node.",
+            Some(s.presto_version.to_string()),
+            settings::PRESTO_VERSION_PATTERN,
+            "a Presto release number such as 0.293",
+        ),
+        "PrestoHttpPort": number(
+            "Presto's HTTP port on every node.",
+            s.presto_port,
+            settings::PRESTO_PORT,
+        ),
+        "PrestoEnvironment": string(
+            "Presto node.environment, the same on every node.",
+            Some("production".to_owned()),
+            settings::ENVIRONMENT_PATTERN,
+            "lowercase letters, digits and underscores, starting with a letter or digit",
+        ),
+        "HostedZoneName": string(
+            "Name of the private hosted zone created for the cluster. Changing it replaces the zone.",
+            Some(s.zone_name.to_string()),
+            settings::ZONE_NAME_PATTERN,
+            "a lowercase DNS name such as presto.internal",
+        ),
+        "CoordinatorRecordName": string(
+            "Label of the coordinator record inside the zone; clients and workers use <label>.<zone>.",
+            Some(s.record_label.to_string()),
+            settings::LABEL_PATTERN,
+            "one lowercase DNS label such as coordinator",
+        ),
+        "ProbeIntervalSeconds": number(
+            "Seconds between two probes of every coordinator's /v1/info.",
+            s.probe_interval_seconds,
+            settings::PROBE_INTERVAL_SECONDS,
+        ),
+        "ProbeTimeoutSeconds": number(
+            "Seconds a probe may take before it counts as a failure. Keep it below the grace period.",
+            s.probe_timeout_seconds,
+            settings::PROBE_TIMEOUT_SECONDS,
+        ),
+        "FailoverGraceSeconds": number(
+            "Seconds the active coordinator must fail without a break before the watcher replaces it; a pause shorter than this (a long GC) causes no failover. A stopped or terminated coordinator is replaced at once.",
+            s.grace_seconds,
+            settings::GRACE_SECONDS,
+        ),
+        "LambdaCodeBucket": string(
+            "S3 bucket holding the two Lambda zips, in the stack's region.",
+            s.code_bucket.as_ref().map(ToString::to_string),
+            settings::BUCKET_PATTERN,
+            "an S3 bucket name",
+        ),
+        "CustomResourceCodeKey": string(
+            "S3 key of the coordinator DNS custom resource's zip.",
+            Some(s.custom_resource_code_key.to_string()),
+            settings::OBJECT_KEY_PATTERN,
+            "an S3 key without a leading '/'",
+        ),
+        "WatcherCodeKey": string(
+            "S3 key of the watcher's zip.",
+            Some(s.watcher_code_key.to_string()),
+            settings::OBJECT_KEY_PATTERN,
+            "an S3 key without a leading '/'",
+        ),
+    })
+}
+
+fn resources() -> Result<Value, RenderError> {
+    let mut resources = Map::new();
+    for (id, resource) in network()
+        .into_iter()
+        .chain(nodes()?)
+        .chain(lambdas())
+        .chain([coordinator_dns()])
+    {
+        resources.insert(id.to_owned(), resource);
+    }
+    Ok(Value::Object(resources))
+}
+
+/// The private zone and the three security groups.
+fn network() -> Vec<(&'static str, Value)> {
+    let presto_port = r#ref("PrestoHttpPort");
+    let rule = |description: &str, peer: (&str, Value)| {
+        let mut rule = json!({
+            "Description": description,
+            "IpProtocol": "tcp",
+            "FromPort": presto_port,
+            "ToPort": presto_port,
+        });
+        rule[peer.0] = peer.1;
+        rule
+    };
+    let ingress = |group: &str, description: &str, peer: &str| {
+        let mut rule = rule(description, ("SourceSecurityGroupId", get_att(peer, "GroupId")));
+        rule["GroupId"] = get_att(group, "GroupId");
+        json!({ "Type": "AWS::EC2::SecurityGroupIngress", "Properties": rule })
+    };
+    let ssh = json!({
+        "Description": "SSH from the SSH CIDR",
+        "IpProtocol": "tcp",
+        "FromPort": 22,
+        "ToPort": 22,
+        "CidrIp": r#ref("SshCidr"),
+    });
+    // Nodes keep open egress: Presto reaches data sources (S3, metastores, databases)
+    // on ports this template cannot know, and boot installs packages over HTTPS.
+    let node_egress = json!([{
+        "Description": "Data sources, package repositories and AWS APIs",
+        "IpProtocol": "-1",
+        "CidrIp": "0.0.0.0/0",
+    }]);
+    vec![
+        (
+            ids::HOSTED_ZONE,
+            json!({
+                "Type": "AWS::Route53::HostedZone",
+                "Properties": {
+                    "Name": r#ref("HostedZoneName"),
+                    "HostedZoneConfig": { "Comment": sub("Presto coordinator record of stack ${AWS::StackName}") },
+                    "VPCs": [{ "VPCId": r#ref("VpcId"), "VPCRegion": r#ref("AWS::Region") }],
+                },
+            }),
+        ),
+        (
+            "CoordinatorSecurityGroup",
+            json!({
+                "Type": "AWS::EC2::SecurityGroup",
+                "Properties": {
+                    "GroupDescription": "Presto coordinators: Presto port from clients, workers and the watcher; SSH from the SSH CIDR",
+                    "VpcId": r#ref("VpcId"),
+                    "SecurityGroupIngress": [
+                        rule("Presto from the client CIDR", ("CidrIp", r#ref("ClientCidr"))),
+                        ssh,
+                    ],
+                    "SecurityGroupEgress": node_egress,
+                },
+            }),
+        ),
+        (
+            "CoordinatorFromWorkers",
+            ingress("CoordinatorSecurityGroup", "Presto from the workers (discovery announcements, results)", "WorkerSecurityGroup"),
+        ),
+        (
+            "CoordinatorFromLambdas",
+            ingress("CoordinatorSecurityGroup", "Presto health probes from the watcher and the DNS custom resource", "LambdaSecurityGroup"),
+        ),
+        (
+            "WorkerSecurityGroup",
+            json!({
+                "Type": "AWS::EC2::SecurityGroup",
+                "Properties": {
+                    "GroupDescription": "Presto workers: Presto port from the coordinators and other workers; SSH from the SSH CIDR",
+                    "VpcId": r#ref("VpcId"),
+                    "SecurityGroupIngress": [ssh],
+                    "SecurityGroupEgress": node_egress,
+                },
+            }),
+        ),
+        (
+            "WorkerFromCoordinators",
+            ingress("WorkerSecurityGroup", "Presto from the coordinators (task scheduling)", "CoordinatorSecurityGroup"),
+        ),
+        (
+            "WorkerFromWorkers",
+            ingress("WorkerSecurityGroup", "Presto between workers (exchanges)", "WorkerSecurityGroup"),
+        ),
+        (
+            "LambdaSecurityGroup",
+            json!({
+                "Type": "AWS::EC2::SecurityGroup",
+                "Properties": {
+                    "GroupDescription": "Watcher and DNS custom resource: no inbound; HTTPS to AWS APIs, Presto port to the coordinators",
+                    "VpcId": r#ref("VpcId"),
+                    "SecurityGroupEgress": [
+                        {
+                            "Description": "AWS APIs and the CloudFormation response URL",
+                            "IpProtocol": "tcp",
+                            "FromPort": 443,
+                            "ToPort": 443,
+                            "CidrIp": "0.0.0.0/0",
+                        },
+                        rule("Presto health probes to the coordinators", ("DestinationSecurityGroupId", get_att("CoordinatorSecurityGroup", "GroupId"))),
+                    ],
+                },
+            }),
+        ),
+    ]
+}
+
+/// The values the user data of one role is rendered with: CloudFormation references
+/// for what the stack decides, shell variables for what the instance learns at boot.
+fn node_values(coordinator: bool) -> NodeValues {
+    NodeValues {
+        coordinator,
+        http_port: "${PrestoHttpPort}".into(),
+        coordinator_host: RECORD_FQDN.into(),
+        environment: "${PrestoEnvironment}".into(),
+        node_id: "$INSTANCE_ID".into(),
+        heap_size: "$HEAP".into(),
+        dns_cache_ttl: settings::RECORD_TTL_SECONDS,
+        data_dir: DATA_DIR.into(),
+        presto_version: "${PrestoVersion}".into(),
+        stack_name: "${AWS::StackName}".into(),
+        signal_resource: ids::COORDINATOR_GROUP.into(),
+        region: "${AWS::Region}".into(),
+    }
+}
+
+fn launch_template(coordinator: bool) -> Result<Value, RenderError> {
+    let (role, instance_type, security_group) = if coordinator {
+        ("coordinator", "CoordinatorInstanceType", "CoordinatorSecurityGroup")
+    } else {
+        ("worker", "WorkerInstanceType", "WorkerSecurityGroup")
+    };
+    let user_data = presto::render(PrestoFile::UserData, &node_values(coordinator))?;
+    Ok(json!({
+        "Type": "AWS::EC2::LaunchTemplate",
+        "Properties": {
+            "LaunchTemplateData": {
+                "ImageId": r#ref("ImageId"),
+                "InstanceType": r#ref(instance_type),
+                "KeyName": r#ref("KeyName"),
+                "IamInstanceProfile": { "Arn": get_att("NodeInstanceProfile", "Arn") },
+                "SecurityGroupIds": [get_att(security_group, "GroupId")],
+                "MetadataOptions": {
+                    "HttpEndpoint": "enabled",
+                    "HttpTokens": "required",
+                    "HttpPutResponseHopLimit": 1,
+                },
+                "BlockDeviceMappings": [{
+                    "DeviceName": "/dev/xvda",
+                    "Ebs": {
+                        "VolumeSize": ROOT_VOLUME_GIB,
+                        "VolumeType": "gp3",
+                        "Encrypted": true,
+                        "DeleteOnTermination": true,
+                    },
+                }],
+                "Monitoring": { "Enabled": true },
+                "UserData": { "Fn::Base64": sub(&user_data) },
+                "TagSpecifications": [{
+                    "ResourceType": "volume",
+                    "Tags": [{ "Key": "Name", "Value": sub(&format!("${{AWS::StackName}}-{role}")) }],
+                }],
+            },
+        },
+    }))
+}
+
+fn group_tags(role: &str) -> Value {
+    json!([
+        { "Key": "Name", "Value": sub(&format!("${{AWS::StackName}}-{role}")), "PropagateAtLaunch": true },
+        { "Key": "presto-ha:role", "Value": role, "PropagateAtLaunch": true },
+    ])
+}
+
+/// Launch templates, Auto Scaling groups and the instance role of the Presto nodes.
+fn nodes() -> Result<Vec<(&'static str, Value)>, RenderError> {
+    let launch_template_ref = |id: &str| {
+        json!({
+            "LaunchTemplateId": r#ref(id),
+            "Version": get_att(id, "LatestVersionNumber"),
+        })
+    };
+    Ok(vec![
+        (
+            "NodeRole",
+            json!({
+                "Type": "AWS::IAM::Role",
+                "Properties": {
+                    "Description": "Presto nodes; attach the policies your catalogs need (S3, Glue).",
+                    "AssumeRolePolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [{
+                            "Effect": "Allow",
+                            "Principal": { "Service": "ec2.amazonaws.com" },
+                            "Action": "sts:AssumeRole",
+                        }],
+                    },
+                },
+            }),
+        ),
+        (
+            "NodeInstanceProfile",
+            json!({
+                "Type": "AWS::IAM::InstanceProfile",
+                "Properties": { "Roles": [r#ref("NodeRole")] },
+            }),
+        ),
+        ("CoordinatorLaunchTemplate", launch_template(true)?),
+        (
+            ids::COORDINATOR_GROUP,
+            json!({
+                "Type": "AWS::AutoScaling::AutoScalingGroup",
+                // Creation waits until every coordinator's Presto is serving.
+                "CreationPolicy": {
+                    "ResourceSignal": {
+                        "Count": r#ref("HACoordinatorsCount"),
+                        "Timeout": COORDINATOR_READY_TIMEOUT,
+                    },
+                },
+                // A change to the coordinators builds a whole new group next to the
+                // old one; the custom resource then moves the record to it, and only
+                // then is the old group removed.
+                "UpdatePolicy": {
+                    "AutoScalingReplacingUpdate": { "WillReplace": true },
+                },
+                "Properties": {
+                    "LaunchTemplate": launch_template_ref("CoordinatorLaunchTemplate"),
+                    "MinSize": r#ref("HACoordinatorsCount"),
+                    "MaxSize": r#ref("HACoordinatorsCount"),
+                    "DesiredCapacity": r#ref("HACoordinatorsCount"),
+                    "VPCZoneIdentifier": r#ref("CoordinatorSubnetIds"),
+                    "HealthCheckType": "EC2",
+                    "Tags": group_tags("coordinator"),
+                },
+            }),
+        ),
+        ("WorkerLaunchTemplate", launch_template(false)?),
+        (
+            ids::WORKER_GROUP,
+            json!({
+                "Type": "AWS::AutoScaling::AutoScalingGroup",
+                "Properties": {
+                    "LaunchTemplate": launch_template_ref("WorkerLaunchTemplate"),
+                    "MinSize": r#ref("WorkersCount"),
+                    "MaxSize": r#ref("WorkersCount"),
+                    "DesiredCapacity": r#ref("WorkersCount"),
+                    "VPCZoneIdentifier": r#ref("WorkerSubnetIds"),
+                    "HealthCheckType": "EC2",
+                    "Tags": group_tags("worker"),
+                },
+            }),
+        ),
+    ])
+}
+
+/// Statements both Lambdas need: read the coordinators, read and change records in
+/// this stack's zone only.
+fn coordinator_dns_statements() -> Vec<Value> {
+    vec![
+        json!({
+            "Sid": "ReadCoordinators",
+            "Effect": "Allow",
+            // These describe calls support no resource-level scoping.
+            "Action": ["autoscaling:DescribeAutoScalingGroups", "ec2:DescribeInstances"],
+            "Resource": "*",
+        }),
+        json!({
+            "Sid": "CoordinatorRecord",
+            "Effect": "Allow",
+            "Action": ["route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets"],
+            "Resource": sub("arn:${AWS::Partition}:route53:::hostedzone/${HostedZone}"),
+        }),
+        json!({
+            "Sid": "ChangeStatus",
+            "Effect": "Allow",
+            "Action": "route53:GetChange",
+            "Resource": sub("arn:${AWS::Partition}:route53:::change/*"),
+        }),
+    ]
+}
+
+fn lambda_role(description: &str, statements: Vec<Value>) -> Value {
+    json!({
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "Description": description,
+            "AssumeRolePolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Effect": "Allow",
+                    "Principal": { "Service": "lambda.amazonaws.com" },
+                    "Action": "sts:AssumeRole",
+                }],
+            },
+            "ManagedPolicyArns": [sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole")],
+            "Policies": [{
+                "PolicyName": "coordinator-record",
+                "PolicyDocument": { "Version": "2012-10-17", "Statement": statements },
+            }],
+        },
+    })
+}
+
+fn log_group() -> Value {
+    json!({
+        "Type": "AWS::Logs::LogGroup",
+        "Metadata": skip_checks(&[(
+            "CKV_AWS_158",
+            "Logs hold instance ids, private IPs and probe results, no secrets; CloudWatch Logs encrypts them at rest with its own key.",
+        )]),
+        "Properties": { "RetentionInDays": LOG_RETENTION_DAYS },
+    })
+}
+
+/// checkov checks a resource deliberately does not meet, each with the reason.
+fn skip_checks(checks: &[(&str, &str)]) -> Value {
+    let skip: Vec<Value> = checks
+        .iter()
+        .map(|(id, comment)| json!({ "id": id, "comment": comment }))
+        .collect();
+    json!({ "checkov": { "skip": skip } })
+}
+
+const LAMBDA_SKIPS: [(&str, &str); 2] = [
+    (
+        "CKV_AWS_116",
+        "Invoked by CloudFormation or EventBridge: a failed event is answered (custom resource) or superseded by the next run (watcher), so a dead-letter queue would only collect stale events.",
+    ),
+    (
+        "CKV_AWS_173",
+        "The environment holds only resource names and timings, no secrets.",
+    ),
+];
+
+fn function(
+    description: &str,
+    code_key: &str,
+    role: &str,
+    log_group: &str,
+    timeout: u32,
+    extra_skips: &[(&str, &str)],
+) -> Value {
+    let skips: Vec<(&str, &str)> = LAMBDA_SKIPS.iter().chain(extra_skips).copied().collect();
+    json!({
+        "Type": "AWS::Lambda::Function",
+        "Metadata": skip_checks(&skips),
+        "Properties": {
+            "Description": description,
+            "Runtime": "provided.al2023",
+            "Handler": "bootstrap",
+            "Architectures": ["x86_64"],
+            "MemorySize": 128,
+            "Timeout": timeout,
+            "Code": { "S3Bucket": r#ref("LambdaCodeBucket"), "S3Key": r#ref(code_key) },
+            "Role": get_att(role, "Arn"),
+            "VpcConfig": {
+                "SubnetIds": r#ref("CoordinatorSubnetIds"),
+                "SecurityGroupIds": [get_att("LambdaSecurityGroup", "GroupId")],
+            },
+            "LoggingConfig": { "LogGroup": r#ref(log_group), "LogFormat": "JSON" },
+        },
+    })
+}
+
+/// The two Lambdas, their roles and logs, and what starts the watcher.
+fn lambdas() -> Vec<(&'static str, Value)> {
+    let mut watcher_statements = coordinator_dns_statements();
+    watcher_statements.push(json!({
+        "Sid": "ReplaceFailedCoordinator",
+        "Effect": "Allow",
+        "Action": "autoscaling:TerminateInstanceInAutoScalingGroup",
+        "Resource": sub("arn:${AWS::Partition}:autoscaling:${AWS::Region}:${AWS::AccountId}:autoScalingGroup:*:autoScalingGroupName/${CoordinatorGroup}"),
+    }));
+    let watcher_environment = json!({
+        watcher_env::HOSTED_ZONE_ID: r#ref(ids::HOSTED_ZONE),
+        watcher_env::RECORD_NAME: sub(RECORD_FQDN),
+        watcher_env::RECORD_TTL: settings::RECORD_TTL_SECONDS.to_string(),
+        watcher_env::COORDINATOR_GROUP: r#ref(ids::COORDINATOR_GROUP),
+        watcher_env::PRESTO_PORT: r#ref("PrestoHttpPort"),
+        watcher_env::PROBE_INTERVAL_SECONDS: r#ref("ProbeIntervalSeconds"),
+        watcher_env::PROBE_TIMEOUT_SECONDS: r#ref("ProbeTimeoutSeconds"),
+        watcher_env::GRACE_SECONDS: r#ref("FailoverGraceSeconds"),
+    });
+    let mut watcher = function(
+        "Probes the Presto coordinators and moves the coordinator record to a healthy standby when the active one fails.",
+        "WatcherCodeKey",
+        "WatcherRole",
+        "WatcherLogGroup",
+        WATCHER_TIMEOUT_SECONDS,
+        &[],
+    );
+    // One watcher at a time; compare-and-swap keeps two safe anyway.
+    watcher["Properties"]["ReservedConcurrentExecutions"] = 1.into();
+    watcher["Properties"]["Environment"] = json!({ "Variables": watcher_environment });
+    let watcher_arn = get_att(ids::WATCHER_FUNCTION, "Arn");
+    let invoke_permission = |rule: &str| {
+        json!({
+            "Type": "AWS::Lambda::Permission",
+            "Properties": {
+                "Action": "lambda:InvokeFunction",
+                "FunctionName": watcher_arn,
+                "Principal": "events.amazonaws.com",
+                "SourceArn": get_att(rule, "Arn"),
+            },
+        })
+    };
+    // The watcher starts only once the record exists, so it never races the
+    // custom resource for the first write.
+    let rule = |description: &str, trigger: (&str, Value)| {
+        let mut properties = json!({
+            "Description": description,
+            "State": "ENABLED",
+            "Targets": [{ "Id": "watcher", "Arn": watcher_arn }],
+        });
+        properties[trigger.0] = trigger.1;
+        json!({
+            "Type": "AWS::Events::Rule",
+            "DependsOn": ids::COORDINATOR_DNS,
+            "Properties": properties,
+        })
+    };
+    vec![
+        (
+            "CoordinatorDnsRole",
+            lambda_role(
+                "Coordinator DNS custom resource: read the coordinators, write the coordinator record.",
+                coordinator_dns_statements(),
+            ),
+        ),
+        ("CoordinatorDnsLogGroup", log_group()),
+        (
+            ids::CUSTOM_RESOURCE_FUNCTION,
+            function(
+                "Seeds, keeps and removes the coordinator DNS record for CloudFormation (Custom::CoordinatorDns).",
+                "CustomResourceCodeKey",
+                "CoordinatorDnsRole",
+                "CoordinatorDnsLogGroup",
+                CUSTOM_RESOURCE_TIMEOUT_SECONDS,
+                &[(
+                    "CKV_AWS_115",
+                    "Runs only during stack operations; reserving concurrency for it would take capacity from the account for nothing.",
+                )],
+            ),
+        ),
+        (
+            "WatcherRole",
+            lambda_role(
+                "Coordinator watcher: probe the coordinators, replace a failed one, move the record.",
+                watcher_statements,
+            ),
+        ),
+        ("WatcherLogGroup", log_group()),
+        (ids::WATCHER_FUNCTION, watcher),
+        (
+            "WatcherInvokeConfig",
+            json!({
+                "Type": "AWS::Lambda::EventInvokeConfig",
+                "Properties": {
+                    "FunctionName": r#ref(ids::WATCHER_FUNCTION),
+                    "Qualifier": "$LATEST",
+                    // A watcher event older than a minute has been overtaken by the
+                    // next scheduled run; retrying it would only queue stale work.
+                    "MaximumRetryAttempts": 0,
+                    "MaximumEventAgeInSeconds": 60,
+                },
+            }),
+        ),
+        (
+            "WatcherSchedule",
+            rule(
+                "Starts the coordinator watcher every minute; each run probes for a minute.",
+                ("ScheduleExpression", WATCHER_SCHEDULE.into()),
+            ),
+        ),
+        ("WatcherSchedulePermission", invoke_permission("WatcherSchedule")),
+        (
+            "WatcherInstanceStateRule",
+            rule(
+                "Starts the coordinator watcher at once when an instance stops or terminates.",
+                (
+                    "EventPattern",
+                    json!({
+                        "source": ["aws.ec2"],
+                        "detail-type": ["EC2 Instance State-change Notification"],
+                        "detail": { "state": ["stopping", "stopped", "shutting-down", "terminated"] },
+                    }),
+                ),
+            ),
+        ),
+        ("WatcherInstanceStatePermission", invoke_permission("WatcherInstanceStateRule")),
+    ]
+}
+
+fn coordinator_dns() -> (&'static str, Value) {
+    (
+        ids::COORDINATOR_DNS,
+        json!({
+            "Type": "Custom::CoordinatorDns",
+            "Properties": {
+                "ServiceToken": get_att(ids::CUSTOM_RESOURCE_FUNCTION, "Arn"),
+                "ServiceTimeout": CUSTOM_RESOURCE_SERVICE_TIMEOUT_SECONDS,
+                dns_properties::HOSTED_ZONE_ID: r#ref(ids::HOSTED_ZONE),
+                dns_properties::RECORD_NAME: sub(RECORD_FQDN),
+                dns_properties::TTL: settings::RECORD_TTL_SECONDS,
+                dns_properties::COORDINATOR_GROUP: r#ref(ids::COORDINATOR_GROUP),
+                dns_properties::PRESTO_PORT: r#ref("PrestoHttpPort"),
+                dns_properties::PROBE_TIMEOUT_SECONDS: r#ref("ProbeTimeoutSeconds"),
+            },
+        }),
+    )
+}
+
+fn outputs() -> Value {
+    let output = |description: &str, value: Value| json!({ "Description": description, "Value": value });
+    json!({
+        "PrestoCoordinatorURL": output(
+            "Presto Web UI, REST API and CLI/JDBC/ODBC endpoint; resolves only inside the VPC (or over a VPN into it).",
+            sub(&format!("http://{RECORD_FQDN}:${{PrestoHttpPort}}")),
+        ),
+        "PrestoSSH": output(
+            "SSH to the current coordinator. After a failover the host key changes: remove the old key from known_hosts.",
+            sub(&format!("ssh -i ${{KeyName}}.pem ec2-user@{RECORD_FQDN}")),
+        ),
+        "HostedZoneId": output("Private hosted zone holding the coordinator record.", r#ref(ids::HOSTED_ZONE)),
+        "CoordinatorGroupName": output("Auto Scaling group of the coordinators (active and standbys).", r#ref(ids::COORDINATOR_GROUP)),
+        "WorkerGroupName": output("Auto Scaling group of the workers.", r#ref(ids::WORKER_GROUP)),
+        "WatcherFunctionName": output("The watcher Lambda; its logs record every failover.", r#ref(ids::WATCHER_FUNCTION)),
+    })
+}
