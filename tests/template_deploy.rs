@@ -1,0 +1,114 @@
+//! The generated template deployed into the emulator's CloudFormation.
+//!
+//! The emulator runs a Lambda-backed custom resource only through Docker, which this
+//! machine does not have, so `Custom::CoordinatorDns` (and nothing else) is removed
+//! before deploying; the custom resource's own tests drive its Lambda directly.
+
+use presto_ha_generator::template::ids;
+use presto_ha_tests::aws::{Sandbox, config};
+use presto_ha_tests::stack::deploy;
+use presto_ha_tests::templates::{generate, without_custom_resources};
+
+async fn instances_in_service(
+    config: &aws_config::SdkConfig,
+    group: &str,
+) -> Vec<(String, String)> {
+    let asg = aws_sdk_autoscaling::Client::new(config);
+    let ec2 = aws_sdk_ec2::Client::new(config);
+    let groups = asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(group)
+        .send()
+        .await
+        .expect("DescribeAutoScalingGroups");
+    let ids: Vec<String> = groups.auto_scaling_groups()[0]
+        .instances()
+        .iter()
+        .filter(|i| {
+            i.lifecycle_state()
+                .is_some_and(|s| s.as_str() == "InService")
+        })
+        .filter_map(|i| i.instance_id().map(str::to_owned))
+        .collect();
+    if ids.is_empty() {
+        return Vec::new();
+    }
+    let described = ec2
+        .describe_instances()
+        .set_instance_ids(Some(ids))
+        .send()
+        .await
+        .expect("DescribeInstances");
+    described
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .map(|i| {
+            (
+                i.instance_id().unwrap_or_default().to_owned(),
+                i.private_ip_address().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+async fn deploys_with(coordinators: u8, workers: u16) {
+    let config = config().await;
+    let name = format!("deploy-{coordinators}c-{workers}w");
+    let sandbox = Sandbox::create(&config, &name).await.expect("sandbox");
+    let template = generate(&[
+        &format!("--coordinators={coordinators}"),
+        &format!("--workers={workers}"),
+    ]);
+    let (deployable, removed) = without_custom_resources(&template);
+    assert_eq!(
+        removed,
+        [ids::COORDINATOR_DNS],
+        "only the custom resource is left out"
+    );
+
+    let stack = deploy(&config, &name, &deployable, &sandbox.parameters())
+        .await
+        .expect("CREATE_COMPLETE");
+
+    let coordinator_group = &stack.outputs["CoordinatorGroupName"];
+    let coordinators_up = instances_in_service(&config, coordinator_group).await;
+    assert_eq!(
+        coordinators_up.len(),
+        usize::from(coordinators),
+        "{coordinators_up:?}"
+    );
+    for (id, ip) in &coordinators_up {
+        assert!(
+            ip.starts_with("127.0."),
+            "{id} has private IP {ip:?}, not a loopback one"
+        );
+    }
+    let workers_up = instances_in_service(&config, &stack.outputs["WorkerGroupName"]).await;
+    assert_eq!(workers_up.len(), usize::from(workers), "{workers_up:?}");
+
+    assert_eq!(
+        stack.outputs["PrestoCoordinatorURL"],
+        "http://coordinator.presto.internal:8080"
+    );
+    assert_eq!(
+        stack.outputs["PrestoSSH"],
+        format!(
+            "ssh -i {}.pem ec2-user@coordinator.presto.internal",
+            sandbox.key_name
+        )
+    );
+    for key in ["HostedZoneId", "WatcherFunctionName"] {
+        assert!(!stack.outputs[key].is_empty(), "output {key} is empty");
+    }
+}
+
+#[tokio::test]
+async fn three_coordinators_and_two_workers_come_up() {
+    deploys_with(3, 2).await;
+}
+
+#[tokio::test]
+async fn a_single_coordinator_and_one_worker_come_up() {
+    deploys_with(1, 1).await;
+}

@@ -29,7 +29,11 @@ fn range<T: Into<i64> + Copy>(range: RangeInclusive<T>) -> RangeInclusive<i64> {
 /// failures: hot-standby coordinators, workers, a private DNS record and the Lambdas
 /// that keep it pointing at a live coordinator.
 #[derive(Debug, Parser)]
-#[command(name = "generate", version, after_help = "Every flag sets the default of the template parameter named in its help; the stack's creator can still change it.")]
+#[command(
+    name = "generate",
+    version,
+    after_help = "Every flag sets the default of the template parameter named in its help; the stack's creator can still change it."
+)]
 pub struct Args {
     /// Coordinators to run, one active and the rest hot standbys; 1 means no standby
     /// (a failure waits for a replacement). Parameter HACoordinatorsCount.
@@ -164,7 +168,10 @@ pub fn run(args: &Args, out: &mut impl Write) -> Result<(), GenerateError> {
 /// usage and tips follow on later lines.
 pub fn one_line(error: &clap::Error) -> String {
     let rendered = error.render().to_string();
-    let first = rendered.lines().next().unwrap_or("error: invalid arguments");
+    let first = rendered
+        .lines()
+        .next()
+        .unwrap_or("error: invalid arguments");
     if matches!(
         error.kind(),
         clap::error::ErrorKind::UnknownArgument | clap::error::ErrorKind::InvalidSubcommand
@@ -226,35 +233,99 @@ mod tests {
         assert_eq!(s.worker_instance_type.as_str(), "r6i.4xlarge");
         assert_eq!(s.key_name.as_deref(), Some("ops"));
         assert_eq!(s.presto_version.as_str(), "0.292");
-        assert_eq!((s.zone_name.as_str(), s.record_label.as_str()), ("data.example", "presto"));
-        assert_eq!(s.client_cidr.map(|c| c.to_string()), Some("10.1.0.0/16".into()));
-        assert_eq!(s.ssh_cidr.map(|c| c.to_string()), Some("10.2.3.0/24".into()));
+        assert_eq!(
+            (s.zone_name.as_str(), s.record_label.as_str()),
+            ("data.example", "presto")
+        );
+        assert_eq!(
+            s.client_cidr.map(|c| c.to_string()),
+            Some("10.1.0.0/16".into())
+        );
+        assert_eq!(
+            s.ssh_cidr.map(|c| c.to_string()),
+            Some("10.2.3.0/24".into())
+        );
         assert_eq!(s.code_bucket.map(|b| b.to_string()), Some("my-code".into()));
         assert_eq!(s.custom_resource_code_key.as_str(), "a/cr.zip");
         assert_eq!(s.watcher_code_key.as_str(), "a/w.zip");
-        assert_eq!((s.probe_interval_seconds, s.probe_timeout_seconds, s.grace_seconds), (3, 1, 30));
+        assert_eq!(
+            (
+                s.probe_interval_seconds,
+                s.probe_timeout_seconds,
+                s.grace_seconds
+            ),
+            (3, 1, 30)
+        );
         assert_eq!(args.format, Format::Yaml);
     }
 
     #[test]
     fn bad_flags_name_the_flag_and_what_is_allowed() {
         let cases: &[(&[&str], &str)] = &[
-            (&["--coordinators", "0"], "error: invalid value '0' for '--coordinators <N>': 0 is not in 1..=5"),
-            (&["--coordinators", "6"], "error: invalid value '6' for '--coordinators <N>': 6 is not in 1..=5"),
-            (&["--coordinators", "two"], "error: invalid value 'two' for '--coordinators <N>': invalid digit found in string"),
-            (&["--workers", "0"], "error: invalid value '0' for '--workers <N>': 0 is not in 1..=500"),
-            (&["--presto-port", "80"], "error: invalid value '80' for '--presto-port <PORT>': 80 is not in 1024..=65535"),
-            (&["--presto-port", "70000"], "error: invalid value '70000' for '--presto-port <PORT>': 70000 is not in 1024..=65535"),
-            (&["--client-cidr", "10.0.0.1/8"], "error: invalid value '10.0.0.1/8' for '--client-cidr <CIDR>': host bits are set; did you mean 10.0.0.0/8?"),
-            (&["--ssh-cidr", "everywhere"], "error: invalid value 'everywhere' for '--ssh-cidr <CIDR>': expected an IPv4 CIDR like 10.0.0.0/16"),
-            (&["--zone-name", "Presto.Internal"], "error: invalid value 'Presto.Internal' for '--zone-name <NAME>': expected a lowercase DNS name like presto.internal"),
-            (&["--record-name", "a.b"], "error: invalid value 'a.b' for '--record-name <LABEL>': expected a lowercase DNS label like coordinator"),
-            (&["--code-bucket", "Bad_Bucket"], "error: invalid value 'Bad_Bucket' for '--code-bucket <BUCKET>': expected an S3 bucket name (3-63 lowercase letters, digits, '.' or '-')"),
-            (&["--coordinator-instance-type", "big"], "error: invalid value 'big' for '--coordinator-instance-type <TYPE>': expected an instance type like m6i.xlarge"),
-            (&["--grace", "4"], "error: invalid value '4' for '--grace <SECONDS>': 4 is not in 5..=300"),
-            (&["--format", "xml"], "error: invalid value 'xml' for '--format <FORMAT>'"),
-            (&["--nodes", "3"], "error: unexpected argument '--nodes' found; see 'generate --help' for the flags"),
-            (&["--coordinators"], "error: a value is required for '--coordinators <N>' but none was supplied"),
+            (
+                &["--coordinators", "0"],
+                "error: invalid value '0' for '--coordinators <N>': 0 is not in 1..=5",
+            ),
+            (
+                &["--coordinators", "6"],
+                "error: invalid value '6' for '--coordinators <N>': 6 is not in 1..=5",
+            ),
+            (
+                &["--coordinators", "two"],
+                "error: invalid value 'two' for '--coordinators <N>': invalid digit found in string",
+            ),
+            (
+                &["--workers", "0"],
+                "error: invalid value '0' for '--workers <N>': 0 is not in 1..=500",
+            ),
+            (
+                &["--presto-port", "80"],
+                "error: invalid value '80' for '--presto-port <PORT>': 80 is not in 1024..=65535",
+            ),
+            (
+                &["--presto-port", "70000"],
+                "error: invalid value '70000' for '--presto-port <PORT>': 70000 is not in 1024..=65535",
+            ),
+            (
+                &["--client-cidr", "10.0.0.1/8"],
+                "error: invalid value '10.0.0.1/8' for '--client-cidr <CIDR>': host bits are set; did you mean 10.0.0.0/8?",
+            ),
+            (
+                &["--ssh-cidr", "everywhere"],
+                "error: invalid value 'everywhere' for '--ssh-cidr <CIDR>': expected an IPv4 CIDR like 10.0.0.0/16",
+            ),
+            (
+                &["--zone-name", "Presto.Internal"],
+                "error: invalid value 'Presto.Internal' for '--zone-name <NAME>': expected a lowercase DNS name like presto.internal",
+            ),
+            (
+                &["--record-name", "a.b"],
+                "error: invalid value 'a.b' for '--record-name <LABEL>': expected a lowercase DNS label like coordinator",
+            ),
+            (
+                &["--code-bucket", "Bad_Bucket"],
+                "error: invalid value 'Bad_Bucket' for '--code-bucket <BUCKET>': expected an S3 bucket name (3-63 lowercase letters, digits, '.' or '-')",
+            ),
+            (
+                &["--coordinator-instance-type", "big"],
+                "error: invalid value 'big' for '--coordinator-instance-type <TYPE>': expected an instance type like m6i.xlarge",
+            ),
+            (
+                &["--grace", "4"],
+                "error: invalid value '4' for '--grace <SECONDS>': 4 is not in 5..=300",
+            ),
+            (
+                &["--format", "xml"],
+                "error: invalid value 'xml' for '--format <FORMAT>'",
+            ),
+            (
+                &["--nodes", "3"],
+                "error: unexpected argument '--nodes' found; see 'generate --help' for the flags",
+            ),
+            (
+                &["--coordinators"],
+                "error: a value is required for '--coordinators <N>' but none was supplied",
+            ),
         ];
         for (args, expected) in cases {
             let error = parse(args).expect_err("refused");
@@ -268,7 +339,10 @@ mod tests {
         let args = parse(&["--grace=5", "--probe-interval=5"]).expect("parses");
         let mut out = Vec::new();
         let error = run(&args, &mut out).expect_err("refused");
-        assert_eq!(error.to_string(), "--probe-interval (5s) must be shorter than --grace (5s)");
+        assert_eq!(
+            error.to_string(),
+            "--probe-interval (5s) must be shorter than --grace (5s)"
+        );
         assert!(out.is_empty());
     }
 }

@@ -61,7 +61,10 @@ mod tests {
     fn yaml_round_trips_to_the_same_value() {
         let yaml = written(Format::Yaml);
         let back: Value = serde_yaml_ng::from_str(&yaml).expect("parses");
-        assert_eq!(back, serde_json::json!({ "b": 1, "a": { "Fn::Sub": "x ${Y}\nz" }, "on": "yes" }));
+        assert_eq!(
+            back,
+            serde_json::json!({ "b": 1, "a": { "Fn::Sub": "x ${Y}\nz" }, "on": "yes" })
+        );
         assert!(yaml.find("b:") < yaml.find("a:"), "{yaml}");
     }
 
@@ -77,7 +80,10 @@ mod tests {
             }
         }
         for format in [Format::Json, Format::Yaml] {
-            assert!(matches!(write(&Value::Null, format, &mut Closed), Err(WriteError::Io(_))));
+            assert!(matches!(
+                write(&Value::Null, format, &mut Closed),
+                Err(WriteError::Io(_))
+            ));
         }
     }
 }

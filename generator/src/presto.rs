@@ -11,11 +11,23 @@ use serde::Serialize;
 
 /// The templates, by the name they are registered under.
 const TEMPLATES: [(&str, &str); 5] = [
-    ("config_properties", include_str!("../../templates/config.properties.hbs")),
-    ("node_properties", include_str!("../../templates/node.properties.hbs")),
+    (
+        "config_properties",
+        include_str!("../../templates/config.properties.hbs"),
+    ),
+    (
+        "node_properties",
+        include_str!("../../templates/node.properties.hbs"),
+    ),
     ("jvm_config", include_str!("../../templates/jvm.config.hbs")),
-    ("tpch_properties", include_str!("../../templates/tpch.properties.hbs")),
-    ("user_data", include_str!("../../templates/user-data.sh.hbs")),
+    (
+        "tpch_properties",
+        include_str!("../../templates/tpch.properties.hbs"),
+    ),
+    (
+        "user_data",
+        include_str!("../../templates/user-data.sh.hbs"),
+    ),
 ];
 
 /// A file rendered from `templates/`.

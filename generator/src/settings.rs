@@ -35,7 +35,8 @@ pub const RECORD_TTL_SECONDS: u32 = 5;
 /// `AllowedPattern` for an IPv4 CIDR parameter.
 pub const CIDR_PATTERN: &str = r"^((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])/(3[0-2]|[12]?[0-9])$";
 /// `AllowedPattern` for a DNS name: lowercase labels of at most 63 characters.
-pub const ZONE_NAME_PATTERN: &str = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.){0,8}[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$";
+pub const ZONE_NAME_PATTERN: &str =
+    r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.){0,8}[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$";
 /// `AllowedPattern` for one DNS label.
 pub const LABEL_PATTERN: &str = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$";
 /// `AllowedPattern` for an EC2 instance type.
@@ -265,13 +266,26 @@ mod tests {
 
     #[test]
     fn cidr_accepts_canonical_networks_only() {
-        assert_eq!("10.0.0.0/8".parse::<Cidr>().map(|c| c.to_string()), Ok("10.0.0.0/8".into()));
-        assert_eq!("0.0.0.0/0".parse::<Cidr>().map(|c| c.to_string()), Ok("0.0.0.0/0".into()));
+        assert_eq!(
+            "10.0.0.0/8".parse::<Cidr>().map(|c| c.to_string()),
+            Ok("10.0.0.0/8".into())
+        );
+        assert_eq!(
+            "0.0.0.0/0".parse::<Cidr>().map(|c| c.to_string()),
+            Ok("0.0.0.0/0".into())
+        );
         assert_eq!(
             "10.1.2.3/16".parse::<Cidr>(),
             Err("host bits are set; did you mean 10.1.0.0/16?".into())
         );
-        for bad in ["10.0.0.0", "10.0.0.0/33", "256.0.0.0/8", "fd00::/8", "", "10.0.0.0/8 "] {
+        for bad in [
+            "10.0.0.0",
+            "10.0.0.0/33",
+            "256.0.0.0/8",
+            "fd00::/8",
+            "",
+            "10.0.0.0/8 ",
+        ] {
             assert!(bad.parse::<Cidr>().is_err(), "{bad:?} was accepted");
         }
     }
@@ -281,7 +295,16 @@ mod tests {
         for good in ["presto.internal", "coordinator", "a-b.c1.example"] {
             assert!(good.parse::<DnsName>().is_ok(), "{good:?} was refused");
         }
-        for bad in ["", "Presto.internal", "a..b", "-a.b", "a-.b", "a.b.", "a_b", &"a".repeat(64)] {
+        for bad in [
+            "",
+            "Presto.internal",
+            "a..b",
+            "-a.b",
+            "a-.b",
+            "a.b.",
+            "a_b",
+            &"a".repeat(64),
+        ] {
             assert!(bad.parse::<DnsName>().is_err(), "{bad:?} was accepted");
         }
         assert!("coordinator".parse::<DnsLabel>().is_ok());
@@ -301,7 +324,10 @@ mod tests {
         }
         assert!("0.293".parse::<PrestoVersion>().is_ok());
         for bad in ["", "0..293", "v0.293", "0.293-SNAPSHOT"] {
-            assert!(bad.parse::<PrestoVersion>().is_err(), "{bad:?} was accepted");
+            assert!(
+                bad.parse::<PrestoVersion>().is_err(),
+                "{bad:?} was accepted"
+            );
         }
     }
 

@@ -341,7 +341,10 @@ fn network() -> Vec<(&'static str, Value)> {
         rule
     };
     let ingress = |group: &str, description: &str, peer: &str| {
-        let mut rule = rule(description, ("SourceSecurityGroupId", get_att(peer, "GroupId")));
+        let mut rule = rule(
+            description,
+            ("SourceSecurityGroupId", get_att(peer, "GroupId")),
+        );
         rule["GroupId"] = get_att(group, "GroupId");
         json!({ "Type": "AWS::EC2::SecurityGroupIngress", "Properties": rule })
     };
@@ -388,11 +391,19 @@ fn network() -> Vec<(&'static str, Value)> {
         ),
         (
             "CoordinatorFromWorkers",
-            ingress("CoordinatorSecurityGroup", "Presto from the workers (discovery announcements, results)", "WorkerSecurityGroup"),
+            ingress(
+                "CoordinatorSecurityGroup",
+                "Presto from the workers (discovery announcements, results)",
+                "WorkerSecurityGroup",
+            ),
         ),
         (
             "CoordinatorFromLambdas",
-            ingress("CoordinatorSecurityGroup", "Presto health probes from the watcher and the DNS custom resource", "LambdaSecurityGroup"),
+            ingress(
+                "CoordinatorSecurityGroup",
+                "Presto health probes from the watcher and the DNS custom resource",
+                "LambdaSecurityGroup",
+            ),
         ),
         (
             "WorkerSecurityGroup",
@@ -408,11 +419,19 @@ fn network() -> Vec<(&'static str, Value)> {
         ),
         (
             "WorkerFromCoordinators",
-            ingress("WorkerSecurityGroup", "Presto from the coordinators (task scheduling)", "CoordinatorSecurityGroup"),
+            ingress(
+                "WorkerSecurityGroup",
+                "Presto from the coordinators (task scheduling)",
+                "CoordinatorSecurityGroup",
+            ),
         ),
         (
             "WorkerFromWorkers",
-            ingress("WorkerSecurityGroup", "Presto between workers (exchanges)", "WorkerSecurityGroup"),
+            ingress(
+                "WorkerSecurityGroup",
+                "Presto between workers (exchanges)",
+                "WorkerSecurityGroup",
+            ),
         ),
         (
             "LambdaSecurityGroup",
@@ -458,7 +477,11 @@ fn node_values(coordinator: bool) -> NodeValues {
 
 fn launch_template(coordinator: bool) -> Result<Value, RenderError> {
     let (role, instance_type, security_group) = if coordinator {
-        ("coordinator", "CoordinatorInstanceType", "CoordinatorSecurityGroup")
+        (
+            "coordinator",
+            "CoordinatorInstanceType",
+            "CoordinatorSecurityGroup",
+        )
     } else {
         ("worker", "WorkerInstanceType", "WorkerSecurityGroup")
     };
@@ -804,7 +827,10 @@ fn lambdas() -> Vec<(&'static str, Value)> {
                 ("ScheduleExpression", WATCHER_SCHEDULE.into()),
             ),
         ),
-        ("WatcherSchedulePermission", invoke_permission("WatcherSchedule")),
+        (
+            "WatcherSchedulePermission",
+            invoke_permission("WatcherSchedule"),
+        ),
         (
             "WatcherInstanceStateRule",
             rule(
@@ -819,7 +845,10 @@ fn lambdas() -> Vec<(&'static str, Value)> {
                 ),
             ),
         ),
-        ("WatcherInstanceStatePermission", invoke_permission("WatcherInstanceStateRule")),
+        (
+            "WatcherInstanceStatePermission",
+            invoke_permission("WatcherInstanceStateRule"),
+        ),
     ]
 }
 
@@ -843,7 +872,8 @@ fn coordinator_dns() -> (&'static str, Value) {
 }
 
 fn outputs() -> Value {
-    let output = |description: &str, value: Value| json!({ "Description": description, "Value": value });
+    let output =
+        |description: &str, value: Value| json!({ "Description": description, "Value": value });
     json!({
         "PrestoCoordinatorURL": output(
             "Presto Web UI, REST API and CLI/JDBC/ODBC endpoint; resolves only inside the VPC (or over a VPN into it).",
@@ -858,4 +888,213 @@ fn outputs() -> Value {
         "WorkerGroupName": output("Auto Scaling group of the workers.", r#ref(ids::WORKER_GROUP)),
         "WatcherFunctionName": output("The watcher Lambda; its logs record every failover.", r#ref(ids::WATCHER_FUNCTION)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template(settings: &StackSettings) -> Value {
+        build(settings).expect("builds")
+    }
+
+    fn resources_of_type<'a>(
+        template: &'a Value,
+        kind: &'a str,
+    ) -> impl Iterator<Item = (&'a String, &'a Value)> {
+        template["Resources"]
+            .as_object()
+            .expect("resources")
+            .iter()
+            .filter(move |(_, r)| r["Type"] == kind)
+    }
+
+    #[test]
+    fn coordinator_count_is_the_parameter_default_in_ec2_configuration() {
+        for n in settings::COORDINATORS {
+            let t = template(&StackSettings {
+                coordinators: n,
+                ..StackSettings::default()
+            });
+            let parameter = &t["Parameters"]["HACoordinatorsCount"];
+            assert_eq!(parameter["Default"], n);
+            assert_eq!(
+                (
+                    parameter["MinValue"].as_u64(),
+                    parameter["MaxValue"].as_u64()
+                ),
+                (Some(1), Some(5))
+            );
+        }
+        let t = template(&StackSettings::default());
+        let groups = t["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
+            .as_array()
+            .expect("groups");
+        let ec2 = groups
+            .iter()
+            .find(|g| g["Label"]["default"] == "EC2 Configuration")
+            .expect("EC2 Configuration");
+        assert!(
+            ec2["Parameters"]
+                .as_array()
+                .expect("list")
+                .contains(&"HACoordinatorsCount".into())
+        );
+        let group = &t["Resources"][ids::COORDINATOR_GROUP]["Properties"];
+        for size in ["MinSize", "MaxSize", "DesiredCapacity"] {
+            assert_eq!(group[size], r#ref("HACoordinatorsCount"), "{size}");
+        }
+    }
+
+    #[test]
+    fn every_parameter_is_in_a_console_group_with_a_label() {
+        let t = template(&StackSettings::default());
+        let interface = &t["Metadata"]["AWS::CloudFormation::Interface"];
+        let grouped: Vec<&Value> = interface["ParameterGroups"]
+            .as_array()
+            .expect("groups")
+            .iter()
+            .flat_map(|g| g["Parameters"].as_array().expect("list"))
+            .collect();
+        let parameters = t["Parameters"].as_object().expect("parameters");
+        assert_eq!(grouped.len(), parameters.len());
+        for name in parameters.keys() {
+            assert!(
+                grouped.contains(&&Value::from(name.as_str())),
+                "{name} is in no group"
+            );
+            assert!(
+                interface["ParameterLabels"][name]["default"].is_string(),
+                "{name} has no label"
+            );
+        }
+    }
+
+    #[test]
+    fn nothing_is_open_to_the_world_inbound() {
+        let t = template(&StackSettings::default());
+        let mut rules: Vec<&Value> = resources_of_type(&t, "AWS::EC2::SecurityGroup")
+            .flat_map(|(_, g)| {
+                g["Properties"]["SecurityGroupIngress"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+            })
+            .collect();
+        rules.extend(
+            resources_of_type(&t, "AWS::EC2::SecurityGroupIngress").map(|(_, r)| &r["Properties"]),
+        );
+        assert!(rules.len() >= 6, "{rules:?}");
+        for rule in rules {
+            assert_ne!(rule["CidrIp"], "0.0.0.0/0", "{rule}");
+            assert!(rule["CidrIpv6"].is_null(), "{rule}");
+        }
+        for cidr in ["ClientCidr", "SshCidr"] {
+            assert!(
+                t["Parameters"][cidr]["Default"].is_null(),
+                "{cidr} has a default"
+            );
+        }
+    }
+
+    #[test]
+    fn nodes_require_imdsv2_and_encrypted_volumes() {
+        let t = template(&StackSettings::default());
+        let templates: Vec<_> = resources_of_type(&t, "AWS::EC2::LaunchTemplate").collect();
+        assert_eq!(templates.len(), 2);
+        for (id, lt) in templates {
+            let data = &lt["Properties"]["LaunchTemplateData"];
+            assert_eq!(data["MetadataOptions"]["HttpTokens"], "required", "{id}");
+            for mapping in data["BlockDeviceMappings"].as_array().expect("mappings") {
+                assert_eq!(mapping["Ebs"]["Encrypted"], true, "{id}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_watcher_may_terminate_only_this_stacks_coordinators() {
+        let t = template(&StackSettings::default());
+        let statements = t["Resources"]["WatcherRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+            .as_array()
+            .expect("statements");
+        let terminate: Vec<&Value> = statements
+            .iter()
+            .filter(|s| s["Action"].to_string().contains("Terminate"))
+            .collect();
+        assert_eq!(terminate.len(), 1);
+        assert!(
+            terminate[0]["Resource"]["Fn::Sub"]
+                .as_str()
+                .expect("scoped")
+                .ends_with("autoScalingGroupName/${CoordinatorGroup}")
+        );
+        let writes = statements
+            .iter()
+            .find(|s| s["Action"].to_string().contains("ChangeResourceRecordSets"))
+            .expect("record write");
+        assert_eq!(
+            writes["Resource"],
+            sub("arn:${AWS::Partition}:route53:::hostedzone/${HostedZone}")
+        );
+        for statement in statements.iter().filter(|s| s["Resource"] == "*") {
+            let actions = statement["Action"].to_string();
+            assert!(
+                !actions.contains("Terminate") && !actions.contains("Change"),
+                "{statement}"
+            );
+        }
+    }
+
+    #[test]
+    fn lambdas_get_the_contract_they_read() {
+        let t = template(&StackSettings::default());
+        let watcher = &t["Resources"][ids::WATCHER_FUNCTION]["Properties"];
+        let variables = watcher["Environment"]["Variables"]
+            .as_object()
+            .expect("variables");
+        let expected = [
+            watcher_env::HOSTED_ZONE_ID,
+            watcher_env::RECORD_NAME,
+            watcher_env::RECORD_TTL,
+            watcher_env::COORDINATOR_GROUP,
+            watcher_env::PRESTO_PORT,
+            watcher_env::PROBE_INTERVAL_SECONDS,
+            watcher_env::PROBE_TIMEOUT_SECONDS,
+            watcher_env::GRACE_SECONDS,
+        ];
+        assert_eq!(
+            variables.keys().map(String::as_str).collect::<Vec<_>>(),
+            expected
+        );
+        assert_eq!(watcher["ReservedConcurrentExecutions"], 1);
+        let dns = &t["Resources"][ids::COORDINATOR_DNS];
+        assert_eq!(dns["Type"], "Custom::CoordinatorDns");
+        assert_eq!(dns["Properties"][dns_properties::TTL], 5);
+        for rule in ["WatcherSchedule", "WatcherInstanceStateRule"] {
+            assert_eq!(
+                t["Resources"][rule]["DependsOn"],
+                ids::COORDINATOR_DNS,
+                "{rule}"
+            );
+        }
+    }
+
+    #[test]
+    fn workers_follow_the_record_and_coordinators_signal_readiness() {
+        let t = template(&StackSettings::default());
+        let user_data = |id: &str| {
+            t["Resources"][id]["Properties"]["LaunchTemplateData"]["UserData"]["Fn::Base64"]["Fn::Sub"]
+                .as_str()
+                .expect("user data")
+                .to_owned()
+        };
+        let worker = user_data("WorkerLaunchTemplate");
+        assert!(worker.contains(
+            "discovery.uri=http://${CoordinatorRecordName}.${HostedZoneName}:${PrestoHttpPort}"
+        ));
+        assert!(worker.contains("-Dsun.net.inetaddr.ttl=5"));
+        let coordinator = user_data("CoordinatorLaunchTemplate");
+        assert!(coordinator.contains("--resource CoordinatorGroup"));
+        assert!(coordinator.contains("discovery-server.enabled=true"));
+    }
 }

@@ -1,0 +1,189 @@
+//! The AWS emulator the test command starts on loopback, and sandboxes in it.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use anyhow::{Context, Result};
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_cloudformation::config::Credentials;
+use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
+
+/// The variable holding the emulator's endpoint, as the SDK reads it.
+pub const ENDPOINT_VAR: &str = "AWS_ENDPOINT_URL";
+/// The region every test works in.
+pub const REGION: &str = "us-east-1";
+
+/// The emulator's endpoint. Panics unless it is a loopback address: a test never
+/// talks to anything else, real AWS least of all.
+pub fn endpoint() -> String {
+    let Ok(endpoint) = std::env::var(ENDPOINT_VAR) else {
+        panic!(
+            "{ENDPOINT_VAR} is not set: run the tests with scripts/test.sh, which starts the AWS emulator"
+        );
+    };
+    let host = endpoint
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split([':', '/']).next())
+        .unwrap_or_default();
+    let loopback = host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    assert!(
+        loopback,
+        "{ENDPOINT_VAR}={endpoint} is not an http:// loopback address"
+    );
+    endpoint
+}
+
+/// SDK configuration for the emulator: its endpoint, dummy credentials and a fixed
+/// region, so nothing in the environment (profiles, instance metadata) is consulted.
+pub async fn config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint())
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::new(
+            "testing", "testing", None, None, "emulator",
+        ))
+        .load()
+        .await
+}
+
+/// A VPC of its own in the emulator, with two subnets in two AZs whose instances get
+/// private IPs in 127.0.0.0/8: on this machine those are loopback addresses, so an
+/// HTTP server bound to an instance's private IP plays that instance.
+#[derive(Debug, Clone)]
+pub struct Sandbox {
+    /// The VPC.
+    pub vpc_id: String,
+    /// Two subnets, in `us-east-1a` and `us-east-1b`.
+    pub subnet_ids: Vec<String>,
+    /// An EC2 key pair.
+    pub key_name: String,
+    /// A bucket holding placeholder Lambda zips at the template's default keys.
+    pub code_bucket: String,
+}
+
+/// The highest third octet in use in the emulator when this process started.
+static BASE_OCTET: tokio::sync::OnceCell<u8> = tokio::sync::OnceCell::const_new();
+/// Sandboxes this process has made; each takes its own 127.0.x.0/24.
+static NEXT_OCTET: AtomicU8 = AtomicU8::new(0);
+
+impl Sandbox {
+    /// Creates the sandbox. `name` tags its resources and must be unique per test.
+    pub async fn create(config: &SdkConfig, name: &str) -> Result<Self> {
+        let ec2 = aws_sdk_ec2::Client::new(config);
+        let octet = Self::free_octet(&ec2).await?;
+        let tags = |kind: ResourceType| {
+            TagSpecification::builder()
+                .resource_type(kind)
+                .tags(Tag::builder().key("Name").value(name).build())
+                .build()
+        };
+        let vpc_id = ec2
+            .create_vpc()
+            .cidr_block("127.0.0.0/16")
+            .tag_specifications(tags(ResourceType::Vpc))
+            .send()
+            .await
+            .context("failed to create the sandbox VPC")?
+            .vpc
+            .and_then(|vpc| vpc.vpc_id)
+            .context("CreateVpc returned no id")?;
+        let mut subnet_ids = Vec::new();
+        for (half, zone) in [(0, "us-east-1a"), (128, "us-east-1b")] {
+            let subnet = ec2
+                .create_subnet()
+                .vpc_id(&vpc_id)
+                .cidr_block(format!("127.0.{octet}.{half}/25"))
+                .availability_zone(zone)
+                .tag_specifications(tags(ResourceType::Subnet))
+                .send()
+                .await
+                .context("failed to create a sandbox subnet")?;
+            subnet_ids.push(
+                subnet
+                    .subnet
+                    .and_then(|s| s.subnet_id)
+                    .context("CreateSubnet returned no id")?,
+            );
+        }
+        let key_name = format!("{name}-key");
+        ec2.create_key_pair()
+            .key_name(&key_name)
+            .send()
+            .await
+            .context("failed to create the sandbox key pair")?;
+        let code_bucket = format!("{name}-code").to_lowercase();
+        let s3 = aws_sdk_s3::Client::new(config);
+        s3.create_bucket()
+            .bucket(&code_bucket)
+            .send()
+            .await
+            .context("failed to create the sandbox code bucket")?;
+        let defaults = presto_ha_generator::settings::StackSettings::default();
+        for key in [defaults.custom_resource_code_key, defaults.watcher_code_key] {
+            s3.put_object()
+                .bucket(&code_bucket)
+                .key(key.as_str())
+                .body(aws_sdk_s3::primitives::ByteStream::from_static(
+                    b"placeholder",
+                ))
+                .send()
+                .await
+                .with_context(|| format!("failed to upload {key}"))?;
+        }
+        Ok(Self {
+            vpc_id,
+            subnet_ids,
+            key_name,
+            code_bucket,
+        })
+    }
+
+    /// A third octet no subnet in the emulator uses yet. Test binaries run one after
+    /// another against one emulator, so the highest octet in use when this process
+    /// first asks is the base, and the tests of this process count up from it.
+    async fn free_octet(ec2: &aws_sdk_ec2::Client) -> Result<u8> {
+        let base = *BASE_OCTET
+            .get_or_try_init(|| async {
+                let subnets = ec2
+                    .describe_subnets()
+                    .send()
+                    .await
+                    .context("failed to list subnets")?;
+                anyhow::Ok(
+                    subnets
+                        .subnets()
+                        .iter()
+                        .filter_map(|s| {
+                            s.cidr_block()?
+                                .strip_prefix("127.0.")?
+                                .split('.')
+                                .next()?
+                                .parse::<u8>()
+                                .ok()
+                        })
+                        .max()
+                        .unwrap_or(0),
+                )
+            })
+            .await?;
+        let octet = u16::from(base) + 1 + u16::from(NEXT_OCTET.fetch_add(1, Ordering::SeqCst));
+        u8::try_from(octet)
+            .ok()
+            .filter(|octet| *octet < 255)
+            .context("the emulator has no free 127.0.x.0/24 left; restart it")
+    }
+
+    /// The stack parameters that place a stack in this sandbox.
+    pub fn parameters(&self) -> Vec<(&'static str, String)> {
+        let subnets = self.subnet_ids.join(",");
+        vec![
+            ("VpcId", self.vpc_id.clone()),
+            ("CoordinatorSubnetIds", subnets.clone()),
+            ("WorkerSubnetIds", subnets),
+            ("ClientCidr", "127.0.0.0/8".into()),
+            ("SshCidr", "127.0.0.0/8".into()),
+            ("KeyName", self.key_name.clone()),
+            ("LambdaCodeBucket", self.code_bucket.clone()),
+        ]
+    }
+}

@@ -1,0 +1,133 @@
+//! The templates under test, generated in-process with the real command line.
+
+use clap::Parser;
+use presto_ha_generator::cli::{self, Args};
+use serde_json::Value;
+
+/// The text `generate ARGS` prints.
+pub fn generate_text(args: &[&str]) -> String {
+    let args = Args::try_parse_from(std::iter::once("generate").chain(args.iter().copied()))
+        .unwrap_or_else(|e| panic!("generate {args:?}: {}", cli::one_line(&e)));
+    let mut out = Vec::new();
+    cli::run(&args, &mut out).unwrap_or_else(|e| panic!("generate failed: {e}"));
+    String::from_utf8(out).expect("the template is UTF-8")
+}
+
+/// The template `generate ARGS` prints, parsed.
+pub fn generate(args: &[&str]) -> Value {
+    serde_json::from_str(&generate_text(args)).expect("generate prints JSON")
+}
+
+/// The template without its `Custom::` resources, which the emulator cannot run (it
+/// needs Docker for a Lambda-backed custom resource), and without what refers to
+/// them. Returns the logical ids removed, resources and outputs alike.
+pub fn without_custom_resources(template: &Value) -> (Value, Vec<String>) {
+    let mut template = template.clone();
+    let mut removed: Vec<String> = Vec::new();
+    let resources = template["Resources"].as_object_mut().expect("Resources");
+    loop {
+        let doomed: Vec<String> = resources
+            .iter()
+            .filter(|(_, resource)| {
+                resource["Type"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("Custom::"))
+                    || refers_to_any(&resource["Properties"], &removed)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        if doomed.is_empty() {
+            break;
+        }
+        for id in doomed {
+            resources.remove(&id);
+            removed.push(id);
+        }
+    }
+    for resource in resources.values_mut().filter_map(Value::as_object_mut) {
+        let Some(depends_on) = resource.remove("DependsOn") else {
+            continue;
+        };
+        let kept: Vec<Value> = match depends_on {
+            Value::Array(ids) => ids,
+            id => vec![id],
+        }
+        .into_iter()
+        .filter(|id| {
+            !id.as_str()
+                .is_some_and(|id| removed.iter().any(|r| r == id))
+        })
+        .collect();
+        if !kept.is_empty() {
+            resource.insert("DependsOn".into(), Value::Array(kept));
+        }
+    }
+    if let Some(outputs) = template["Outputs"].as_object_mut() {
+        let doomed: Vec<String> = outputs
+            .iter()
+            .filter(|(_, output)| refers_to_any(output, &removed))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in doomed {
+            outputs.remove(&id);
+            removed.push(id);
+        }
+    }
+    (template, removed)
+}
+
+/// Whether `value` holds a `Ref`, `Fn::GetAtt` or `Fn::Sub` naming one of `ids`.
+fn refers_to_any(value: &Value, ids: &[String]) -> bool {
+    let names = |name: &str| ids.iter().any(|id| id == name);
+    match value {
+        Value::Object(map) => map.iter().any(|(key, inner)| match (key.as_str(), inner) {
+            ("Ref", Value::String(name)) => names(name),
+            ("Fn::GetAtt", Value::Array(parts)) => {
+                parts.first().and_then(Value::as_str).is_some_and(names)
+            }
+            ("Fn::Sub", Value::String(text)) => ids.iter().any(|id| {
+                text.contains(&format!("${{{id}}}")) || text.contains(&format!("${{{id}."))
+            }),
+            _ => refers_to_any(inner, ids),
+        }),
+        Value::Array(items) => items.iter().any(|item| refers_to_any(item, ids)),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn removes_custom_resources_and_what_refers_to_them() {
+        let template = json!({
+            "Resources": {
+                "Dns": { "Type": "Custom::CoordinatorDns", "Properties": { "ServiceToken": { "Ref": "Fn" } } },
+                "Fn": { "Type": "AWS::Lambda::Function", "Properties": {} },
+                "UsesDns": { "Type": "AWS::SSM::Parameter", "Properties": { "Value": { "Fn::GetAtt": ["Dns", "Ip"] } } },
+                "UsesUser": { "Type": "AWS::SSM::Parameter", "Properties": { "Value": { "Fn::Sub": "${UsesDns}" } } },
+                "Waits": { "Type": "AWS::Events::Rule", "DependsOn": ["Dns", "Fn"], "Properties": {} },
+                "WaitsOne": { "Type": "AWS::Events::Rule", "DependsOn": "Dns", "Properties": {} },
+            },
+            "Outputs": {
+                "Ip": { "Value": { "Fn::GetAtt": ["Dns", "Ip"] } },
+                "Fn": { "Value": { "Ref": "Fn" } },
+            },
+        });
+        let (kept, removed) = without_custom_resources(&template);
+        assert_eq!(removed, ["Dns", "UsesDns", "UsesUser", "Ip"]);
+        assert_eq!(
+            kept,
+            json!({
+                "Resources": {
+                    "Fn": { "Type": "AWS::Lambda::Function", "Properties": {} },
+                    "Waits": { "Type": "AWS::Events::Rule", "DependsOn": ["Fn"], "Properties": {} },
+                    "WaitsOne": { "Type": "AWS::Events::Rule", "Properties": {} },
+                },
+                "Outputs": { "Fn": { "Value": { "Ref": "Fn" } } },
+            })
+        );
+    }
+}
