@@ -1,0 +1,197 @@
+//! In-memory stand-ins for the three traits, for the Lambdas' tests.
+//!
+//! [`FakeRoute53`] is faithful where the emulator used in the end-to-end tests is not:
+//! a batch is atomic, a DELETE must name the exact current value, and a CREATE fails
+//! when the record exists. Those are the rules compare-and-swap rests on.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::Ipv4Addr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::group::{Coordinator, Coordinators, GroupError};
+use crate::probe::{Health, HealthProbe, ProbeFailure};
+use crate::record::{ARecord, ChangeId, CoordinatorRecord, RecordAddress, RecordError, ZoneId};
+
+/// Route 53 in memory.
+#[derive(Debug, Default)]
+pub struct FakeRoute53 {
+    state: Mutex<Route53State>,
+}
+
+#[derive(Debug, Default)]
+struct Route53State {
+    zones: HashSet<ZoneId>,
+    records: HashMap<RecordAddress, ARecord>,
+    changes: Vec<(RecordAddress, Option<ARecord>, Option<ARecord>)>,
+    failures: Vec<RecordError>,
+}
+
+impl FakeRoute53 {
+    /// A Route 53 holding the given zones, all empty.
+    pub fn with_zones(zones: &[&ZoneId]) -> Self {
+        let fake = Self::default();
+        fake.lock().zones = zones.iter().map(|z| (*z).clone()).collect();
+        fake
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Route53State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Sets a record directly, as another writer (a person, another watcher) would.
+    pub fn put(&self, at: &RecordAddress, record: Option<ARecord>) {
+        let mut state = self.lock();
+        match record {
+            Some(record) => state.records.insert(at.clone(), record),
+            None => state.records.remove(at),
+        };
+    }
+
+    /// The record's value.
+    pub fn get(&self, at: &RecordAddress) -> Option<ARecord> {
+        self.lock().records.get(at).cloned()
+    }
+
+    /// Removes a zone and its records.
+    pub fn delete_zone(&self, zone: &ZoneId) {
+        let mut state = self.lock();
+        state.zones.remove(zone);
+        state.records.retain(|at, _| &at.zone != zone);
+    }
+
+    /// Every change accepted so far: address, old value, new value.
+    pub fn changes(&self) -> Vec<(RecordAddress, Option<ARecord>, Option<ARecord>)> {
+        self.lock().changes.clone()
+    }
+
+    /// Makes the next calls fail with these errors, one call each, in order.
+    pub fn fail_next(&self, errors: Vec<RecordError>) {
+        self.lock().failures = errors.into_iter().rev().collect();
+    }
+
+    fn take_failure(&self) -> Result<(), RecordError> {
+        self.lock().failures.pop().map_or(Ok(()), Err)
+    }
+}
+
+impl CoordinatorRecord for FakeRoute53 {
+    async fn read(&self, at: &RecordAddress) -> Result<Option<ARecord>, RecordError> {
+        self.take_failure()?;
+        let state = self.lock();
+        if !state.zones.contains(&at.zone) {
+            return Err(RecordError::NoSuchZone(at.zone.clone()));
+        }
+        Ok(state.records.get(at).cloned())
+    }
+
+    async fn swap(
+        &self,
+        at: &RecordAddress,
+        from: Option<&ARecord>,
+        to: Option<&ARecord>,
+    ) -> Result<Option<ChangeId>, RecordError> {
+        if from == to {
+            return Ok(None);
+        }
+        self.take_failure()?;
+        let mut state = self.lock();
+        if !state.zones.contains(&at.zone) {
+            return Err(RecordError::NoSuchZone(at.zone.clone()));
+        }
+        let current = state.records.get(at);
+        let conflict = |message: &str| RecordError::Conflict {
+            address: at.clone(),
+            message: message.to_owned(),
+        };
+        // The batch is checked whole before anything is applied.
+        match (from, current) {
+            (Some(from), Some(current)) if from != current => {
+                return Err(conflict(
+                    "Tried to delete resource record set but the values provided do not match the current values",
+                ));
+            }
+            (Some(_), None) => {
+                return Err(conflict(
+                    "Tried to delete resource record set but it was not found",
+                ));
+            }
+            (None, Some(_)) if to.is_some() => {
+                return Err(conflict(
+                    "Tried to create resource record set but it already exists",
+                ));
+            }
+            _ => {}
+        }
+        match to {
+            Some(to) => state.records.insert(at.clone(), to.clone()),
+            None => state.records.remove(at),
+        };
+        state.changes.push((at.clone(), from.cloned(), to.cloned()));
+        Ok(Some(ChangeId(format!("/change/C{}", state.changes.len()))))
+    }
+
+    async fn wait_applied(
+        &self,
+        _change: &ChangeId,
+        _budget: Duration,
+    ) -> Result<bool, RecordError> {
+        Ok(true)
+    }
+}
+
+/// Auto Scaling groups in memory.
+#[derive(Debug, Default)]
+pub struct FakeGroups {
+    groups: Mutex<BTreeMap<String, Vec<Coordinator>>>,
+}
+
+impl FakeGroups {
+    /// Sets a group's members.
+    pub fn set(&self, group: &str, members: Vec<Coordinator>) {
+        self.groups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(group.to_owned(), members);
+    }
+}
+
+impl Coordinators for FakeGroups {
+    async fn members(&self, group: &str) -> Result<Vec<Coordinator>, GroupError> {
+        let groups = self.groups.lock().unwrap_or_else(|p| p.into_inner());
+        let mut members = groups
+            .get(group)
+            .cloned()
+            .ok_or_else(|| GroupError::NoSuchGroup(group.to_owned()))?;
+        members.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
+        Ok(members)
+    }
+}
+
+/// Presto's health by IP; an IP not set is unreachable.
+#[derive(Debug, Default)]
+pub struct FakeProbe {
+    health: Mutex<HashMap<Ipv4Addr, Health>>,
+}
+
+impl FakeProbe {
+    /// Sets what probes of `ip` find.
+    pub fn set(&self, ip: Ipv4Addr, health: Health) {
+        self.health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(ip, health);
+    }
+}
+
+impl HealthProbe for FakeProbe {
+    async fn probe(&self, ip: Ipv4Addr, _port: u16, _timeout: Duration) -> Health {
+        let health = self.health.lock().unwrap_or_else(|p| p.into_inner());
+        health
+            .get(&ip)
+            .cloned()
+            .unwrap_or_else(|| Health::Down(ProbeFailure::Unreachable("connection refused".into())))
+    }
+}
