@@ -24,7 +24,8 @@ struct Route53State {
     zones: HashSet<ZoneId>,
     records: HashMap<RecordAddress, ARecord>,
     changes: Vec<(RecordAddress, Option<ARecord>, Option<ARecord>)>,
-    failures: Vec<RecordError>,
+    read_failures: Vec<RecordError>,
+    swap_failures: Vec<RecordError>,
 }
 
 impl FakeRoute53 {
@@ -67,20 +68,24 @@ impl FakeRoute53 {
         self.lock().changes.clone()
     }
 
-    /// Makes the next calls fail with these errors, one call each, in order.
-    pub fn fail_next(&self, errors: Vec<RecordError>) {
-        self.lock().failures = errors.into_iter().rev().collect();
+    /// Makes the next reads fail with these errors, one read each, in order.
+    pub fn fail_next_reads(&self, errors: Vec<RecordError>) {
+        self.lock().read_failures = errors.into_iter().rev().collect();
     }
 
-    fn take_failure(&self) -> Result<(), RecordError> {
-        self.lock().failures.pop().map_or(Ok(()), Err)
+    /// Makes the next swaps fail with these errors, one swap each, in order, as when
+    /// another writer changed the record or Route 53 refused.
+    pub fn fail_next_swaps(&self, errors: Vec<RecordError>) {
+        self.lock().swap_failures = errors.into_iter().rev().collect();
     }
 }
 
 impl CoordinatorRecord for FakeRoute53 {
     async fn read(&self, at: &RecordAddress) -> Result<Option<ARecord>, RecordError> {
-        self.take_failure()?;
-        let state = self.lock();
+        let mut state = self.lock();
+        if let Some(error) = state.read_failures.pop() {
+            return Err(error);
+        }
         if !state.zones.contains(&at.zone) {
             return Err(RecordError::NoSuchZone(at.zone.clone()));
         }
@@ -96,8 +101,10 @@ impl CoordinatorRecord for FakeRoute53 {
         if from == to {
             return Ok(None);
         }
-        self.take_failure()?;
         let mut state = self.lock();
+        if let Some(error) = state.swap_failures.pop() {
+            return Err(error);
+        }
         if !state.zones.contains(&at.zone) {
             return Err(RecordError::NoSuchZone(at.zone.clone()));
         }

@@ -14,6 +14,19 @@
 pub mod choice;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
+
+/// An error and its sources on one line, for logs and for answers that a person
+/// reads (the SDK's and reqwest's own messages alone are terse).
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
 pub mod group;
 pub mod probe;
 pub mod record;

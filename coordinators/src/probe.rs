@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::error_chain;
+
 /// What one probe found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Health {
@@ -123,18 +125,6 @@ impl HealthProbe for HttpProbe {
             Err(error) => Health::Down(ProbeFailure::BadBody(error.to_string())),
         }
     }
-}
-
-/// An error and its sources on one line; reqwest's own message alone is terse.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    text
 }
 
 #[cfg(test)]

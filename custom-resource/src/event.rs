@@ -1,0 +1,323 @@
+//! The CloudFormation event, read in two steps: first, leniently, where the answer
+//! goes (so that even a malformed event is answered); then strictly, the request and
+//! its properties, with errors that name what is wrong.
+
+use std::time::Duration;
+
+use aws_lambda_events::event::cloudformation::CloudFormationCustomResourceRequest;
+use presto_ha_coordinators::record::{RecordAddress, RecordName, ZoneId};
+use serde_json::Value;
+
+/// Where the answer goes and what it must echo.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyTo {
+    /// The pre-signed URL the answer is PUT to.
+    pub response_url: String,
+    /// Echoed from the request.
+    pub stack_id: String,
+    /// Echoed from the request.
+    pub request_id: String,
+    /// Echoed from the request.
+    pub logical_resource_id: String,
+    /// The resource's id on Update and Delete.
+    pub physical_resource_id: Option<String>,
+}
+
+impl ReplyTo {
+    /// Reads the reply fields from any JSON; `None` without a string `ResponseURL`.
+    pub fn from_event(event: &Value) -> Option<Self> {
+        let text = |key: &str| event.get(key).and_then(Value::as_str).map(str::to_owned);
+        Some(Self {
+            response_url: text("ResponseURL").filter(|url| !url.is_empty())?,
+            stack_id: text("StackId").unwrap_or_default(),
+            request_id: text("RequestId").unwrap_or_default(),
+            logical_resource_id: text("LogicalResourceId").unwrap_or_default(),
+            physical_resource_id: text("PhysicalResourceId").filter(|id| !id.is_empty()),
+        })
+    }
+}
+
+/// The properties of `Custom::CoordinatorDns`, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsProperties {
+    /// The record and its zone.
+    pub address: RecordAddress,
+    /// The record's TTL in seconds.
+    pub ttl: u32,
+    /// The coordinators' Auto Scaling group.
+    pub group: String,
+    /// Presto's HTTP port on the coordinators.
+    pub port: u16,
+    /// How long one probe may take.
+    pub probe_timeout: Duration,
+}
+
+/// A request, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// The stack is being created (or this resource replaced).
+    Create(DnsProperties),
+    /// The stack is being updated, or an update rolled back.
+    Update {
+        /// The resource's id.
+        physical_id: String,
+        /// The new properties.
+        properties: DnsProperties,
+    },
+    /// The stack is being deleted, or this resource replaced or rolled back. Only the
+    /// physical id counts: it names what was created.
+    Delete {
+        /// The resource's id.
+        physical_id: String,
+    },
+}
+
+/// Why an event is not a request this resource can handle.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    /// Not the shape of a CloudFormation custom-resource request.
+    #[error("malformed event: {0}")]
+    Shape(String),
+    /// A property is missing or has a value this resource cannot use.
+    #[error("property {name}: {problem}")]
+    Property {
+        /// The property.
+        name: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
+}
+
+/// The TTL range accepted for the record.
+const TTL_SECONDS: std::ops::RangeInclusive<u64> = 1..=3600;
+/// The probe timeouts accepted.
+const PROBE_TIMEOUT_SECONDS: std::ops::RangeInclusive<u64> = 1..=60;
+
+impl Request {
+    /// Checks an event.
+    pub fn parse(event: Value) -> Result<Self, EventError> {
+        let request: CloudFormationCustomResourceRequest<Value, Value> =
+            serde_json::from_value(event).map_err(|e| EventError::Shape(e.to_string()))?;
+        match request {
+            CloudFormationCustomResourceRequest::Create(create) => Ok(Self::Create(
+                DnsProperties::parse(&create.resource_properties)?,
+            )),
+            CloudFormationCustomResourceRequest::Update(update) => Ok(Self::Update {
+                physical_id: non_empty_id(update.physical_resource_id)?,
+                properties: DnsProperties::parse(&update.resource_properties)?,
+            }),
+            CloudFormationCustomResourceRequest::Delete(delete) => Ok(Self::Delete {
+                physical_id: non_empty_id(delete.physical_resource_id)?,
+            }),
+            _ => Err(EventError::Shape("unknown request type".into())),
+        }
+    }
+}
+
+fn non_empty_id(id: String) -> Result<String, EventError> {
+    if id.is_empty() {
+        Err(EventError::Shape("PhysicalResourceId is empty".into()))
+    } else {
+        Ok(id)
+    }
+}
+
+impl DnsProperties {
+    /// Checks the properties. CloudFormation sends every scalar as a string; a JSON
+    /// number is taken too.
+    pub fn parse(properties: &Value) -> Result<Self, EventError> {
+        if !properties.is_object() {
+            return Err(EventError::Shape(format!(
+                "ResourceProperties must be an object, not {properties}"
+            )));
+        }
+        let zone = parsed(properties, "HostedZoneId", |s| s.parse::<ZoneId>())?;
+        let name = parsed(properties, "RecordName", |s| s.parse::<RecordName>())?;
+        let ttl = number(properties, "Ttl", Some(5), TTL_SECONDS)?;
+        let group = parsed(properties, "CoordinatorGroupName", |s| {
+            if s.is_empty() || s.len() > 255 {
+                Err("must be an Auto Scaling group name of 1 to 255 characters".to_owned())
+            } else {
+                Ok(s.to_owned())
+            }
+        })?;
+        let port = number(properties, "PrestoHttpPort", None, 1..=65535)?;
+        let probe_timeout = number(
+            properties,
+            "ProbeTimeoutSeconds",
+            Some(2),
+            PROBE_TIMEOUT_SECONDS,
+        )?;
+        Ok(Self {
+            address: RecordAddress { zone, name },
+            ttl: u32::try_from(ttl).map_err(|_| property_error("Ttl", "out of range"))?,
+            group,
+            port: u16::try_from(port)
+                .map_err(|_| property_error("PrestoHttpPort", "out of range"))?,
+            probe_timeout: Duration::from_secs(probe_timeout),
+        })
+    }
+}
+
+fn property_error(name: &'static str, problem: impl Into<String>) -> EventError {
+    EventError::Property {
+        name,
+        problem: problem.into(),
+    }
+}
+
+/// A required string property, checked by `check`.
+fn parsed<T>(
+    properties: &Value,
+    name: &'static str,
+    check: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<T, EventError> {
+    match properties.get(name) {
+        None | Some(Value::Null) => Err(property_error(name, "is missing")),
+        Some(Value::String(text)) => check(text).map_err(|problem| property_error(name, problem)),
+        Some(other) => Err(property_error(
+            name,
+            format!("must be a string, not {other}"),
+        )),
+    }
+}
+
+/// A whole-number property within `range`, as a string or a number; `default` when
+/// absent, if it has one.
+fn number(
+    properties: &Value,
+    name: &'static str,
+    default: Option<u64>,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, EventError> {
+    let expected = || {
+        format!(
+            "must be a whole number from {} to {}",
+            range.start(),
+            range.end()
+        )
+    };
+    let value = match properties.get(name) {
+        None | Some(Value::Null) => {
+            return default.ok_or_else(|| property_error(name, "is missing"));
+        }
+        Some(Value::String(text)) => text
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| property_error(name, format!("{}, not {text:?}", expected())))?,
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .ok_or_else(|| property_error(name, format!("{}, not {n}", expected())))?,
+        Some(other) => return Err(property_error(name, format!("{}, not {other}", expected()))),
+    };
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(property_error(name, format!("{}, not {value}", expected())))
+    }
+}
+
+/// The physical id of the resource managing `address`: stable across updates that
+/// keep the zone and name, and different when either changes (which CloudFormation
+/// takes as a replacement and answers with a Delete of the old id).
+pub fn physical_id(address: &RecordAddress) -> String {
+    format!("{}/{}", address.zone, address.name)
+}
+
+/// The record a physical id names; `None` for ids this resource did not derive (the
+/// id of a Create that failed before its properties could be read).
+pub fn address_of(physical_id: &str) -> Option<RecordAddress> {
+    let (zone, name) = physical_id.split_once('/')?;
+    Some(RecordAddress {
+        zone: zone.parse().ok()?,
+        name: name.parse().ok()?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn properties() -> Value {
+        json!({
+            "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:dns",
+            "ServiceTimeout": "360",
+            "HostedZoneId": "Z0123456789ABC",
+            "RecordName": "coordinator.presto.internal",
+            "Ttl": "5",
+            "CoordinatorGroupName": "stack-CoordinatorGroup-ABC",
+            "PrestoHttpPort": "8080",
+            "ProbeTimeoutSeconds": "2",
+        })
+    }
+
+    #[test]
+    fn the_fixture_events_parse() {
+        let create: Value =
+            serde_json::from_str(include_str!("../tests/fixtures/create.json")).expect("JSON");
+        let Request::Create(properties) = Request::parse(create.clone()).expect("valid") else {
+            panic!("not a Create");
+        };
+        assert_eq!(
+            properties,
+            DnsProperties::parse(&self::properties()).expect("valid")
+        );
+        let reply = ReplyTo::from_event(&create).expect("reply");
+        assert_eq!(reply.logical_resource_id, "CoordinatorDns");
+        assert_eq!(reply.physical_resource_id, None);
+
+        let update: Value =
+            serde_json::from_str(include_str!("../tests/fixtures/update.json")).expect("JSON");
+        assert!(matches!(
+            Request::parse(update).expect("valid"),
+            Request::Update { .. }
+        ));
+        let delete: Value =
+            serde_json::from_str(include_str!("../tests/fixtures/delete.json")).expect("JSON");
+        assert_eq!(
+            Request::parse(delete).expect("valid"),
+            Request::Delete {
+                physical_id: "Z0123456789ABC/coordinator.presto.internal".into()
+            }
+        );
+    }
+
+    #[test]
+    fn properties_are_typed_once() {
+        let properties = DnsProperties::parse(&properties()).expect("valid");
+        assert_eq!(properties.address.zone.to_string(), "Z0123456789ABC");
+        assert_eq!(
+            properties.address.name.to_string(),
+            "coordinator.presto.internal"
+        );
+        assert_eq!((properties.ttl, properties.port), (5, 8080));
+        assert_eq!(properties.probe_timeout, Duration::from_secs(2));
+        let mut numbers = self::properties();
+        numbers["Ttl"] = json!(30);
+        numbers["PrestoHttpPort"] = json!(8443);
+        numbers
+            .as_object_mut()
+            .expect("object")
+            .remove("ProbeTimeoutSeconds");
+        let properties = DnsProperties::parse(&numbers).expect("numbers are fine too");
+        assert_eq!((properties.ttl, properties.port), (30, 8443));
+        assert_eq!(properties.probe_timeout, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn physical_ids_round_trip_and_foreign_ids_name_nothing() {
+        let properties = DnsProperties::parse(&properties()).expect("valid");
+        let id = physical_id(&properties.address);
+        assert_eq!(id, "Z0123456789ABC/coordinator.presto.internal");
+        assert_eq!(address_of(&id), Some(properties.address));
+        for foreign in [
+            "",
+            "invalid-request-1234",
+            "2024/05/01/[$LATEST]abcdef",
+            "z1/coordinator.presto.internal",
+        ] {
+            assert_eq!(address_of(foreign), None, "{foreign:?}");
+        }
+    }
+}

@@ -1,0 +1,575 @@
+//! What each request does to the record.
+//!
+//! Create and Update share one rule: the record is left alone while it points at a
+//! serving member of the coordinator group (a stack update must not cause a needless
+//! switch; whether that member is healthy is the watcher's call, with its grace
+//! period); otherwise it is seeded with the longest-running healthy member, or, when
+//! none turns healthy in time, the longest-running serving one. A TTL change is
+//! applied in place. Every write is a compare-and-swap; a lost race re-reads and
+//! decides again. Delete removes the record named by the physical id if it is there.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use presto_ha_coordinators::choice::{first_serving, healthiest, probe_serving};
+use presto_ha_coordinators::error_chain;
+use presto_ha_coordinators::group::{Coordinator, Coordinators, GroupError, InstanceId};
+use presto_ha_coordinators::probe::HealthProbe;
+use presto_ha_coordinators::record::{ARecord, CoordinatorRecord, RecordError};
+use tokio::time::Instant;
+
+use crate::event::{DnsProperties, Request, address_of, physical_id};
+
+/// The three AWS-facing services a request uses.
+#[derive(Debug)]
+pub struct Services<C, P, R> {
+    /// The coordinator group's members.
+    pub coordinators: C,
+    /// Presto's health.
+    pub probe: P,
+    /// The coordinator record.
+    pub record: R,
+}
+
+/// What a successful request tells CloudFormation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Success {
+    /// The resource's id.
+    pub physical_id: String,
+    /// Attributes for `Fn::GetAtt`.
+    pub data: BTreeMap<String, String>,
+    /// A note for the stack's events, when something deserves one.
+    pub reason: Option<String>,
+}
+
+/// Why a Create or Update failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// The group has nothing to point the record at.
+    #[error("coordinator group {0} has no InService instance with a private IP")]
+    NoCoordinator(String),
+    /// Reading the group failed.
+    #[error(transparent)]
+    Group(#[from] GroupError),
+    /// Reading or writing the record failed.
+    #[error(transparent)]
+    Record(#[from] RecordError),
+}
+
+/// How often coordinators are probed while waiting for one to turn healthy.
+const HEALTH_POLL: Duration = Duration::from_secs(2);
+/// The longest wait for a healthy coordinator before choosing among the others.
+const HEALTH_WAIT_MAX: Duration = Duration::from_secs(120);
+/// Time kept after the wait for writing the record and answering.
+const WRITE_RESERVE: Duration = Duration::from_secs(20);
+/// The longest wait for a change to reach every Route 53 server.
+const SYNC_WAIT_MAX: Duration = Duration::from_secs(30);
+/// Compare-and-swap attempts before a Create or Update gives up on a busy record.
+const SWAP_ATTEMPTS: u32 = 3;
+
+/// The coordinator the record points at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Target {
+    instance_id: InstanceId,
+    ip: Ipv4Addr,
+}
+
+/// Carries out `request`, finishing before `deadline` or being cut off by the caller.
+pub async fn handle<C, P, R>(
+    services: &Services<C, P, R>,
+    request: Request,
+    deadline: Instant,
+) -> Result<Success, HandlerError>
+where
+    C: Coordinators,
+    P: HealthProbe + Sync,
+    R: CoordinatorRecord,
+{
+    match request {
+        // An Update whose zone or name changed derives a new id: CloudFormation takes
+        // that as a replacement and deletes the old record afterwards.
+        Request::Create(properties) | Request::Update { properties, .. } => {
+            let target = ensure_record(services, &properties, deadline).await?;
+            let data = BTreeMap::from([
+                ("CoordinatorIp".to_owned(), target.ip.to_string()),
+                (
+                    "CoordinatorInstanceId".to_owned(),
+                    target.instance_id.to_string(),
+                ),
+                ("RecordName".to_owned(), properties.address.name.to_string()),
+            ]);
+            Ok(Success {
+                physical_id: physical_id(&properties.address),
+                data,
+                reason: None,
+            })
+        }
+        Request::Delete { physical_id } => Ok(remove_record(&services.record, physical_id).await),
+    }
+}
+
+async fn ensure_record<C, P, R>(
+    services: &Services<C, P, R>,
+    properties: &DnsProperties,
+    deadline: Instant,
+) -> Result<Target, HandlerError>
+where
+    C: Coordinators,
+    P: HealthProbe + Sync,
+    R: CoordinatorRecord,
+{
+    let address = &properties.address;
+    let mut attempt = 1;
+    loop {
+        let members = services.coordinators.members(&properties.group).await?;
+        if first_serving(&members).is_none() {
+            return Err(HandlerError::NoCoordinator(properties.group.clone()));
+        }
+        let current = services.record.read(address).await?;
+        let current_member = current
+            .as_ref()
+            .and_then(ARecord::ip)
+            .and_then(|ip| members.iter().find(|m| m.serving_ip() == Some(ip)));
+        let (target, kept) = match current_member {
+            Some(member) => (Some(member.clone()), true),
+            None => (
+                choose(services, properties, &members, deadline).await,
+                false,
+            ),
+        };
+        let Some((target, ip)) = target.and_then(|t| Some((t.clone(), t.serving_ip()?))) else {
+            return Err(HandlerError::NoCoordinator(properties.group.clone()));
+        };
+        let desired = ARecord::single(ip, properties.ttl);
+        match services
+            .record
+            .swap(address, current.as_ref(), Some(&desired))
+            .await
+        {
+            Ok(change) => {
+                tracing::info!(
+                    record = %address,
+                    coordinator = %ip,
+                    instance = %target.instance_id,
+                    previous = current.as_ref().map(ToString::to_string),
+                    changed = change.is_some(),
+                    kept,
+                    "coordinator record ensured"
+                );
+                if let Some(change) = change {
+                    let budget = SYNC_WAIT_MAX.min(
+                        deadline
+                            .saturating_duration_since(Instant::now())
+                            .saturating_sub(WRITE_RESERVE / 4),
+                    );
+                    if !services.record.wait_applied(&change, budget).await? {
+                        tracing::warn!(record = %address, change = change.0, "change accepted but not yet applied everywhere");
+                    }
+                }
+                return Ok(Target {
+                    instance_id: target.instance_id,
+                    ip,
+                });
+            }
+            Err(RecordError::Conflict { message, .. }) if attempt < SWAP_ATTEMPTS => {
+                tracing::warn!(record = %address, attempt, message, "record changed while deciding; reading it again");
+                attempt += 1;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
+/// The member to seed the record with: the healthiest, waiting for one to turn
+/// healthy while time allows, else the first serving one.
+async fn choose<C, P, R>(
+    services: &Services<C, P, R>,
+    properties: &DnsProperties,
+    members: &[Coordinator],
+    deadline: Instant,
+) -> Option<Coordinator>
+where
+    P: HealthProbe + Sync,
+{
+    let wait_until = (Instant::now() + HEALTH_WAIT_MAX).min(
+        deadline
+            .checked_sub(WRITE_RESERVE)
+            .unwrap_or_else(Instant::now),
+    );
+    loop {
+        let probed = probe_serving(
+            &services.probe,
+            members,
+            properties.port,
+            properties.probe_timeout,
+        )
+        .await;
+        if let Some(healthy) = healthiest(&probed) {
+            return Some(healthy.clone());
+        }
+        if Instant::now() + HEALTH_POLL >= wait_until {
+            let summary: Vec<String> = probed
+                .iter()
+                .map(|p| format!("{} {}", p.coordinator.instance_id, p.health))
+                .collect();
+            tracing::warn!(group = properties.group, probes = ?summary, "no coordinator turned healthy in time; choosing the longest-running one");
+            return first_serving(members).cloned();
+        }
+        tokio::time::sleep(HEALTH_POLL).await;
+    }
+}
+
+async fn remove_record(record: &impl CoordinatorRecord, physical_id: String) -> Success {
+    let done = |reason: Option<String>| Success {
+        physical_id: physical_id.clone(),
+        data: BTreeMap::new(),
+        reason,
+    };
+    let Some(address) = address_of(&physical_id) else {
+        tracing::info!(
+            physical_id,
+            "no record was created under this id; nothing to delete"
+        );
+        return done(None);
+    };
+    // A Delete never blocks the stack: what cannot be removed is reported, not failed.
+    let left_in_place = |error: &dyn std::error::Error| {
+        tracing::error!(record = %address, error = %error_chain(error), "failed to delete the coordinator record");
+        done(Some(format!(
+            "record {address} left in place: {}",
+            error_chain(error)
+        )))
+    };
+    let mut attempt = 1;
+    loop {
+        let current = match record.read(&address).await {
+            Ok(Some(current)) => current,
+            Ok(None) => {
+                tracing::info!(record = %address, "record already absent");
+                return done(None);
+            }
+            Err(RecordError::NoSuchZone(_)) => {
+                tracing::info!(record = %address, "hosted zone already gone");
+                return done(None);
+            }
+            Err(error) => return left_in_place(&error),
+        };
+        match record.swap(&address, Some(&current), None).await {
+            Ok(_) | Err(RecordError::NoSuchZone(_)) => {
+                tracing::info!(record = %address, previous = %current, "record deleted");
+                return done(None);
+            }
+            Err(RecordError::Conflict { message, .. }) if attempt < SWAP_ATTEMPTS => {
+                tracing::warn!(record = %address, attempt, message, "record changed while deleting; reading it again");
+                attempt += 1;
+            }
+            Err(error) => return left_in_place(&error),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::UNIX_EPOCH;
+
+    use presto_ha_coordinators::fakes::{FakeGroups, FakeProbe, FakeRoute53};
+    use presto_ha_coordinators::group::InstanceState;
+    use presto_ha_coordinators::probe::{Health, ProbeFailure};
+    use presto_ha_coordinators::record::RecordAddress;
+
+    use super::*;
+
+    const GROUP: &str = "coordinators";
+
+    fn address(name: &str) -> RecordAddress {
+        RecordAddress {
+            zone: "Z1".parse().expect("zone"),
+            name: name.parse().expect("name"),
+        }
+    }
+
+    fn properties() -> DnsProperties {
+        DnsProperties {
+            address: address("coordinator.presto.internal"),
+            ttl: 5,
+            group: GROUP.into(),
+            port: 8080,
+            probe_timeout: Duration::from_secs(2),
+        }
+    }
+
+    fn ip(n: u8) -> Ipv4Addr {
+        Ipv4Addr::new(10, 0, 0, n)
+    }
+
+    /// Member `n`: instance `i-n`, IP 10.0.0.n, launched at second `launched`.
+    fn member(n: u8, launched: u64) -> Coordinator {
+        Coordinator {
+            instance_id: InstanceId::new(format!("i-{n}")),
+            private_ip: Some(ip(n)),
+            in_service: true,
+            state: InstanceState::Running,
+            launch_time: Some(UNIX_EPOCH + Duration::from_secs(launched)),
+        }
+    }
+
+    fn services(
+        members: Vec<Coordinator>,
+        healthy: &[u8],
+    ) -> Services<FakeGroups, FakeProbe, FakeRoute53> {
+        let services = Services {
+            coordinators: FakeGroups::default(),
+            probe: FakeProbe::default(),
+            record: FakeRoute53::with_zones(&[&"Z1".parse().expect("zone")]),
+        };
+        for m in &members {
+            let n = m.private_ip.expect("ip").octets()[3];
+            let health = if healthy.contains(&n) {
+                Health::Healthy
+            } else {
+                Health::Starting
+            };
+            services.probe.set(ip(n), health);
+        }
+        services.coordinators.set(GROUP, members);
+        services
+    }
+
+    fn later(seconds: u64) -> Instant {
+        Instant::now() + Duration::from_secs(seconds)
+    }
+
+    async fn create(
+        services: &Services<FakeGroups, FakeProbe, FakeRoute53>,
+    ) -> Result<Success, HandlerError> {
+        handle(services, Request::Create(properties()), later(300)).await
+    }
+
+    fn record_ip(services: &Services<FakeGroups, FakeProbe, FakeRoute53>) -> Option<Ipv4Addr> {
+        services
+            .record
+            .get(&properties().address)
+            .and_then(|r| r.ip())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn create_seeds_the_longest_running_healthy_coordinator() {
+        let services = services(vec![member(3, 20), member(1, 30), member(2, 10)], &[1, 3]);
+        let success = create(&services).await.expect("created");
+        assert_eq!(success.physical_id, "Z1/coordinator.presto.internal");
+        assert_eq!(
+            success.data,
+            BTreeMap::from([
+                ("CoordinatorIp".to_owned(), "10.0.0.3".to_owned()),
+                ("CoordinatorInstanceId".to_owned(), "i-3".to_owned()),
+                (
+                    "RecordName".to_owned(),
+                    "coordinator.presto.internal".to_owned()
+                ),
+            ])
+        );
+        assert_eq!(
+            services.record.get(&properties().address),
+            Some(ARecord::single(ip(3), 5))
+        );
+        assert_eq!(services.record.changes().len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn create_waits_for_a_starting_coordinator_then_falls_back_to_the_first() {
+        let services = services(vec![member(1, 20), member(2, 10)], &[]);
+        let started = Instant::now();
+        create(&services).await.expect("created");
+        assert_eq!(
+            record_ip(&services),
+            Some(ip(2)),
+            "longest-running when none is healthy"
+        );
+        assert!(
+            started.elapsed() >= HEALTH_WAIT_MAX - HEALTH_POLL,
+            "waited {:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn create_takes_a_coordinator_as_soon_as_it_turns_healthy() {
+        let services = std::sync::Arc::new(services(vec![member(1, 20), member(2, 10)], &[]));
+        let later_services = services.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(7)).await;
+            later_services.probe.set(ip(1), Health::Healthy);
+        });
+        create(&services).await.expect("created");
+        assert_eq!(record_ip(&services), Some(ip(1)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn create_with_no_serving_coordinator_fails_naming_the_group() {
+        let mut stopped = member(1, 10);
+        stopped.state = InstanceState::Gone;
+        for members in [vec![], vec![stopped]] {
+            let services = services(members, &[]);
+            let error = create(&services).await.expect_err("nothing to point at");
+            assert_eq!(
+                error.to_string(),
+                "coordinator group coordinators has no InService instance with a private IP"
+            );
+            assert_eq!(record_ip(&services), None);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_repeated_create_changes_nothing() {
+        let services = services(vec![member(1, 10), member(2, 20)], &[1, 2]);
+        let first = create(&services).await.expect("created");
+        services
+            .probe
+            .set(ip(1), Health::Down(ProbeFailure::TimedOut));
+        let second = create(&services).await.expect("created again");
+        assert_eq!(first, second);
+        assert_eq!(
+            services.record.changes().len(),
+            1,
+            "the duplicate wrote nothing"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn update_keeps_a_member_target_and_applies_a_ttl_change_in_place() {
+        let services = services(vec![member(1, 10), member(2, 20)], &[2]);
+        services
+            .record
+            .put(&properties().address, Some(ARecord::single(ip(1), 60)));
+        let request = Request::Update {
+            physical_id: "Z1/coordinator.presto.internal".into(),
+            properties: properties(),
+        };
+        let success = handle(&services, request, later(300))
+            .await
+            .expect("updated");
+        assert_eq!(
+            success.data["CoordinatorIp"], "10.0.0.1",
+            "no switch for an update, even to a healthier member"
+        );
+        assert_eq!(
+            services.record.get(&properties().address),
+            Some(ARecord::single(ip(1), 5))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn update_reseeds_a_record_whose_target_left_the_group() {
+        let services = services(vec![member(1, 10), member(2, 20)], &[2]);
+        services
+            .record
+            .put(&properties().address, Some(ARecord::single(ip(9), 5)));
+        let request = Request::Update {
+            physical_id: "Z1/coordinator.presto.internal".into(),
+            properties: properties(),
+        };
+        handle(&services, request, later(300))
+            .await
+            .expect("updated");
+        assert_eq!(record_ip(&services), Some(ip(2)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_renamed_record_is_created_under_a_new_id_and_the_old_one_left_for_delete() {
+        let services = services(vec![member(1, 10)], &[1]);
+        services
+            .record
+            .put(&properties().address, Some(ARecord::single(ip(1), 5)));
+        let mut renamed = properties();
+        renamed.address = address("presto.presto.internal");
+        let request = Request::Update {
+            physical_id: "Z1/coordinator.presto.internal".into(),
+            properties: renamed.clone(),
+        };
+        let success = handle(&services, request, later(300))
+            .await
+            .expect("updated");
+        assert_eq!(success.physical_id, "Z1/presto.presto.internal");
+        assert_eq!(
+            services.record.get(&renamed.address),
+            Some(ARecord::single(ip(1), 5))
+        );
+        assert_eq!(
+            record_ip(&services),
+            Some(ip(1)),
+            "the old record waits for its Delete"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_race_reads_again_instead_of_overwriting() {
+        let services = services(vec![member(1, 10), member(2, 20)], &[1, 2]);
+        services.record.fail_next_swaps(vec![RecordError::Conflict {
+            address: properties().address,
+            message: "values do not match".into(),
+        }]);
+        // The read succeeds; the other writer is simulated by the refused swap.
+        create(&services).await.expect("created after re-reading");
+        assert_eq!(record_ip(&services), Some(ip(1)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn delete_removes_the_record_and_is_content_when_there_is_nothing_to_remove() {
+        let services = services(vec![member(1, 10)], &[1]);
+        services
+            .record
+            .put(&properties().address, Some(ARecord::single(ip(1), 5)));
+        let delete = |id: &str| Request::Delete {
+            physical_id: id.into(),
+        };
+        let success = handle(
+            &services,
+            delete("Z1/coordinator.presto.internal"),
+            later(300),
+        )
+        .await
+        .expect("deleted");
+        assert_eq!(
+            (success.physical_id.as_str(), success.reason),
+            ("Z1/coordinator.presto.internal", None)
+        );
+        assert_eq!(record_ip(&services), None);
+        // Already absent, a failed Create's id, and a zone that is gone.
+        for id in [
+            "Z1/coordinator.presto.internal",
+            "invalid-request-1",
+            "Z2/coordinator.presto.internal",
+        ] {
+            let success = handle(&services, delete(id), later(300))
+                .await
+                .expect("nothing to do");
+            assert_eq!(success.reason, None, "{id}");
+        }
+        assert_eq!(services.record.changes().len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_delete_that_cannot_remove_the_record_still_succeeds_and_says_so() {
+        let services = services(vec![member(1, 10)], &[1]);
+        services
+            .record
+            .put(&properties().address, Some(ARecord::single(ip(1), 5)));
+        services.record.fail_next_reads(vec![RecordError::Aws {
+            operation: "ListResourceRecordSets",
+            source: "AccessDenied: not allowed".into(),
+        }]);
+        let request = Request::Delete {
+            physical_id: "Z1/coordinator.presto.internal".into(),
+        };
+        let success = handle(&services, request, later(300))
+            .await
+            .expect("never fails");
+        assert_eq!(
+            success.reason.as_deref(),
+            Some(
+                "record coordinator.presto.internal in zone Z1 left in place: ListResourceRecordSets failed: AccessDenied: not allowed"
+            )
+        );
+    }
+}

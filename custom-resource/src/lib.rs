@@ -1,0 +1,148 @@
+//! The `Custom::CoordinatorDns` Lambda: seeds the coordinator record when the stack
+//! is created, keeps it right through updates, removes it on delete, and answers
+//! CloudFormation every time, so that no stack ever waits on it.
+//!
+//! [`answer`] is the whole invocation: read where the answer goes, check the request
+//! ([`event`]), carry it out under a deadline and with panics caught ([`handler`]),
+//! and PUT the result ([`response`]).
+#![warn(missing_docs)]
+
+pub mod event;
+pub mod handler;
+pub mod response;
+
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use presto_ha_coordinators::error_chain;
+use presto_ha_coordinators::group::Coordinators;
+use presto_ha_coordinators::probe::HealthProbe;
+use presto_ha_coordinators::record::CoordinatorRecord;
+use serde_json::Value;
+use tokio::time::Instant;
+
+use crate::event::{DnsProperties, ReplyTo, Request, physical_id};
+use crate::handler::Services;
+use crate::response::{Answer, Responder};
+
+/// Time kept before the Lambda deadline for sending the answer: the work is cut off
+/// this long before it.
+pub const ANSWER_RESERVE: Duration = Duration::from_secs(4);
+
+/// Why an invocation could not answer CloudFormation.
+#[derive(Debug, thiserror::Error)]
+pub enum AnswerError {
+    /// The event has no `ResponseURL`, so there is nowhere to answer.
+    #[error("the event has no ResponseURL; nothing can be answered: {0}")]
+    NoResponseUrl(String),
+    /// The answer could not be delivered.
+    #[error(transparent)]
+    Send(#[from] response::SendError),
+}
+
+/// Handles one event and answers it exactly once. Returns `Ok` once an answer,
+/// SUCCESS or FAILED, was delivered; an error only when none could be.
+pub async fn answer<C, P, R>(
+    services: &Services<C, P, R>,
+    responder: &Responder,
+    event: Value,
+    deadline: Instant,
+) -> Result<(), AnswerError>
+where
+    C: Coordinators,
+    P: HealthProbe + Sync,
+    R: CoordinatorRecord,
+{
+    let Some(reply) = ReplyTo::from_event(&event) else {
+        let shown: String = event.to_string().chars().take(512).collect();
+        tracing::error!(event = shown, "event without a ResponseURL");
+        return Err(AnswerError::NoResponseUrl(shown));
+    };
+    let request_type = event
+        .get("RequestType")
+        .and_then(Value::as_str)
+        .unwrap_or("?")
+        .to_owned();
+    let started = Instant::now();
+    let outcome = match Request::parse(event.clone()) {
+        Err(error) => Answer::Failed {
+            physical_id: failed_physical_id(&reply, &event),
+            reason: error.to_string(),
+        },
+        Ok(request) => {
+            let work =
+                AssertUnwindSafe(handler::handle(services, request, deadline)).catch_unwind();
+            let cutoff = deadline
+                .checked_sub(ANSWER_RESERVE)
+                .unwrap_or_else(Instant::now);
+            match tokio::time::timeout_at(cutoff, work).await {
+                Ok(Ok(Ok(success))) => Answer::Success(success),
+                Ok(Ok(Err(error))) => Answer::Failed {
+                    physical_id: failed_physical_id(&reply, &event),
+                    reason: error_chain(&error),
+                },
+                Ok(Err(panic)) => Answer::Failed {
+                    physical_id: failed_physical_id(&reply, &event),
+                    reason: format!("the handler panicked: {}", panic_message(panic.as_ref())),
+                },
+                Err(_) => Answer::Failed {
+                    physical_id: failed_physical_id(&reply, &event),
+                    reason: format!(
+                        "gave up after {:.1}s to answer before the Lambda deadline (coordinators or AWS too slow)",
+                        started.elapsed().as_secs_f64()
+                    ),
+                },
+            }
+        }
+    };
+    match &outcome {
+        Answer::Success(success) => tracing::info!(
+            request_type,
+            request_id = reply.request_id,
+            physical_id = success.physical_id,
+            duration_ms = started.elapsed().as_millis() as u64,
+            "SUCCESS"
+        ),
+        Answer::Failed {
+            physical_id,
+            reason,
+        } => tracing::error!(
+            request_type,
+            request_id = reply.request_id,
+            physical_id,
+            reason,
+            duration_ms = started.elapsed().as_millis() as u64,
+            "FAILED"
+        ),
+    }
+    responder
+        .send(
+            &reply.response_url,
+            response::body(&reply, &outcome),
+            deadline,
+        )
+        .await?;
+    Ok(())
+}
+
+/// The physical id a FAILED answer carries: the request's own on Update and Delete;
+/// on Create, the id the properties derive (so the Delete that follows cleans up a
+/// record written before the failure), or one naming nothing when they are invalid.
+fn failed_physical_id(reply: &ReplyTo, event: &Value) -> String {
+    if let Some(id) = &reply.physical_resource_id {
+        return id.clone();
+    }
+    match event.get("ResourceProperties").map(DnsProperties::parse) {
+        Some(Ok(properties)) => physical_id(&properties.address),
+        _ => format!("invalid-request-{}", reply.request_id),
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_owned())
+}

@@ -1,0 +1,50 @@
+//! The `Custom::CoordinatorDns` Lambda binary.
+
+use std::time::SystemTime;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use lambda_runtime::{LambdaEvent, service_fn};
+use presto_ha_coordinators::group::AwsCoordinators;
+use presto_ha_coordinators::probe::HttpProbe;
+use presto_ha_coordinators::record::Route53Record;
+use presto_ha_custom_resource::handler::Services;
+use presto_ha_custom_resource::response::Responder;
+use serde_json::Value;
+use tokio::time::Instant;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    // The SDK's standard strategy retries throttling (`Throttling`,
+    // `PriorRequestNotComplete`) with jittered backoff; five attempts ride out a busy zone.
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(5))
+        .load()
+        .await;
+    let services = Services {
+        coordinators: AwsCoordinators::new(
+            aws_sdk_autoscaling::Client::new(&config),
+            aws_sdk_ec2::Client::new(&config),
+        ),
+        probe: HttpProbe::new()?,
+        record: Route53Record::new(aws_sdk_route53::Client::new(&config)),
+    };
+    let responder = Responder::new()?;
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+        let deadline = deadline(event.context.deadline());
+        let (services, responder) = (&services, &responder);
+        async move {
+            presto_ha_custom_resource::answer(services, responder, event.payload, deadline)
+                .await
+                .map_err(lambda_runtime::Error::from)
+        }
+    }))
+    .await
+}
+
+/// The invocation's wall-clock deadline on the monotonic clock.
+fn deadline(at: SystemTime) -> Instant {
+    let left = at.duration_since(SystemTime::now()).unwrap_or_default();
+    Instant::now() + left
+}
