@@ -67,7 +67,7 @@ async fn deploys_with(coordinators: u8, workers: u16) {
         "only the custom resource is left out"
     );
 
-    let stack = deploy(&config, &name, &deployable, &sandbox.parameters())
+    let stack = deploy(&config, &sandbox.name, &deployable, &sandbox.parameters())
         .await
         .expect("CREATE_COMPLETE");
 

@@ -51,6 +51,8 @@ pub async fn config() -> SdkConfig {
 /// HTTP server bound to an instance's private IP plays that instance.
 #[derive(Debug, Clone)]
 pub struct Sandbox {
+    /// A name unique in the emulator, for the stack and whatever else needs one.
+    pub name: String,
     /// The VPC.
     pub vpc_id: String,
     /// Two subnets, in `us-east-1a` and `us-east-1b`.
@@ -67,10 +69,12 @@ static BASE_OCTET: tokio::sync::OnceCell<u8> = tokio::sync::OnceCell::const_new(
 static NEXT_OCTET: AtomicU8 = AtomicU8::new(0);
 
 impl Sandbox {
-    /// Creates the sandbox. `name` tags its resources and must be unique per test.
+    /// Creates the sandbox. `name`, made unique with the sandbox's octet, names its
+    /// resources.
     pub async fn create(config: &SdkConfig, name: &str) -> Result<Self> {
         let ec2 = aws_sdk_ec2::Client::new(config);
         let octet = Self::free_octet(&ec2).await?;
+        let name = &format!("{name}-{octet}");
         let tags = |kind: ResourceType| {
             TagSpecification::builder()
                 .resource_type(kind)
@@ -131,6 +135,7 @@ impl Sandbox {
                 .with_context(|| format!("failed to upload {key}"))?;
         }
         Ok(Self {
+            name: name.clone(),
             vpc_id,
             subnet_ids,
             key_name,

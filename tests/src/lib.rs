@@ -7,6 +7,9 @@
 #![warn(missing_docs)]
 
 pub mod aws;
+pub mod capture;
+pub mod lambda;
+pub mod presto;
 pub mod stack;
 pub mod templates;
 pub mod tools;

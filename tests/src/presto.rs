@@ -1,0 +1,91 @@
+//! Presto coordinators played by HTTP servers bound to the instances' private IPs
+//! (loopback addresses in the sandbox), answering `/v1/info` like Presto does.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+/// How the fake Presto behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behaviour {
+    /// A coordinator that has finished starting.
+    Healthy,
+    /// A coordinator still starting.
+    Starting,
+    /// Accepts connections and never answers, like a JVM in a long full GC.
+    Hung,
+    /// Answers HTTP 500.
+    Failing,
+}
+
+/// One fake coordinator.
+pub struct FakePresto {
+    behaviour: Arc<Mutex<Behaviour>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    address: SocketAddr,
+}
+
+impl FakePresto {
+    /// Serves on `ip:port` behaving as `behaviour`.
+    pub async fn start(ip: Ipv4Addr, port: u16, behaviour: Behaviour) -> Self {
+        let behaviour = Arc::new(Mutex::new(behaviour));
+        let address = SocketAddr::from((ip, port));
+        let mut fake = Self {
+            behaviour,
+            server: None,
+            address,
+        };
+        fake.listen().await;
+        fake
+    }
+
+    async fn listen(&mut self) {
+        let router = Router::new()
+            .route("/v1/info", get(info))
+            .with_state(self.behaviour.clone());
+        let listener = tokio::net::TcpListener::bind(self.address)
+            .await
+            .unwrap_or_else(|e| panic!("failed to bind fake Presto on {}: {e}", self.address));
+        self.server = Some(tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        }));
+    }
+
+    /// Changes how it behaves from now on.
+    pub fn set(&self, behaviour: Behaviour) {
+        *self.behaviour.lock().expect("lock") = behaviour;
+    }
+
+    /// Stops listening: connections are refused, as when Presto has exited.
+    pub fn stop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}
+
+impl Drop for FakePresto {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn info(State(behaviour): State<Arc<Mutex<Behaviour>>>) -> Response {
+    let behaviour = *behaviour.lock().expect("lock");
+    let body = |starting: bool| {
+        format!(
+            r#"{{"nodeVersion":{{"version":"0.293"}},"environment":"production","coordinator":true,"starting":{starting},"uptime":"49.00s"}}"#
+        )
+    };
+    match behaviour {
+        Behaviour::Healthy => ([("content-type", "application/json")], body(false)).into_response(),
+        Behaviour::Starting => ([("content-type", "application/json")], body(true)).into_response(),
+        Behaviour::Failing => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        Behaviour::Hung => std::future::pending().await,
+    }
+}
