@@ -5,52 +5,9 @@
 //! before deploying; the custom resource's own tests drive its Lambda directly.
 
 use presto_ha_generator::template::ids;
-use presto_ha_tests::aws::{Sandbox, config};
+use presto_ha_tests::aws::{Sandbox, config, in_service_members};
 use presto_ha_tests::stack::deploy;
 use presto_ha_tests::templates::{generate, without_custom_resources};
-
-async fn instances_in_service(
-    config: &aws_config::SdkConfig,
-    group: &str,
-) -> Vec<(String, String)> {
-    let asg = aws_sdk_autoscaling::Client::new(config);
-    let ec2 = aws_sdk_ec2::Client::new(config);
-    let groups = asg
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names(group)
-        .send()
-        .await
-        .expect("DescribeAutoScalingGroups");
-    let ids: Vec<String> = groups.auto_scaling_groups()[0]
-        .instances()
-        .iter()
-        .filter(|i| {
-            i.lifecycle_state()
-                .is_some_and(|s| s.as_str() == "InService")
-        })
-        .filter_map(|i| i.instance_id().map(str::to_owned))
-        .collect();
-    if ids.is_empty() {
-        return Vec::new();
-    }
-    let described = ec2
-        .describe_instances()
-        .set_instance_ids(Some(ids))
-        .send()
-        .await
-        .expect("DescribeInstances");
-    described
-        .reservations()
-        .iter()
-        .flat_map(|r| r.instances())
-        .map(|i| {
-            (
-                i.instance_id().unwrap_or_default().to_owned(),
-                i.private_ip_address().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect()
-}
 
 async fn deploys_with(coordinators: u8, workers: u16) {
     let config = config().await;
@@ -72,19 +29,19 @@ async fn deploys_with(coordinators: u8, workers: u16) {
         .expect("CREATE_COMPLETE");
 
     let coordinator_group = &stack.outputs["CoordinatorGroupName"];
-    let coordinators_up = instances_in_service(&config, coordinator_group).await;
+    let coordinators_up = in_service_members(&config, coordinator_group).await;
     assert_eq!(
         coordinators_up.len(),
         usize::from(coordinators),
         "{coordinators_up:?}"
     );
-    for (id, ip) in &coordinators_up {
+    for (id, ip, _) in &coordinators_up {
         assert!(
-            ip.starts_with("127.0."),
-            "{id} has private IP {ip:?}, not a loopback one"
+            ip.is_loopback(),
+            "{id} has private IP {ip}, not a loopback one"
         );
     }
-    let workers_up = instances_in_service(&config, &stack.outputs["WorkerGroupName"]).await;
+    let workers_up = in_service_members(&config, &stack.outputs["WorkerGroupName"]).await;
     assert_eq!(workers_up.len(), usize::from(workers), "{workers_up:?}");
 
     assert_eq!(

@@ -15,16 +15,13 @@ use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
 use presto_ha_generator::template::dns_properties as property;
-use presto_ha_tests::aws::{Sandbox, config};
+use presto_ha_tests::aws::{Member, Sandbox, config, in_service_members as members};
 use presto_ha_tests::capture::{CapturedPut, ResponseCapture};
 use presto_ha_tests::lambda::{Invocation, LambdaProcess};
 use presto_ha_tests::presto::{Behaviour, FakePresto};
 use presto_ha_tests::stack::{DeployedStack, deploy};
 use presto_ha_tests::templates::{generate, without_custom_resources};
 use serde_json::{Value, json};
-
-/// A coordinator: instance id, private IP, launch time.
-type Member = (String, Ipv4Addr, SystemTime);
 
 /// A malformed event: request type, properties, physical id, old properties, and the
 /// start of the Reason it must be answered with.
@@ -213,50 +210,6 @@ impl Fixture {
             })
         );
     }
-}
-
-/// The group's InService members, in the order they were launched.
-async fn members(config: &SdkConfig, group: &str) -> Vec<Member> {
-    let asg = aws_sdk_autoscaling::Client::new(config);
-    let ec2 = aws_sdk_ec2::Client::new(config);
-    let groups = asg
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names(group)
-        .send()
-        .await
-        .expect("describe group");
-    let ids: Vec<String> = groups.auto_scaling_groups()[0]
-        .instances()
-        .iter()
-        .filter(|i| {
-            i.lifecycle_state()
-                .is_some_and(|s| s.as_str() == "InService")
-        })
-        .filter_map(|i| i.instance_id().map(str::to_owned))
-        .collect();
-    if ids.is_empty() {
-        return Vec::new();
-    }
-    let described = ec2
-        .describe_instances()
-        .set_instance_ids(Some(ids))
-        .send()
-        .await
-        .expect("describe instances");
-    let mut members: Vec<_> = described
-        .reservations()
-        .iter()
-        .flat_map(|r| r.instances())
-        .map(|i| {
-            (
-                i.instance_id().expect("id").to_owned(),
-                i.private_ip_address().expect("ip").parse().expect("IPv4"),
-                SystemTime::try_from(*i.launch_time().expect("launch time")).expect("time"),
-            )
-        })
-        .collect();
-    members.sort_by_key(|(id, _, launched)| (*launched, id.clone()));
-    members
 }
 
 #[tokio::test]

@@ -1,7 +1,8 @@
 //! The AWS emulator the test command starts on loopback, and sandboxes in it.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::SystemTime;
 
 use anyhow::{Context, Result};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -12,6 +13,9 @@ use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
 pub const ENDPOINT_VAR: &str = "AWS_ENDPOINT_URL";
 /// The region every test works in.
 pub const REGION: &str = "us-east-1";
+
+/// A group member: instance id, private IP, launch time.
+pub type Member = (String, Ipv4Addr, SystemTime);
 
 /// The emulator's endpoint. Panics unless it is a loopback address: a test never
 /// talks to anything else, real AWS least of all.
@@ -191,4 +195,49 @@ impl Sandbox {
             ("LambdaCodeBucket", self.code_bucket.clone()),
         ]
     }
+}
+
+/// The group's InService members, longest-running first (ties by instance id):
+/// the order in which the Lambdas prefer coordinators.
+pub async fn in_service_members(config: &SdkConfig, group: &str) -> Vec<Member> {
+    let asg = aws_sdk_autoscaling::Client::new(config);
+    let ec2 = aws_sdk_ec2::Client::new(config);
+    let groups = asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(group)
+        .send()
+        .await
+        .expect("DescribeAutoScalingGroups");
+    let ids: Vec<String> = groups.auto_scaling_groups()[0]
+        .instances()
+        .iter()
+        .filter(|i| {
+            i.lifecycle_state()
+                .is_some_and(|s| s.as_str() == "InService")
+        })
+        .filter_map(|i| i.instance_id().map(str::to_owned))
+        .collect();
+    if ids.is_empty() {
+        return Vec::new();
+    }
+    let described = ec2
+        .describe_instances()
+        .set_instance_ids(Some(ids))
+        .send()
+        .await
+        .expect("DescribeInstances");
+    let mut members: Vec<_> = described
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .map(|i| {
+            (
+                i.instance_id().expect("id").to_owned(),
+                i.private_ip_address().expect("ip").parse().expect("IPv4"),
+                SystemTime::try_from(*i.launch_time().expect("launch time")).expect("time"),
+            )
+        })
+        .collect();
+    members.sort_by_key(|(id, _, launched)| (*launched, id.clone()));
+    members
 }
