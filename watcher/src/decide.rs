@@ -1,0 +1,196 @@
+//! The failover decision: a pure function of what was observed, what is remembered
+//! from earlier observations, and the time. It returns the steps to take; the caller
+//! takes them. Nothing here talks to AWS, so a virtual clock can drive it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use presto_ha_coordinators::choice::{Probed, healthiest};
+use presto_ha_coordinators::group::{Coordinator, InstanceId, InstanceState};
+use presto_ha_coordinators::probe::Health;
+use presto_ha_coordinators::record::ARecord;
+
+/// The tuning the decision uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tuning {
+    /// How long the active coordinator (or a standby) must fail without a break
+    /// before it is replaced.
+    pub grace: Duration,
+    /// How long after launch an instance may answer `starting` without counting as
+    /// failing.
+    pub startup_allowance: Duration,
+    /// The record's TTL.
+    pub ttl: u32,
+}
+
+/// One look at the coordinators and the record.
+#[derive(Debug, Clone)]
+pub struct Observation {
+    /// When the look was taken, as time since the Unix epoch (wall clock, so that it
+    /// means the same to the next invocation).
+    pub at: Duration,
+    /// The record's value.
+    pub record: Option<ARecord>,
+    /// Every member of the group; serving ones with their probe result.
+    pub members: Vec<Coordinator>,
+    /// The probes of the serving members.
+    pub probes: Vec<Probed>,
+}
+
+/// What the decision remembers between observations: since when each member has
+/// been failing without a break.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Memory {
+    failing_since: BTreeMap<InstanceId, Duration>,
+}
+
+/// A step of a plan, in the order to take it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Terminate the instance through the ASG, keeping the desired capacity, so the
+    /// group launches a replacement.
+    Terminate {
+        /// The instance.
+        instance: InstanceId,
+        /// Why.
+        why: Why,
+    },
+    /// Compare-and-swap the record from `from` to `to`.
+    Switch {
+        /// The value read.
+        from: Option<ARecord>,
+        /// The new value.
+        to: ARecord,
+        /// The coordinator it points at.
+        instance: InstanceId,
+        /// Why.
+        why: Why,
+    },
+}
+
+/// The reason for a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Why {
+    /// The active coordinator failed for the whole grace period.
+    ActiveFailed,
+    /// The record points at no serving member (terminated, stopped, not in the
+    /// group, or absent).
+    RecordStray,
+    /// A standby failed for the whole grace period.
+    StandbyFailed,
+    /// The instance is stopped or shutting down but still counted by the group.
+    InstanceGone,
+}
+
+impl Memory {
+    /// How long `instance` has been failing at `at`, if it is.
+    pub fn failing_for(&self, instance: &InstanceId, at: Duration) -> Option<Duration> {
+        self.failing_since
+            .get(instance)
+            .map(|since| at.saturating_sub(*since))
+    }
+}
+
+/// Whether a probe result counts as failing for `member` at `at`.
+fn is_failing(member: &Coordinator, health: &Health, at: Duration, tuning: &Tuning) -> bool {
+    match health {
+        Health::Healthy => false,
+        Health::Starting => {
+            let launched = member
+                .launch_time
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .unwrap_or_default();
+            at.saturating_sub(launched) > tuning.startup_allowance
+        }
+        Health::NotCoordinator | Health::Down(_) => true,
+    }
+}
+
+/// Decides what to do about `observation`, updating `memory`.
+pub fn plan(observation: &Observation, memory: &mut Memory, tuning: &Tuning) -> Vec<Step> {
+    let at = observation.at;
+    // Remember failures; forget recoveries and members that left.
+    let mut failing_now = BTreeMap::new();
+    for probed in &observation.probes {
+        let id = &probed.coordinator.instance_id;
+        if is_failing(&probed.coordinator, &probed.health, at, tuning) {
+            let since = memory.failing_since.get(id).copied().unwrap_or(at);
+            failing_now.insert(id.clone(), since);
+        }
+    }
+    memory.failing_since = failing_now;
+    let failed = |member: &Coordinator| {
+        memory
+            .failing_for(&member.instance_id, at)
+            .is_some_and(|failing| failing >= tuning.grace)
+    };
+
+    let mut steps = Vec::new();
+    let record_ip = observation.record.as_ref().and_then(ARecord::ip);
+    let active = observation
+        .probes
+        .iter()
+        .map(|p| &p.coordinator)
+        .find(|c| c.serving_ip().is_some() && c.serving_ip() == record_ip);
+    // Nobody healthy while the record points at a serving member and others exist may
+    // mean that this watcher cannot see the cluster rather than that all of it failed
+    // at once: then the active coordinator is left alone (terminating it would make
+    // an outage of a blind spot). Standbys are replaced either way, so a cluster that
+    // really failed whole gets a healthy member back, and with it a switch.
+    let may_replace_active =
+        observation.probes.iter().any(|p| p.health.is_healthy()) || observation.probes.len() == 1;
+    let standbys: Vec<Probed> = observation
+        .probes
+        .iter()
+        .filter(|p| Some(&p.coordinator.instance_id) != active.map(|a| &a.instance_id))
+        .cloned()
+        .collect();
+    let switch_to = |why: Why| {
+        healthiest(&standbys).and_then(|next| {
+            Some(Step::Switch {
+                from: observation.record.clone(),
+                to: ARecord::single(next.serving_ip()?, tuning.ttl),
+                instance: next.instance_id.clone(),
+                why,
+            })
+        })
+    };
+
+    // Members EC2 reports stopped or shutting down that the group still counts:
+    // replace them at once (a node gone needs no grace).
+    for member in &observation.members {
+        if member.in_service && member.state == InstanceState::Gone {
+            steps.push(Step::Terminate {
+                instance: member.instance_id.clone(),
+                why: Why::InstanceGone,
+            });
+        }
+    }
+
+    match active {
+        Some(active) if failed(active) => {
+            // Fence first: a coordinator back from a long pause must not serve.
+            if may_replace_active {
+                steps.push(Step::Terminate {
+                    instance: active.instance_id.clone(),
+                    why: Why::ActiveFailed,
+                });
+                steps.extend(switch_to(Why::ActiveFailed));
+            }
+        }
+        Some(_) => {}
+        // The record points at nothing serving: move it as soon as someone is healthy.
+        None => steps.extend(switch_to(Why::RecordStray)),
+    }
+
+    // Keep the standbys hot: replace one that failed for the whole grace.
+    for standby in &standbys {
+        if failed(&standby.coordinator) {
+            steps.push(Step::Terminate {
+                instance: standby.coordinator.instance_id.clone(),
+                why: Why::StandbyFailed,
+            });
+        }
+    }
+    steps
+}
