@@ -58,7 +58,12 @@ impl FakePresto {
 
     /// Changes how it behaves from now on.
     pub fn set(&self, behaviour: Behaviour) {
-        *self.behaviour.lock().expect("lock") = behaviour;
+        self.control().set(behaviour);
+    }
+
+    /// A handle that changes its behaviour from another task.
+    pub fn control(&self) -> PrestoControl {
+        PrestoControl(self.behaviour.clone())
     }
 
     /// Stops listening: connections are refused, as when Presto has exited.
@@ -66,6 +71,17 @@ impl FakePresto {
         if let Some(server) = self.server.take() {
             server.abort();
         }
+    }
+}
+
+/// Changes a [`FakePresto`]'s behaviour from anywhere.
+#[derive(Clone)]
+pub struct PrestoControl(Arc<Mutex<Behaviour>>);
+
+impl PrestoControl {
+    /// Changes how the fake behaves from now on.
+    pub fn set(&self, behaviour: Behaviour) {
+        *self.0.lock().expect("lock") = behaviour;
     }
 }
 

@@ -7,3 +7,5 @@
 #![warn(missing_docs)]
 
 pub mod decide;
+pub mod settings;
+pub mod watch;

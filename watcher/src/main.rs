@@ -1,0 +1,65 @@
+//! The watcher Lambda binary: each invocation (every minute, and at once on an
+//! instance state change) watches the coordinators for about a minute.
+
+use std::time::{Duration, SystemTime};
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use lambda_runtime::{LambdaEvent, service_fn};
+use presto_ha_coordinators::group::AwsCoordinators;
+use presto_ha_coordinators::probe::HttpProbe;
+use presto_ha_coordinators::record::Route53Record;
+use presto_ha_watcher::decide::Memory;
+use presto_ha_watcher::settings::Settings;
+use presto_ha_watcher::watch::{AsgFence, Services, watch};
+use serde_json::Value;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+/// How long one invocation watches; the schedule starts the next one a minute later.
+const RUN_FOR: Duration = Duration::from_secs(58);
+/// Time kept before the Lambda deadline.
+const DEADLINE_RESERVE: Duration = Duration::from_secs(5);
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let settings = Settings::from_vars(|name| std::env::var(name).ok())?;
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(5))
+        .load()
+        .await;
+    let services = Services {
+        coordinators: AwsCoordinators::new(
+            aws_sdk_autoscaling::Client::new(&config),
+            aws_sdk_ec2::Client::new(&config),
+        ),
+        probe: HttpProbe::new()?,
+        record: Route53Record::new(aws_sdk_route53::Client::new(&config)),
+        fence: AsgFence::new(aws_sdk_autoscaling::Client::new(&config)),
+    };
+    // What the decision remembers lives in the warm process between invocations.
+    let memory = Mutex::new(Memory::default());
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+        let (services, settings, memory) = (&services, &settings, &memory);
+        async move {
+            let left = event
+                .context
+                .deadline()
+                .duration_since(SystemTime::now())
+                .unwrap_or_default();
+            let until = Instant::now() + RUN_FOR.min(left.saturating_sub(DEADLINE_RESERVE));
+            let trigger = event
+                .payload
+                .get("detail-type")
+                .and_then(Value::as_str)
+                .unwrap_or("direct")
+                .to_owned();
+            tracing::info!(trigger, "watching");
+            let mut memory = memory.lock().await;
+            watch(services, settings, &mut memory, until).await;
+            Ok::<(), lambda_runtime::Error>(())
+        }
+    }))
+    .await
+}

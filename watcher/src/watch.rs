@@ -1,0 +1,238 @@
+//! The watcher's loop: observe, decide, act, once per probe interval until the run's
+//! time is up. The decision is [`crate::decide::plan`]; this module only gathers what
+//! it needs and carries out what it returns.
+
+use std::future::Future;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use presto_ha_coordinators::choice::probe_serving;
+use presto_ha_coordinators::error_chain;
+use presto_ha_coordinators::group::{Coordinators, InstanceId};
+use presto_ha_coordinators::probe::HealthProbe;
+use presto_ha_coordinators::record::{CoordinatorRecord, RecordError};
+use tokio::time::Instant;
+
+use crate::decide::{Memory, Observation, Step, plan};
+use crate::settings::Settings;
+
+/// Terminating a coordinator so the group replaces it.
+pub trait Fence {
+    /// Terminates `instance` through its Auto Scaling group without lowering the
+    /// desired capacity. An instance already gone from the group is not an error.
+    fn terminate(
+        &self,
+        group: &str,
+        instance: &InstanceId,
+    ) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+/// [`Fence`] through the Auto Scaling API.
+#[derive(Debug, Clone)]
+pub struct AsgFence {
+    client: aws_sdk_autoscaling::Client,
+}
+
+impl AsgFence {
+    /// Wraps a client.
+    pub fn new(client: aws_sdk_autoscaling::Client) -> Self {
+        Self { client }
+    }
+}
+
+impl Fence for AsgFence {
+    async fn terminate(&self, _group: &str, instance: &InstanceId) -> Result<(), String> {
+        let result = self
+            .client
+            .terminate_instance_in_auto_scaling_group()
+            .instance_id(instance.as_str())
+            .should_decrement_desired_capacity(false)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) => {
+                use aws_sdk_autoscaling::error::ProvideErrorMetadata;
+                // "Instance Id not found": already terminated and gone from the group.
+                if error.code() == Some("ValidationError") {
+                    tracing::info!(instance = %instance, "instance already gone from the group");
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "TerminateInstanceInAutoScalingGroup failed: {}",
+                        error_chain(&error)
+                    ))
+                }
+            }
+        }
+    }
+}
+
+/// What the watcher works with.
+#[derive(Debug)]
+pub struct Services<C, P, R, F> {
+    /// The coordinator group's members.
+    pub coordinators: C,
+    /// Presto's health.
+    pub probe: P,
+    /// The coordinator record.
+    pub record: R,
+    /// Replacing a coordinator.
+    pub fence: F,
+}
+
+fn wall_clock() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// Runs rounds until `until`.
+pub async fn watch<C, P, R, F>(
+    services: &Services<C, P, R, F>,
+    settings: &Settings,
+    memory: &mut Memory,
+    until: Instant,
+) where
+    C: Coordinators,
+    P: HealthProbe + Sync,
+    R: CoordinatorRecord,
+    F: Fence,
+{
+    loop {
+        let started = Instant::now();
+        if let Err(error) = round(services, settings, memory).await {
+            tracing::error!(error, "watch round failed; trying again next round");
+        }
+        let next = started + settings.interval;
+        if next >= until {
+            return;
+        }
+        tokio::time::sleep_until(next).await;
+    }
+}
+
+async fn round<C, P, R, F>(
+    services: &Services<C, P, R, F>,
+    settings: &Settings,
+    memory: &mut Memory,
+) -> Result<(), String>
+where
+    C: Coordinators,
+    P: HealthProbe + Sync,
+    R: CoordinatorRecord,
+    F: Fence,
+{
+    let members = services
+        .coordinators
+        .members(&settings.group)
+        .await
+        .map_err(|e| error_chain(&e))?;
+    let record = services
+        .record
+        .read(&settings.address)
+        .await
+        .map_err(|e| error_chain(&e))?;
+    let probes = probe_serving(
+        &services.probe,
+        &members,
+        settings.port,
+        settings.probe_timeout,
+    )
+    .await;
+    let observation = Observation {
+        at: wall_clock(),
+        record,
+        members,
+        probes,
+    };
+    let steps = plan(&observation, memory, &settings.tuning);
+    let summary: Vec<String> = observation
+        .probes
+        .iter()
+        .map(|p| format!("{} {}", p.coordinator.instance_id, p.health))
+        .collect();
+    let record_text = observation.record.as_ref().map(ToString::to_string);
+    if steps.is_empty() {
+        tracing::debug!(record = record_text, probes = ?summary, "all well");
+        return Ok(());
+    }
+    tracing::info!(record = record_text, probes = ?summary, steps = ?steps, "acting");
+    for step in steps {
+        match step {
+            Step::Terminate { instance, why } => {
+                match services.fence.terminate(&settings.group, &instance).await {
+                    Ok(()) => {
+                        tracing::info!(instance = %instance, why = ?why, "coordinator terminated for replacement")
+                    }
+                    // The switch goes ahead: a live coordinator for the clients matters
+                    // more than fencing, which the next round tries again.
+                    Err(error) => {
+                        tracing::error!(instance = %instance, why = ?why, error, "failed to terminate")
+                    }
+                }
+            }
+            Step::Switch {
+                from,
+                to,
+                instance,
+                why,
+            } => {
+                match services
+                    .record
+                    .swap(&settings.address, from.as_ref(), Some(&to))
+                    .await
+                {
+                    Ok(_) => {
+                        let failing = from
+                            .as_ref()
+                            .and_then(|f| f.ip())
+                            .and_then(|ip| {
+                                observation
+                                    .probes
+                                    .iter()
+                                    .find(|p| p.coordinator.serving_ip() == Some(ip))
+                            })
+                            .and_then(|p| {
+                                memory.failing_for(&p.coordinator.instance_id, observation.at)
+                            });
+                        tracing::info!(
+                            from = from.as_ref().map(ToString::to_string),
+                            to = %to,
+                            instance = %instance,
+                            why = ?why,
+                            failing_seconds = failing.map(|d| d.as_secs_f64()),
+                            "coordinator record switched"
+                        );
+                        emit_failover_metric(&settings.group, failing.unwrap_or_default());
+                    }
+                    Err(RecordError::Conflict { message, .. }) => {
+                        tracing::warn!(
+                            message,
+                            "record changed since it was read; another writer acted; reading again next round"
+                        );
+                    }
+                    Err(error) => return Err(error_chain(&error)),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A CloudWatch metric in the embedded metric format: a JSON line on stdout that
+/// CloudWatch Logs turns into a metric, with no API call.
+fn emit_failover_metric(group: &str, failing: Duration) {
+    let line = serde_json::json!({
+        "_aws": {
+            "Timestamp": wall_clock().as_millis() as u64,
+            "CloudWatchMetrics": [{
+                "Namespace": "PrestoHA",
+                "Dimensions": [["CoordinatorGroup"]],
+                "Metrics": [{ "Name": "FailoverSeconds", "Unit": "Seconds" }],
+            }],
+        },
+        "CoordinatorGroup": group,
+        "FailoverSeconds": failing.as_secs_f64(),
+    });
+    println!("{line}");
+}
