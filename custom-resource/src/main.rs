@@ -2,8 +2,6 @@
 
 use std::time::SystemTime;
 
-use aws_config::BehaviorVersion;
-use aws_config::retry::RetryConfig;
 use lambda_runtime::{LambdaEvent, service_fn};
 use presto_ha_coordinators::group::AwsCoordinators;
 use presto_ha_coordinators::probe::HttpProbe;
@@ -16,12 +14,7 @@ use tokio::time::Instant;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    // The SDK's standard strategy retries throttling (`Throttling`,
-    // `PriorRequestNotComplete`) with jittered backoff; five attempts ride out a busy zone.
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::standard().with_max_attempts(5))
-        .load()
-        .await;
+    let config = presto_ha_coordinators::load_aws_config().await;
     let services = Services {
         coordinators: AwsCoordinators::new(
             aws_sdk_autoscaling::Client::new(&config),

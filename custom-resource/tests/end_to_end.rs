@@ -13,8 +13,8 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use aws_config::SdkConfig;
 use presto_ha_generator::template::dns_properties as property;
+use presto_ha_tests::aws::SdkConfig;
 use presto_ha_tests::aws::{Member, Sandbox, config, in_service_members as members};
 use presto_ha_tests::capture::{CapturedPut, ResponseCapture};
 use presto_ha_tests::lambda::{Invocation, LambdaProcess};

@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::SystemTime;
 
 use anyhow::{Context, Result};
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+pub use aws_config::SdkConfig;
+use aws_config::{BehaviorVersion, Region};
 use aws_sdk_cloudformation::config::Credentials;
 use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
 

@@ -3,8 +3,6 @@
 
 use std::time::{Duration, SystemTime};
 
-use aws_config::BehaviorVersion;
-use aws_config::retry::RetryConfig;
 use lambda_runtime::{LambdaEvent, service_fn};
 use presto_ha_coordinators::group::AwsCoordinators;
 use presto_ha_coordinators::probe::HttpProbe;
@@ -25,10 +23,7 @@ const DEADLINE_RESERVE: Duration = Duration::from_secs(5);
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let settings = Settings::from_vars(|name| std::env::var(name).ok())?;
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::standard().with_max_attempts(5))
-        .load()
-        .await;
+    let config = presto_ha_coordinators::load_aws_config().await;
     let services = Services {
         coordinators: AwsCoordinators::new(
             aws_sdk_autoscaling::Client::new(&config),

@@ -8,8 +8,8 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::Duration;
 
-use aws_config::SdkConfig;
 use presto_ha_generator::template::watcher_env as env;
+use presto_ha_tests::aws::SdkConfig;
 use presto_ha_tests::aws::{Member, Sandbox, config, in_service_members};
 use presto_ha_tests::lambda::{Invocation, LambdaProcess};
 use presto_ha_tests::presto::{Behaviour, FakePresto};
