@@ -61,9 +61,12 @@ impl FakePresto {
         self.control().set(behaviour);
     }
 
-    /// A handle that changes its behaviour from another task.
+    /// A handle that changes its behaviour, or stops it, from another task.
     pub fn control(&self) -> PrestoControl {
-        PrestoControl(self.behaviour.clone())
+        PrestoControl {
+            behaviour: self.behaviour.clone(),
+            server: self.server.as_ref().map(|s| s.abort_handle()),
+        }
     }
 
     /// Stops listening: connections are refused, as when Presto has exited.
@@ -74,14 +77,24 @@ impl FakePresto {
     }
 }
 
-/// Changes a [`FakePresto`]'s behaviour from anywhere.
+/// Changes a [`FakePresto`]'s behaviour, or stops it, from anywhere.
 #[derive(Clone)]
-pub struct PrestoControl(Arc<Mutex<Behaviour>>);
+pub struct PrestoControl {
+    behaviour: Arc<Mutex<Behaviour>>,
+    server: Option<tokio::task::AbortHandle>,
+}
 
 impl PrestoControl {
     /// Changes how the fake behaves from now on.
     pub fn set(&self, behaviour: Behaviour) {
-        *self.0.lock().expect("lock") = behaviour;
+        *self.behaviour.lock().expect("lock") = behaviour;
+    }
+
+    /// Stops listening, as when Presto has exited.
+    pub fn stop(&self) {
+        if let Some(server) = &self.server {
+            server.abort();
+        }
     }
 }
 
