@@ -1,6 +1,11 @@
-# Sourced by test.sh and bench.sh: installs the pinned Python tools in a virtualenv
-# under $cache, starts moto on a free loopback port (stopped when the caller exits),
-# and exports the variables the tests and benchmarks read.
+# Sourced by test.sh and bench.sh (with $root set to the clone): picks the cache
+# outside the clone, installs the pinned Python tools in a virtualenv there, starts
+# moto on a free loopback port (stopped when the caller exits), and exports the
+# variables the tests and benchmarks read.
+cache=${PRESTO_HA_CACHE:-$HOME/.cache/presto-ha}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$cache/target}
+mkdir -p "$cache"
+
 venv=$cache/venv
 requirements=$root/tests/requirements.txt
 if ! cmp -s "$requirements" "$venv/requirements.txt"; then

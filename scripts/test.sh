@@ -8,10 +8,6 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cache=${PRESTO_HA_CACHE:-$HOME/.cache/presto-ha}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$cache/target}
-mkdir -p "$cache"
-
 # shellcheck source=scripts/emulator.sh
 source "$root/scripts/emulator.sh"
 

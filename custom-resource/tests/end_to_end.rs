@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 
 use presto_ha_generator::template::dns_properties as property;
 use presto_ha_tests::aws::SdkConfig;
-use presto_ha_tests::aws::{Member, Sandbox, config, in_service_members as members};
+use presto_ha_tests::aws::{Member, Sandbox, a_record, config, in_service_members as members};
 use presto_ha_tests::capture::{CapturedPut, ResponseCapture};
 use presto_ha_tests::lambda::{Invocation, LambdaProcess};
 use presto_ha_tests::presto::{Behaviour, FakePresto};
@@ -153,25 +153,7 @@ impl Fixture {
 
     /// The record's addresses and TTL in the emulator.
     async fn record(&self, name: &str) -> Option<(Vec<String>, i64)> {
-        let listed = self
-            .route53
-            .list_resource_record_sets()
-            .hosted_zone_id(self.zone())
-            .send()
-            .await
-            .expect("ListResourceRecordSets");
-        listed
-            .resource_record_sets()
-            .iter()
-            .find(|set| set.name().trim_end_matches('.') == name && set.r#type().as_str() == "A")
-            .map(|set| {
-                let ips = set
-                    .resource_records()
-                    .iter()
-                    .map(|r| r.value().to_owned())
-                    .collect();
-                (ips, set.ttl().unwrap_or_default())
-            })
+        a_record(&self.config, self.zone(), name).await
     }
 
     /// The coordinator every caller should choose among `candidates`: the longest

@@ -242,3 +242,26 @@ pub async fn in_service_members(config: &SdkConfig, group: &str) -> Vec<Member> 
     members.sort_by_key(|(id, _, launched)| (*launched, id.clone()));
     members
 }
+
+/// The A record `name` (without the final dot) in `zone`, as the emulator holds it:
+/// its values and TTL.
+pub async fn a_record(config: &SdkConfig, zone: &str, name: &str) -> Option<(Vec<String>, i64)> {
+    let listed = aws_sdk_route53::Client::new(config)
+        .list_resource_record_sets()
+        .hosted_zone_id(zone)
+        .send()
+        .await
+        .expect("ListResourceRecordSets");
+    listed
+        .resource_record_sets()
+        .iter()
+        .find(|set| set.name().trim_end_matches('.') == name && set.r#type().as_str() == "A")
+        .map(|set| {
+            let values = set
+                .resource_records()
+                .iter()
+                .map(|r| r.value().to_owned())
+                .collect();
+            (values, set.ttl().unwrap_or_default())
+        })
+}
