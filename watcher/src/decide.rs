@@ -82,7 +82,41 @@ pub enum Why {
     InstanceGone,
 }
 
+/// How old a saved memory may be and still be trusted: a watcher that ran within the
+/// last two scheduled minutes saw every member it mentions; an older one may have
+/// missed a recovery in between.
+pub const NOTE_MAX_AGE: Duration = Duration::from_secs(120);
+
 impl Memory {
+    /// The memory as text, for keeping it across cold starts: `at=<ms>` then
+    /// `<instance>=<ms since epoch>` for each failing member.
+    pub fn to_note(&self, at: Duration) -> String {
+        let mut note = format!("at={}", at.as_millis());
+        for (instance, since) in &self.failing_since {
+            note.push_str(&format!(" {instance}={}", since.as_millis()));
+        }
+        note
+    }
+
+    /// The memory a note holds, if it was written within [`NOTE_MAX_AGE`] of `now`;
+    /// empty otherwise, or when the note cannot be read.
+    pub fn from_note(note: &str, now: Duration) -> Self {
+        let mut fields = note.split_whitespace().filter_map(|field| {
+            let (key, millis) = field.split_once('=')?;
+            Some((key, Duration::from_millis(millis.parse().ok()?)))
+        });
+        let fresh =
+            matches!(fields.next(), Some(("at", at)) if now.saturating_sub(at) <= NOTE_MAX_AGE);
+        if !fresh {
+            return Self::default();
+        }
+        Self {
+            failing_since: fields
+                .map(|(id, since)| (InstanceId::new(id), since))
+                .collect(),
+        }
+    }
+
     /// How long `instance` has been failing at `at`, if it is.
     pub fn failing_for(&self, instance: &InstanceId, at: Duration) -> Option<Duration> {
         self.failing_since
@@ -193,4 +227,38 @@ pub fn plan(observation: &Observation, memory: &mut Memory, tuning: &Tuning) -> 
         }
     }
     steps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fresh_note_restores_the_memory_and_a_stale_one_is_ignored() {
+        let mut memory = Memory::default();
+        memory
+            .failing_since
+            .insert(InstanceId::new("i-1"), Duration::from_millis(1_000_500));
+        memory
+            .failing_since
+            .insert(InstanceId::new("i-2"), Duration::from_millis(1_003_000));
+        let at = Duration::from_millis(1_010_000);
+        let note = memory.to_note(at);
+        assert_eq!(note, "at=1010000 i-1=1000500 i-2=1003000");
+        assert_eq!(
+            Memory::from_note(&note, at + Duration::from_secs(30)),
+            memory
+        );
+        assert_eq!(
+            Memory::from_note(&note, at + NOTE_MAX_AGE + Duration::from_secs(1)),
+            Memory::default()
+        );
+        for unreadable in ["", "garbage", "i-1=5 at=1010000", "at=soon i-1=5"] {
+            assert_eq!(
+                Memory::from_note(unreadable, at),
+                Memory::default(),
+                "{unreadable:?}"
+            );
+        }
+    }
 }

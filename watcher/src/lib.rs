@@ -7,5 +7,6 @@
 #![warn(missing_docs)]
 
 pub mod decide;
+pub mod note;
 pub mod settings;
 pub mod watch;

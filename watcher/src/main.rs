@@ -7,7 +7,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use presto_ha_coordinators::group::AwsCoordinators;
 use presto_ha_coordinators::probe::HttpProbe;
 use presto_ha_coordinators::record::Route53Record;
-use presto_ha_watcher::decide::Memory;
+use presto_ha_watcher::note::Route53Note;
 use presto_ha_watcher::settings::Settings;
 use presto_ha_watcher::watch::{AsgFence, Services, watch};
 use serde_json::Value;
@@ -32,9 +32,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         probe: HttpProbe::new()?,
         record: Route53Record::new(aws_sdk_route53::Client::new(&config)),
         fence: AsgFence::new(aws_sdk_autoscaling::Client::new(&config)),
+        note: Route53Note::new(aws_sdk_route53::Client::new(&config)),
     };
-    // What the decision remembers lives in the warm process between invocations.
-    let memory = Mutex::new(Memory::default());
+    // What the decision remembers lives in the warm process between invocations, and
+    // in the watcher's note for the next cold start.
+    let memory = Mutex::new(None);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let (services, settings, memory) = (&services, &settings, &memory);
         async move {

@@ -13,6 +13,7 @@ use presto_ha_coordinators::record::{CoordinatorRecord, RecordError};
 use tokio::time::Instant;
 
 use crate::decide::{Memory, Observation, Step, plan};
+use crate::note::WatchNote;
 use crate::settings::Settings;
 
 /// Terminating a coordinator so the group replaces it.
@@ -69,7 +70,7 @@ impl Fence for AsgFence {
 
 /// What the watcher works with.
 #[derive(Debug)]
-pub struct Services<C, P, R, F> {
+pub struct Services<C, P, R, F, N> {
     /// The coordinator group's members.
     pub coordinators: C,
     /// Presto's health.
@@ -78,6 +79,8 @@ pub struct Services<C, P, R, F> {
     pub record: R,
     /// Replacing a coordinator.
     pub fence: F,
+    /// The memory kept across cold starts.
+    pub note: N,
 }
 
 fn wall_clock() -> Duration {
@@ -86,36 +89,70 @@ fn wall_clock() -> Duration {
         .unwrap_or_default()
 }
 
-/// Runs rounds until `until`.
-pub async fn watch<C, P, R, F>(
-    services: &Services<C, P, R, F>,
+/// Runs rounds until `until`. `memory` is `None` in a process that has not watched
+/// yet: it then starts from the note an earlier process left, if that is fresh.
+pub async fn watch<C, P, R, F, N>(
+    services: &Services<C, P, R, F, N>,
     settings: &Settings,
-    memory: &mut Memory,
+    memory: &mut Option<Memory>,
     until: Instant,
 ) where
     C: Coordinators,
     P: HealthProbe + Sync,
     R: CoordinatorRecord,
     F: Fence,
+    N: WatchNote,
 {
+    let memory = match memory {
+        Some(memory) => memory,
+        None => {
+            let recalled = match services.note.read(&settings.address).await {
+                Ok(note) => Memory::from_note(note.as_deref().unwrap_or_default(), wall_clock()),
+                Err(error) => {
+                    tracing::warn!(
+                        error,
+                        "could not read the watcher's note; starting with no memory"
+                    );
+                    Memory::default()
+                }
+            };
+            tracing::info!(note = recalled.to_note(wall_clock()), "memory recalled");
+            memory.insert(recalled)
+        }
+    };
+    let mut healthy_standbys = None;
     loop {
         let started = Instant::now();
-        if let Err(error) = round(services, settings, memory).await {
-            tracing::error!(error, "watch round failed; trying again next round");
+        let before = memory.clone();
+        match round(services, settings, memory).await {
+            Ok(healthy) => healthy_standbys = Some(healthy),
+            Err(error) => tracing::error!(error, "watch round failed; trying again next round"),
+        }
+        // Keep the note current while anyone is failing, so that a cold start resumes
+        // the grace where it was; one more write when the last failure clears.
+        if *memory != before || *memory != Memory::default() {
+            let note = memory.to_note(wall_clock());
+            if let Err(error) = services.note.write(&settings.address, &note).await {
+                tracing::warn!(error, "could not save the watcher's note");
+            }
         }
         let next = started + settings.interval;
         if next >= until {
+            // One reading per run (about a minute) is enough for an alarm on standbys.
+            if let Some(healthy) = healthy_standbys {
+                emit_metric(&settings.group, "HealthyStandbys", "Count", healthy as f64);
+            }
             return;
         }
         tokio::time::sleep_until(next).await;
     }
 }
 
-async fn round<C, P, R, F>(
-    services: &Services<C, P, R, F>,
+async fn round<C, P, R, F, N>(
+    services: &Services<C, P, R, F, N>,
     settings: &Settings,
     memory: &mut Memory,
-) -> Result<(), String>
+) -> Result<usize, String>
 where
     C: Coordinators,
     P: HealthProbe + Sync,
@@ -151,10 +188,16 @@ where
         .iter()
         .map(|p| format!("{} {}", p.coordinator.instance_id, p.health))
         .collect();
+    let record_ip = observation.record.as_ref().and_then(|r| r.ip());
+    let healthy_standbys = observation
+        .probes
+        .iter()
+        .filter(|p| p.health.is_healthy() && p.coordinator.serving_ip() != record_ip)
+        .count();
     let record_text = observation.record.as_ref().map(ToString::to_string);
     if steps.is_empty() {
         tracing::debug!(record = record_text, probes = ?summary, "all well");
-        return Ok(());
+        return Ok(healthy_standbys);
     }
     tracing::info!(record = record_text, probes = ?summary, steps = ?steps, "acting");
     for step in steps {
@@ -203,7 +246,8 @@ where
                             failing_seconds = failing.map(|d| d.as_secs_f64()),
                             "coordinator record switched"
                         );
-                        emit_failover_metric(&settings.group, failing.unwrap_or_default());
+                        let seconds = failing.unwrap_or_default().as_secs_f64();
+                        emit_metric(&settings.group, "FailoverSeconds", "Seconds", seconds);
                     }
                     Err(RecordError::Conflict { message, .. }) => {
                         tracing::warn!(
@@ -216,23 +260,23 @@ where
             }
         }
     }
-    Ok(())
+    Ok(healthy_standbys)
 }
 
 /// A CloudWatch metric in the embedded metric format: a JSON line on stdout that
 /// CloudWatch Logs turns into a metric, with no API call.
-fn emit_failover_metric(group: &str, failing: Duration) {
+fn emit_metric(group: &str, name: &str, unit: &str, value: f64) {
     let line = serde_json::json!({
         "_aws": {
             "Timestamp": wall_clock().as_millis() as u64,
             "CloudWatchMetrics": [{
                 "Namespace": "PrestoHA",
                 "Dimensions": [["CoordinatorGroup"]],
-                "Metrics": [{ "Name": "FailoverSeconds", "Unit": "Seconds" }],
+                "Metrics": [{ "Name": name, "Unit": unit }],
             }],
         },
         "CoordinatorGroup": group,
-        "FailoverSeconds": failing.as_secs_f64(),
+        name: value,
     });
     println!("{line}");
 }

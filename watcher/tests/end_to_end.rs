@@ -23,6 +23,15 @@ async fn a_coordinator_that_refuses_connections_is_replaced() {
         Some(f.coordinators[1].1.to_string()),
         "the standby takes over"
     );
+    let log = f.watcher.log_text();
+    assert!(
+        log.contains(r#""Metrics":[{"Name":"FailoverSeconds","Unit":"Seconds"}]"#),
+        "{log}"
+    );
+    assert!(
+        log.contains(r#""Metrics":[{"Name":"HealthyStandbys","Unit":"Count"}]"#),
+        "{log}"
+    );
 }
 
 #[tokio::test]
@@ -79,4 +88,24 @@ async fn with_one_coordinator_the_record_moves_to_the_healthy_replacement() {
     f.presto.get_mut(&old.1).expect("fake").stop();
     f.run(scheduled(), GRACE_SECONDS + 8).await;
     f.assert_failed_over(&old, 1).await;
+}
+
+#[tokio::test]
+async fn a_cold_start_resumes_the_grace_where_the_last_watcher_left_it() {
+    let mut f = Fixture::new("watch-cold", 2).await;
+    let old = f.coordinators[0].clone();
+    f.presto[&old.1].set(Behaviour::Hung);
+    // The first process sees 3 s of a 5 s grace: no switch yet.
+    f.run(scheduled(), 3).await;
+    assert_eq!(
+        f.record().await,
+        Some(old.1.to_string()),
+        "switched before the grace was over"
+    );
+    // A new process watches for 4 s. Starting the grace again it would need 5 s; with
+    // the note the earlier process left, it switches within the 2 s or so left.
+    f.cold_start().await;
+    f.run(scheduled(), 4).await;
+    f.assert_failed_over(&old, 2).await;
+    assert!(f.watcher.log_text().contains("memory recalled"));
 }
