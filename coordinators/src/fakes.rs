@@ -56,13 +56,6 @@ impl FakeRoute53 {
         self.lock().records.get(at).cloned()
     }
 
-    /// Removes a zone and its records.
-    pub fn delete_zone(&self, zone: &ZoneId) {
-        let mut state = self.lock();
-        state.zones.remove(zone);
-        state.records.retain(|at, _| &at.zone != zone);
-    }
-
     /// Every change accepted so far: address, old value, new value.
     pub fn changes(&self) -> Vec<(RecordAddress, Option<ARecord>, Option<ARecord>)> {
         self.lock().changes.clone()

@@ -20,11 +20,7 @@ use crate::settings::Settings;
 pub trait Fence {
     /// Terminates `instance` through its Auto Scaling group without lowering the
     /// desired capacity. An instance already gone from the group is not an error.
-    fn terminate(
-        &self,
-        group: &str,
-        instance: &InstanceId,
-    ) -> impl Future<Output = Result<(), String>> + Send;
+    fn terminate(&self, instance: &InstanceId) -> impl Future<Output = Result<(), String>> + Send;
 }
 
 /// [`Fence`] through the Auto Scaling API.
@@ -41,7 +37,7 @@ impl AsgFence {
 }
 
 impl Fence for AsgFence {
-    async fn terminate(&self, _group: &str, instance: &InstanceId) -> Result<(), String> {
+    async fn terminate(&self, instance: &InstanceId) -> Result<(), String> {
         let result = self
             .client
             .terminate_instance_in_auto_scaling_group()
@@ -203,7 +199,7 @@ where
     for step in steps {
         match step {
             Step::Terminate { instance, why } => {
-                match services.fence.terminate(&settings.group, &instance).await {
+                match services.fence.terminate(&instance).await {
                     Ok(()) => {
                         tracing::info!(instance = %instance, why = ?why, "coordinator terminated for replacement")
                     }
