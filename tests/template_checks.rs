@@ -28,6 +28,7 @@ const VARIANTS: &[&[&str]] = &[
         "--probe-interval=5",
         "--probe-timeout=3",
         "--grace=30",
+        "--lambda-architecture=arm64",
     ],
 ];
 

@@ -11,8 +11,8 @@ use clap::Parser;
 
 use crate::output::{self, Format};
 use crate::settings::{
-    self, BucketName, Cidr, DnsLabel, DnsName, InstanceType, ObjectKey, PrestoVersion,
-    StackSettings,
+    self, BucketName, Cidr, DnsLabel, DnsName, InstanceType, LambdaArchitecture, ObjectKey,
+    PrestoVersion, StackSettings,
 };
 use crate::template;
 
@@ -108,6 +108,11 @@ pub struct Args {
     #[arg(long, value_name = "SECONDS", default_value_t = defaults().grace_seconds, value_parser = clap::value_parser!(u16).range(range(settings::GRACE_SECONDS)))]
     pub grace: u16,
 
+    /// Instruction set the Lambda zips in the bucket were built for (`package`
+    /// builds them and sets this).
+    #[arg(long, value_enum, value_name = "ARCH", default_value_t = defaults().lambda_architecture)]
+    pub lambda_architecture: LambdaArchitecture,
+
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Json)]
     pub format: Format,
@@ -134,6 +139,7 @@ impl Args {
             probe_interval_seconds: self.probe_interval,
             probe_timeout_seconds: self.probe_timeout,
             grace_seconds: self.grace,
+            lambda_architecture: self.lambda_architecture,
         };
         settings.validate()?;
         Ok(settings)
@@ -224,6 +230,7 @@ mod tests {
             "--probe-interval=3",
             "--probe-timeout=1",
             "--grace=30",
+            "--lambda-architecture=arm64",
             "--format=yaml",
         ])
         .expect("parses");
@@ -256,6 +263,7 @@ mod tests {
             ),
             (3, 1, 30)
         );
+        assert_eq!(s.lambda_architecture, LambdaArchitecture::Arm64);
         assert_eq!(args.format, Format::Yaml);
     }
 

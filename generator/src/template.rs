@@ -7,7 +7,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::presto::{self, NodeValues, PrestoFile, RenderError};
-use crate::settings::{self, StackSettings};
+use crate::settings::{self, LambdaArchitecture, StackSettings};
 
 /// Logical ids of the resources other code refers to.
 pub mod ids {
@@ -102,7 +102,7 @@ pub fn build(settings: &StackSettings) -> Result<Value, RenderError> {
         "Description": "Presto cluster whose coordinator survives failures: hot-standby coordinators behind a private DNS record, moved by a watcher Lambda within seconds of a failure.",
         "Metadata": metadata(),
         "Parameters": parameters(settings),
-        "Resources": resources()?,
+        "Resources": resources(settings.lambda_architecture)?,
         "Outputs": outputs(),
     }))
 }
@@ -314,12 +314,12 @@ fn parameters(s: &StackSettings) -> Value {
     })
 }
 
-fn resources() -> Result<Value, RenderError> {
+fn resources(architecture: LambdaArchitecture) -> Result<Value, RenderError> {
     let mut resources = Map::new();
     for (id, resource) in network()
         .into_iter()
         .chain(nodes()?)
-        .chain(lambdas())
+        .chain(lambdas(architecture))
         .chain([coordinator_dns()])
     {
         resources.insert(id.to_owned(), resource);
@@ -688,6 +688,7 @@ const LAMBDA_SKIPS: [(&str, &str); 2] = [
 ];
 
 fn function(
+    architecture: LambdaArchitecture,
     description: &str,
     code_key: &str,
     role: &str,
@@ -703,7 +704,7 @@ fn function(
             "Description": description,
             "Runtime": "provided.al2023",
             "Handler": "bootstrap",
-            "Architectures": ["x86_64"],
+            "Architectures": [architecture.as_str()],
             "MemorySize": 128,
             "Timeout": timeout,
             "Code": { "S3Bucket": r#ref("LambdaCodeBucket"), "S3Key": r#ref(code_key) },
@@ -718,7 +719,7 @@ fn function(
 }
 
 /// The two Lambdas, their roles and logs, and what starts the watcher.
-fn lambdas() -> Vec<(&'static str, Value)> {
+fn lambdas(architecture: LambdaArchitecture) -> Vec<(&'static str, Value)> {
     let mut watcher_statements = coordinator_dns_statements();
     watcher_statements.push(json!({
         "Sid": "ReplaceFailedCoordinator",
@@ -737,6 +738,7 @@ fn lambdas() -> Vec<(&'static str, Value)> {
         watcher_env::GRACE_SECONDS: r#ref("FailoverGraceSeconds"),
     });
     let mut watcher = function(
+        architecture,
         "Probes the Presto coordinators and moves the coordinator record to a healthy standby when the active one fails.",
         "WatcherCodeKey",
         "WatcherRole",
@@ -786,6 +788,7 @@ fn lambdas() -> Vec<(&'static str, Value)> {
         (
             ids::CUSTOM_RESOURCE_FUNCTION,
             function(
+                architecture,
                 "Seeds, keeps and removes the coordinator DNS record for CloudFormation (Custom::CoordinatorDns).",
                 "CustomResourceCodeKey",
                 "CoordinatorDnsRole",
@@ -883,6 +886,7 @@ fn outputs() -> Value {
             "SSH to the current coordinator. After a failover the host key changes: remove the old key from known_hosts.",
             sub(&format!("ssh -i ${{KeyName}}.pem ec2-user@{RECORD_FQDN}")),
         ),
+        "CoordinatorRecordName": output("The coordinator record: an A record (TTL 5 s) holding the active coordinator's private IP.", sub(RECORD_FQDN)),
         "HostedZoneId": output("Private hosted zone holding the coordinator record.", r#ref(ids::HOSTED_ZONE)),
         "CoordinatorGroupName": output("Auto Scaling group of the coordinators (active and standbys).", r#ref(ids::COORDINATOR_GROUP)),
         "WorkerGroupName": output("Auto Scaling group of the workers.", r#ref(ids::WORKER_GROUP)),
@@ -1042,6 +1046,25 @@ mod tests {
                 !actions.contains("Terminate") && !actions.contains("Change"),
                 "{statement}"
             );
+        }
+    }
+
+    #[test]
+    fn lambdas_run_on_the_architecture_their_code_was_built_for() {
+        for architecture in [LambdaArchitecture::X86_64, LambdaArchitecture::Arm64] {
+            let t = template(&StackSettings {
+                lambda_architecture: architecture,
+                ..StackSettings::default()
+            });
+            let functions: Vec<_> = resources_of_type(&t, "AWS::Lambda::Function").collect();
+            assert_eq!(functions.len(), 2);
+            for (id, function) in functions {
+                assert_eq!(
+                    function["Properties"]["Architectures"],
+                    json!([architecture.as_str()]),
+                    "{id}"
+                );
+            }
         }
     }
 

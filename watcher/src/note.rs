@@ -1,29 +1,115 @@
-//! Where the watcher keeps its memory across cold starts: a TXT record next to the
-//! coordinator record (`_presto-ha-watcher.<record>`), in the stack's own zone, which
-//! the watcher's role may already change. The note is advisory, so it is written with
-//! UPSERT; the coordinator record itself only ever changes by compare-and-swap.
+//! What the watcher writes down next to the coordinator record, as TXT records in the
+//! stack's own zone (which the watcher's role may already change): its memory across
+//! cold starts (`_presto-ha-watcher.<record>`) and its last failover
+//! (`_presto-ha-failover.<record>`, which `presto-ha status` shows). Notes are advisory,
+//! so they are written with UPSERT; the coordinator record itself only ever changes by
+//! compare-and-swap.
 
+use std::fmt;
 use std::future::Future;
+use std::net::Ipv4Addr;
+use std::time::Duration;
 
 use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
 };
 use presto_ha_coordinators::error_chain;
+use presto_ha_coordinators::group::InstanceId;
 use presto_ha_coordinators::record::RecordAddress;
 
-/// Reading and writing the watcher's note.
+/// Which note.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Note {
+    /// Since when each member has been failing ([`crate::decide::Memory`]).
+    Memory,
+    /// The last switch the watcher made ([`LastFailover`]).
+    LastFailover,
+}
+
+impl Note {
+    /// The TXT record's name for the coordinator record `at`.
+    pub fn name(self, at: &RecordAddress) -> String {
+        let prefix = match self {
+            Self::Memory => "_presto-ha-watcher",
+            Self::LastFailover => "_presto-ha-failover",
+        };
+        format!("{prefix}.{}.", at.name)
+    }
+}
+
+/// Reading and writing the watcher's notes.
 pub trait WatchNote {
     /// The note's text, `None` when there is none.
     fn read(
         &self,
         at: &RecordAddress,
+        note: Note,
     ) -> impl Future<Output = Result<Option<String>, String>> + Send;
     /// Replaces the note.
     fn write(
         &self,
         at: &RecordAddress,
-        note: &str,
+        note: Note,
+        text: &str,
     ) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+/// The last switch of the record the watcher made, as its note keeps it:
+/// `at=<ms since epoch> to=<instance> ip=<ip> why=<reason>`, then `from=<instance>`
+/// and `failing_ms=<ms>` when known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastFailover {
+    /// When the record was switched, since the Unix epoch.
+    pub at: Duration,
+    /// The coordinator it was switched away from, if the record pointed at a member.
+    pub from: Option<InstanceId>,
+    /// The coordinator it was switched to.
+    pub to: InstanceId,
+    /// The address the record got.
+    pub ip: Ipv4Addr,
+    /// Why, as the watcher's log names it (`ActiveFailed`, `RecordStray`, ...).
+    pub why: String,
+    /// How long the old coordinator had been failing when the record moved.
+    pub failing_for: Option<Duration>,
+}
+
+impl fmt::Display for LastFailover {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "at={} to={} ip={} why={}",
+            self.at.as_millis(),
+            self.to,
+            self.ip,
+            self.why
+        )?;
+        if let Some(from) = &self.from {
+            write!(f, " from={from}")?;
+        }
+        if let Some(failing) = self.failing_for {
+            write!(f, " failing_ms={}", failing.as_millis())?;
+        }
+        Ok(())
+    }
+}
+
+impl LastFailover {
+    /// Reads a note written by [`Display`](fmt::Display); `None` if it is not one.
+    pub fn from_note(note: &str) -> Option<Self> {
+        let field = |key: &str| {
+            note.split_whitespace()
+                .find_map(|field| field.strip_prefix(key)?.strip_prefix('='))
+        };
+        let millis = |key: &str| field(key)?.parse().ok().map(Duration::from_millis);
+        Some(Self {
+            at: millis("at")?,
+            from: field("from").map(InstanceId::new),
+            to: InstanceId::new(field("to")?),
+            ip: field("ip")?.parse().ok()?,
+            why: field("why")?.to_owned(),
+            failing_for: millis("failing_ms"),
+        })
+    }
 }
 
 /// [`WatchNote`] in Route 53.
@@ -39,13 +125,9 @@ impl Route53Note {
     }
 }
 
-fn note_name(at: &RecordAddress) -> String {
-    format!("_presto-ha-watcher.{}.", at.name)
-}
-
 impl WatchNote for Route53Note {
-    async fn read(&self, at: &RecordAddress) -> Result<Option<String>, String> {
-        let name = note_name(at);
+    async fn read(&self, at: &RecordAddress, note: Note) -> Result<Option<String>, String> {
+        let name = note.name(at);
         let listed = self
             .client
             .list_resource_record_sets()
@@ -64,18 +146,18 @@ impl WatchNote for Route53Note {
             .map(|record| record.value().trim_matches('"').to_owned()))
     }
 
-    async fn write(&self, at: &RecordAddress, note: &str) -> Result<(), String> {
+    async fn write(&self, at: &RecordAddress, note: Note, text: &str) -> Result<(), String> {
         let failed = |e: &dyn std::error::Error| {
             format!("ChangeResourceRecordSets (note) failed: {}", error_chain(e))
         };
         // One TXT string holds at most 255 characters; a longer note keeps its start.
-        let text: String = note.chars().take(255).collect();
+        let text: String = text.chars().take(255).collect();
         let record = ResourceRecord::builder()
             .value(format!("\"{text}\""))
             .build()
             .map_err(|e| failed(&e))?;
         let set = ResourceRecordSet::builder()
-            .name(note_name(at))
+            .name(note.name(at))
             .r#type(RrType::Txt)
             .ttl(60)
             .resource_records(record)
@@ -98,5 +180,42 @@ impl WatchNote for Route53Note {
             .await
             .map_err(|e| failed(&e))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_failover_reads_back_what_it_writes() {
+        let full = LastFailover {
+            at: Duration::from_millis(1_700_000_000_123),
+            from: Some(InstanceId::new("i-0aaa")),
+            to: InstanceId::new("i-0bbb"),
+            ip: Ipv4Addr::new(10, 0, 1, 7),
+            why: "ActiveFailed".into(),
+            failing_for: Some(Duration::from_millis(16_250)),
+        };
+        let text = full.to_string();
+        assert_eq!(
+            text,
+            "at=1700000000123 to=i-0bbb ip=10.0.1.7 why=ActiveFailed from=i-0aaa failing_ms=16250"
+        );
+        assert_eq!(LastFailover::from_note(&text), Some(full.clone()));
+        let bare = LastFailover {
+            from: None,
+            failing_for: None,
+            ..full
+        };
+        assert_eq!(LastFailover::from_note(&bare.to_string()), Some(bare));
+        for unreadable in [
+            "",
+            "at=1 to=i-1",
+            "at=x to=i-1 ip=10.0.0.1 why=A",
+            "at=1 to=i-1 ip=nope why=A",
+        ] {
+            assert_eq!(LastFailover::from_note(unreadable), None, "{unreadable:?}");
+        }
     }
 }

@@ -13,7 +13,7 @@ use presto_ha_coordinators::record::{CoordinatorRecord, RecordError};
 use tokio::time::Instant;
 
 use crate::decide::{Memory, Observation, Step, plan};
-use crate::note::WatchNote;
+use crate::note::{LastFailover, Note, WatchNote};
 use crate::settings::Settings;
 
 /// Terminating a coordinator so the group replaces it.
@@ -102,7 +102,7 @@ pub async fn watch<C, P, R, F, N>(
     let memory = match memory {
         Some(memory) => memory,
         None => {
-            let recalled = match services.note.read(&settings.address).await {
+            let recalled = match services.note.read(&settings.address, Note::Memory).await {
                 Ok(note) => Memory::from_note(note.as_deref().unwrap_or_default(), wall_clock()),
                 Err(error) => {
                     tracing::warn!(
@@ -128,7 +128,11 @@ pub async fn watch<C, P, R, F, N>(
         // the grace where it was; one more write when the last failure clears.
         if *memory != before || *memory != Memory::default() {
             let note = memory.to_note(wall_clock());
-            if let Err(error) = services.note.write(&settings.address, &note).await {
+            if let Err(error) = services
+                .note
+                .write(&settings.address, Note::Memory, &note)
+                .await
+            {
                 tracing::warn!(error, "could not save the watcher's note");
             }
         }
@@ -154,6 +158,7 @@ where
     P: HealthProbe + Sync,
     R: CoordinatorRecord,
     F: Fence,
+    N: WatchNote,
 {
     let members = services
         .coordinators
@@ -222,18 +227,15 @@ where
                     .await
                 {
                     Ok(_) => {
-                        let failing = from
-                            .as_ref()
-                            .and_then(|f| f.ip())
-                            .and_then(|ip| {
-                                observation
-                                    .probes
-                                    .iter()
-                                    .find(|p| p.coordinator.serving_ip() == Some(ip))
-                            })
-                            .and_then(|p| {
-                                memory.failing_for(&p.coordinator.instance_id, observation.at)
-                            });
+                        // The member the record pointed at, serving or not any more.
+                        let old = from.as_ref().and_then(|f| f.ip()).and_then(|ip| {
+                            observation
+                                .members
+                                .iter()
+                                .find(|m| m.private_ip == Some(ip))
+                        });
+                        let failing =
+                            old.and_then(|m| memory.failing_for(&m.instance_id, observation.at));
                         tracing::info!(
                             from = from.as_ref().map(ToString::to_string),
                             to = %to,
@@ -244,6 +246,23 @@ where
                         );
                         let seconds = failing.unwrap_or_default().as_secs_f64();
                         emit_metric(&settings.group, "FailoverSeconds", "Seconds", seconds);
+                        if let Some(ip) = to.ip() {
+                            let last = LastFailover {
+                                at: wall_clock(),
+                                from: old.map(|m| m.instance_id.clone()),
+                                to: instance,
+                                ip,
+                                why: format!("{why:?}"),
+                                failing_for: failing,
+                            };
+                            let written = services
+                                .note
+                                .write(&settings.address, Note::LastFailover, &last.to_string())
+                                .await;
+                            if let Err(error) = written {
+                                tracing::warn!(error, "could not note the failover");
+                            }
+                        }
                     }
                     Err(RecordError::Conflict { message, .. }) => {
                         tracing::warn!(

@@ -1,0 +1,560 @@
+//! `deploy`: creates the stack, or updates it through a change set whose changes it
+//! prints first, then follows the stack's events to a terminal status.
+//!
+//! Success is `CREATE_COMPLETE` or `UPDATE_COMPLETE`; any failure or rollback is an
+//! error that names the first resource that failed and why.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use aws_sdk_cloudformation::Client;
+use aws_sdk_cloudformation::error::ProvideErrorMetadata;
+use aws_sdk_cloudformation::types::{
+    Capability, ChangeSetStatus, ChangeSetType, Parameter, Stack, StackEvent,
+};
+use aws_smithy_types::date_time::Format;
+use serde_json::Value;
+
+use crate::aws::AwsContext;
+use crate::stack;
+
+/// The largest template CloudFormation takes inline (`TemplateBody`).
+pub const MAX_TEMPLATE_BODY: usize = 51_200;
+
+/// Parameters that locate the Lambda code: on an update they follow the template's
+/// defaults (what `package` printed), not the stack's previous values, so that new
+/// code is deployed.
+pub const CODE_PARAMETERS: [&str; 3] = [
+    "LambdaCodeBucket",
+    "CustomResourceCodeKey",
+    "WatcherCodeKey",
+];
+
+/// A template to deploy and what it declares.
+#[derive(Debug, Clone)]
+pub struct Template {
+    /// The body sent to CloudFormation (compact JSON).
+    pub body: String,
+    /// Each parameter and its default, if it has one.
+    pub parameters: BTreeMap<String, Option<String>>,
+    /// How many resources it declares, for the progress line.
+    pub resources: usize,
+}
+
+impl Template {
+    /// Reads a template as JSON or YAML (long-form intrinsic functions, as `generate`
+    /// writes them); `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> anyhow::Result<Self> {
+        let value: Value = match serde_json::from_str(text) {
+            Ok(value) => value,
+            Err(_) => serde_yaml_ng::from_str(text)
+                .with_context(|| format!("{origin} is neither JSON nor YAML"))?,
+        };
+        let Some(resources) = value.get("Resources").and_then(Value::as_object) else {
+            bail!("{origin} is not a CloudFormation template: it has no Resources");
+        };
+        let parameters = value
+            .get("Parameters")
+            .and_then(Value::as_object)
+            .map(|parameters| {
+                parameters
+                    .iter()
+                    .map(|(name, p)| {
+                        let default = p.get("Default").map(|d| match d {
+                            Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        });
+                        (name.clone(), default)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let body = serde_json::to_string(&value)?;
+        if body.len() > MAX_TEMPLATE_BODY {
+            bail!(
+                "{origin} is {} bytes as compact JSON, over CloudFormation's {MAX_TEMPLATE_BODY}-byte limit for a template sent inline",
+                body.len()
+            );
+        }
+        Ok(Self {
+            resources: resources.len(),
+            parameters,
+            body,
+        })
+    }
+}
+
+/// What to deploy and how to follow it.
+#[derive(Debug, Clone)]
+pub struct DeployRequest {
+    /// The stack.
+    pub stack_name: String,
+    /// The template.
+    pub template: Template,
+    /// Parameters given on the command line.
+    pub parameters: BTreeMap<String, String>,
+    /// How long to follow the stack; `None` returns once the operation has started.
+    pub wait: Option<Duration>,
+    /// Pause between two polls of the stack.
+    pub poll: Duration,
+}
+
+/// How a deploy ended, when it did not fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deployed {
+    /// The stack reached this status (`CREATE_COMPLETE` or `UPDATE_COMPLETE`).
+    Complete(String),
+    /// The update changed nothing.
+    NoChanges,
+    /// The operation started; `--no-wait` asked not to follow it.
+    Started,
+}
+
+fn parameter(key: &str, value: &str) -> Parameter {
+    Parameter::builder()
+        .parameter_key(key)
+        .parameter_value(value)
+        .build()
+}
+
+/// The parameters of a create: those given, the rest from the template's defaults.
+/// Every unknown name and every parameter without a value is reported at once.
+pub fn create_parameters(
+    template: &Template,
+    given: &BTreeMap<String, String>,
+) -> anyhow::Result<Vec<Parameter>> {
+    check_known(template, given)?;
+    let missing: Vec<&str> = template
+        .parameters
+        .iter()
+        .filter(|(name, default)| default.is_none() && !given.contains_key(*name))
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "the template's parameters {} have no default; give each with --parameter KEY=VALUE",
+            missing.join(", ")
+        );
+    }
+    Ok(given.iter().map(|(k, v)| parameter(k, v)).collect())
+}
+
+/// The parameters of an update: those given; the code location from the template's
+/// defaults; every other one the stack already has keeps its value.
+pub fn update_parameters(
+    template: &Template,
+    given: &BTreeMap<String, String>,
+    previous: &BTreeSet<String>,
+) -> anyhow::Result<Vec<Parameter>> {
+    check_known(template, given)?;
+    let mut parameters = Vec::new();
+    let mut missing = Vec::new();
+    for (name, default) in &template.parameters {
+        if let Some(value) = given.get(name) {
+            parameters.push(parameter(name, value));
+        } else if let (true, Some(default)) = (CODE_PARAMETERS.contains(&name.as_str()), default) {
+            parameters.push(parameter(name, default));
+        } else if previous.contains(name) {
+            parameters.push(
+                Parameter::builder()
+                    .parameter_key(name)
+                    .use_previous_value(true)
+                    .build(),
+            );
+        } else if default.is_none() {
+            missing.push(name.as_str());
+        }
+    }
+    if !missing.is_empty() {
+        bail!(
+            "the template's parameters {} are new and have no default; give each with --parameter KEY=VALUE",
+            missing.join(", ")
+        );
+    }
+    Ok(parameters)
+}
+
+fn check_known(template: &Template, given: &BTreeMap<String, String>) -> anyhow::Result<()> {
+    let unknown: Vec<&str> = given
+        .keys()
+        .filter(|k| !template.parameters.contains_key(*k))
+        .map(String::as_str)
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let known: Vec<&str> = template.parameters.keys().map(String::as_str).collect();
+    bail!(
+        "the template has no parameter {}; it has {}",
+        unknown.join(", "),
+        known.join(", ")
+    )
+}
+
+/// Creates or updates the stack as `request` asks. Events and changes go to `out`;
+/// a live progress line goes to stderr when it is a terminal.
+pub async fn deploy(
+    cfn: &Client,
+    request: &DeployRequest,
+    out: &mut impl Write,
+) -> anyhow::Result<Deployed> {
+    let name = request.stack_name.as_str();
+    let existing = stack::describe(cfn, name).await?;
+    let (operation, since) = match &existing {
+        None => {
+            let parameters = create_parameters(&request.template, &request.parameters)?;
+            cfn.create_stack()
+                .stack_name(name)
+                .template_body(&request.template.body)
+                .set_parameters(Some(parameters))
+                .capabilities(Capability::CapabilityIam)
+                .send()
+                .await
+                .aws("CreateStack", format_args!("stack {name}"))?;
+            writeln!(out, "Creating stack {name}")?;
+            ("create", None)
+        }
+        Some(stack) => {
+            check_updatable(name, stack)?;
+            let since = newest_event(cfn, name).await?;
+            if !update(cfn, request, stack, out).await? {
+                return Ok(Deployed::NoChanges);
+            }
+            ("update", since)
+        }
+    };
+    let Some(limit) = request.wait else {
+        writeln!(
+            out,
+            "Started the {operation} of stack {name}; not following it (--no-wait)"
+        )?;
+        return Ok(Deployed::Started);
+    };
+    follow(cfn, request, since, limit, out).await
+}
+
+/// Refuses a stack in a state no update can start from, saying what to do instead.
+fn check_updatable(name: &str, stack: &Stack) -> anyhow::Result<()> {
+    let status = stack.stack_status().map(|s| s.as_str()).unwrap_or_default();
+    match status {
+        "ROLLBACK_COMPLETE" | "ROLLBACK_FAILED" | "CREATE_FAILED" => bail!(
+            "stack {name} is {status}: its creation failed and it cannot be updated; delete it (aws cloudformation delete-stack --stack-name {name}) and deploy again"
+        ),
+        "REVIEW_IN_PROGRESS" => bail!(
+            "stack {name} is REVIEW_IN_PROGRESS: it holds only an unexecuted change set; execute or delete that change set first"
+        ),
+        s if s.ends_with("_IN_PROGRESS") => {
+            bail!("stack {name} is {status}: another operation is running; wait for it to finish")
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Creates a change set, prints it, and executes it. `false` when there is nothing to
+/// change (the empty change set is deleted).
+async fn update(
+    cfn: &Client,
+    request: &DeployRequest,
+    stack: &Stack,
+    out: &mut impl Write,
+) -> anyhow::Result<bool> {
+    let name = request.stack_name.as_str();
+    let previous: BTreeSet<String> = stack
+        .parameters()
+        .iter()
+        .filter_map(|p| p.parameter_key().map(str::to_owned))
+        .collect();
+    let parameters = update_parameters(&request.template, &request.parameters, &previous)?;
+    let change_set = format!(
+        "presto-ha-{}",
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs()
+    );
+    let resource = format!("change set {change_set} of stack {name}");
+    let created = cfn
+        .create_change_set()
+        .stack_name(name)
+        .change_set_name(&change_set)
+        .change_set_type(ChangeSetType::Update)
+        .template_body(&request.template.body)
+        .set_parameters(Some(parameters))
+        .capabilities(Capability::CapabilityIam)
+        .send()
+        .await;
+    match created {
+        // Some endpoints refuse an empty change set outright instead of failing it.
+        Err(error)
+            if error.code() == Some("ValidationError")
+                && error
+                    .message()
+                    .is_some_and(|m| m.contains("No updates are to be performed")) =>
+        {
+            writeln!(out, "No changes: stack {name} is up to date")?;
+            return Ok(false);
+        }
+        created => created.aws("CreateChangeSet", &resource)?,
+    };
+    let described = loop {
+        let described = cfn
+            .describe_change_set()
+            .stack_name(name)
+            .change_set_name(&change_set)
+            .send()
+            .await
+            .aws("DescribeChangeSet", &resource)?;
+        match described.status() {
+            Some(ChangeSetStatus::CreateComplete) => break described,
+            Some(ChangeSetStatus::Failed) => {
+                let reason = described.status_reason().unwrap_or("no reason given");
+                // CloudFormation's only sign of an empty change set is this reason.
+                if reason.contains("didn't contain changes") || reason.contains("No updates") {
+                    cfn.delete_change_set()
+                        .stack_name(name)
+                        .change_set_name(&change_set)
+                        .send()
+                        .await
+                        .aws("DeleteChangeSet", &resource)?;
+                    writeln!(out, "No changes: stack {name} is up to date")?;
+                    return Ok(false);
+                }
+                bail!("{resource} failed: {reason}");
+            }
+            _ => tokio::time::sleep(request.poll).await,
+        }
+    };
+    writeln!(out, "Changes to stack {name} ({change_set}):")?;
+    let changes: Vec<[String; 4]> = described
+        .changes()
+        .iter()
+        .filter_map(|c| c.resource_change())
+        .map(|c| {
+            [
+                c.action()
+                    .map(|a| a.as_str().to_owned())
+                    .unwrap_or_default(),
+                c.logical_resource_id().unwrap_or_default().to_owned(),
+                c.resource_type().unwrap_or_default().to_owned(),
+                match c.replacement().map(|r| r.as_str()) {
+                    Some("True") => "replacement".to_owned(),
+                    Some("Conditional") => "replacement possible".to_owned(),
+                    _ => String::new(),
+                },
+            ]
+        })
+        .collect();
+    if changes.is_empty() {
+        writeln!(out, "  (no resource changes; parameters or outputs only)")?;
+    }
+    let width = |i: usize| changes.iter().map(|c| c[i].len()).max().unwrap_or(0);
+    let (w0, w1, w2) = (width(0), width(1), width(2));
+    for [action, id, kind, replacement] in &changes {
+        writeln!(
+            out,
+            "  {action:<w0$}  {id:<w1$}  {kind:<w2$}  {replacement}"
+        )?;
+    }
+    cfn.execute_change_set()
+        .stack_name(name)
+        .change_set_name(&change_set)
+        .send()
+        .await
+        .aws("ExecuteChangeSet", &resource)?;
+    writeln!(out, "Updating stack {name}")?;
+    Ok(true)
+}
+
+/// The id of the stack's newest event, so that following starts after it.
+async fn newest_event(cfn: &Client, name: &str) -> anyhow::Result<Option<String>> {
+    let events = cfn
+        .describe_stack_events()
+        .stack_name(name)
+        .send()
+        .await
+        .aws("DescribeStackEvents", format_args!("stack {name}"))?;
+    Ok(events
+        .stack_events()
+        .first()
+        .and_then(|e| e.event_id())
+        .map(str::to_owned))
+}
+
+/// The events after `since`, oldest first.
+async fn events_after(
+    cfn: &Client,
+    name: &str,
+    since: Option<&str>,
+) -> anyhow::Result<Vec<StackEvent>> {
+    let mut newer = Vec::new();
+    let mut token = None;
+    // Newest first, a page at a time, until the last event already seen.
+    loop {
+        let page = cfn
+            .describe_stack_events()
+            .stack_name(name)
+            .set_next_token(token)
+            .send()
+            .await
+            .aws("DescribeStackEvents", format_args!("stack {name}"))?;
+        for event in page.stack_events() {
+            if since.is_some() && event.event_id() == since {
+                newer.reverse();
+                return Ok(newer);
+            }
+            newer.push(event.clone());
+        }
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            newer.reverse();
+            return Ok(newer);
+        }
+    }
+}
+
+fn is_stack_event(event: &StackEvent) -> bool {
+    event.resource_type() == Some("AWS::CloudFormation::Stack")
+}
+
+fn event_line(event: &StackEvent) -> String {
+    let time = event
+        .timestamp()
+        .and_then(|t| t.fmt(Format::DateTime).ok())
+        .map(|t| t.get(11..19).unwrap_or(&t).to_owned())
+        .unwrap_or_default();
+    let reason = event
+        .resource_status_reason()
+        .map(|r| format!("  {r}"))
+        .unwrap_or_default();
+    format!(
+        "{time}  {:<28}  {:<40}  {}{reason}",
+        event
+            .resource_status()
+            .map(|s| s.as_str())
+            .unwrap_or_default(),
+        event.resource_type().unwrap_or_default(),
+        event.logical_resource_id().unwrap_or_default(),
+    )
+}
+
+/// The first resource failure of the operation: the root cause, not the
+/// "cancelled" failures that follow from it.
+fn first_failure(events: &[StackEvent]) -> Option<&StackEvent> {
+    let failed = |e: &&StackEvent| {
+        !is_stack_event(e)
+            && e.resource_status()
+                .is_some_and(|s| s.as_str().ends_with("_FAILED"))
+    };
+    let cancelled = |e: &&StackEvent| {
+        e.resource_status_reason()
+            .is_some_and(|r| r.contains("cancelled"))
+    };
+    events
+        .iter()
+        .filter(failed)
+        .find(|e| !cancelled(e))
+        .or_else(|| events.iter().find(failed))
+}
+
+/// A status line on stderr that rewrites itself, when stderr is a terminal.
+struct Progress {
+    enabled: bool,
+    started: Instant,
+}
+
+impl Progress {
+    fn clear(&self) {
+        if self.enabled {
+            eprint!("\r\x1b[2K");
+        }
+    }
+
+    fn show(&self, done: usize, total: usize, status: &str) {
+        if self.enabled {
+            let elapsed = self.started.elapsed().as_secs();
+            eprint!(
+                "\r\x1b[2K{done}/{total} resources done, {}m{:02}s, {status}",
+                elapsed / 60,
+                elapsed % 60
+            );
+        }
+    }
+}
+
+/// Follows the stack until a terminal status or `limit`.
+async fn follow(
+    cfn: &Client,
+    request: &DeployRequest,
+    mut since: Option<String>,
+    limit: Duration,
+    out: &mut impl Write,
+) -> anyhow::Result<Deployed> {
+    let name = request.stack_name.as_str();
+    let progress = Progress {
+        enabled: std::io::stderr().is_terminal(),
+        started: Instant::now(),
+    };
+    let deadline = Instant::now() + limit;
+    let mut seen = Vec::new();
+    let mut done = BTreeSet::new();
+    loop {
+        let stack = stack::describe(cfn, name)
+            .await?
+            .with_context(|| format!("stack {name} disappeared"))?;
+        let events = events_after(cfn, name, since.as_deref()).await?;
+        if let Some(newest) = events.last().and_then(|e| e.event_id()) {
+            since = Some(newest.to_owned());
+        }
+        progress.clear();
+        for event in events {
+            writeln!(out, "{}", event_line(&event))?;
+            if !is_stack_event(&event)
+                && event
+                    .resource_status()
+                    .is_some_and(|s| s.as_str().ends_with("_COMPLETE"))
+            {
+                done.extend(event.logical_resource_id().map(str::to_owned));
+            }
+            seen.push(event);
+        }
+        let status = stack
+            .stack_status()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default();
+        if !status.ends_with("_IN_PROGRESS") {
+            match status.as_str() {
+                "CREATE_COMPLETE" | "UPDATE_COMPLETE" => {
+                    writeln!(out, "Stack {name}: {status}")?;
+                    return Ok(Deployed::Complete(status));
+                }
+                _ => {
+                    let cause = match first_failure(&seen) {
+                        Some(e) => format!(
+                            "first failure: {} ({}) {}: {}",
+                            e.logical_resource_id().unwrap_or("?"),
+                            e.resource_type().unwrap_or("?"),
+                            e.resource_status().map(|s| s.as_str()).unwrap_or("?"),
+                            e.resource_status_reason().unwrap_or("no reason given")
+                        ),
+                        None => format!(
+                            "reason: {}",
+                            stack.stack_status_reason().unwrap_or("none given")
+                        ),
+                    };
+                    bail!("stack {name} ended {status}; {cause}");
+                }
+            }
+        }
+        if Instant::now() >= deadline {
+            progress.clear();
+            bail!(
+                "gave up following stack {name} after {}: it is still {status}; the operation goes on (see `presto-ha status --stack-name {name}` or the console)",
+                humantime::format_duration(limit)
+            );
+        }
+        progress.show(done.len(), request.template.resources, &status);
+        tokio::time::sleep(request.poll).await;
+    }
+}

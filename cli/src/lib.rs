@@ -1,0 +1,19 @@
+//! `presto-ha`: everything after `generate` in a stack's life. [`package`] builds the
+//! two Lambdas and puts their zips in S3 under content-addressed keys, [`deploy`]
+//! creates the stack or updates it through a change set and follows it to the end,
+//! [`status`] shows the coordinator record and every coordinator's health, and
+//! [`switchover`] moves the record to a healthy standby by plan, through the same
+//! compare-and-swap as the watcher.
+//!
+//! [`aws`] loads the standard SDK configuration and checks it up front; [`stack`]
+//! finds a deployed stack's coordinator record and group from its outputs. Commands
+//! write to the writer they are given, so tests read what a person would see.
+#![warn(missing_docs)]
+
+pub mod args;
+pub mod aws;
+pub mod deploy;
+pub mod package;
+pub mod stack;
+pub mod status;
+pub mod switchover;

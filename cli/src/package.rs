@@ -1,0 +1,389 @@
+//! `package`: builds the two Lambdas for `provided.al2023`, zips each as `bootstrap`,
+//! and puts the zips in S3 under keys named by their SHA-256, so a stack update sees
+//! new keys exactly when the code changed and an unchanged build uploads nothing.
+
+use std::fmt;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, bail};
+use aws_sdk_s3::primitives::ByteStream;
+use presto_ha_generator::settings::LambdaArchitecture;
+use sha2::{Digest, Sha256};
+
+use crate::aws::AwsContext;
+
+/// The newest glibc the `provided.al2023` runtime has; a binary that needs more does
+/// not start there.
+pub const AL2023_GLIBC: (u32, u32) = (2, 34);
+
+/// One of the two Lambdas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lambda {
+    /// The DNS custom resource.
+    CustomResource,
+    /// The watcher.
+    Watcher,
+}
+
+impl Lambda {
+    /// Both, in the order they are reported.
+    pub const ALL: [Lambda; 2] = [Lambda::CustomResource, Lambda::Watcher];
+
+    /// The cargo package and binary.
+    pub fn binary(self) -> &'static str {
+        match self {
+            Self::CustomResource => "presto-ha-custom-resource",
+            Self::Watcher => "presto-ha-watcher",
+        }
+    }
+
+    /// The zip's name before its hash.
+    pub fn stem(self) -> &'static str {
+        match self {
+            Self::CustomResource => "custom-resource",
+            Self::Watcher => "watcher",
+        }
+    }
+}
+
+impl fmt::Display for Lambda {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.stem())
+    }
+}
+
+/// The Rust target of an architecture, and `None` when the host builds it natively
+/// (then cargo's default target folder is reused).
+pub fn rust_target(architecture: LambdaArchitecture) -> (&'static str, bool) {
+    let (triple, arch) = match architecture {
+        LambdaArchitecture::X86_64 => ("x86_64-unknown-linux-gnu", "x86_64"),
+        LambdaArchitecture::Arm64 => ("aarch64-unknown-linux-gnu", "aarch64"),
+    };
+    let native = std::env::consts::ARCH == arch && std::env::consts::OS == "linux";
+    (triple, native)
+}
+
+/// The workspace `package` builds by default: the one this tool was built from.
+pub fn default_source() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// Checks, before a long build starts, that the toolchain can build `triple` on this
+/// machine: its standard library is installed and a linker and C compiler for it are
+/// known. Returns the environment to give cargo.
+fn cross_environment(triple: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let libdir = Command::new(&rustc)
+        .args(["--print", "target-libdir", "--target", triple])
+        .output()
+        .with_context(|| format!("failed to run {rustc}"))?;
+    let libdir = PathBuf::from(String::from_utf8_lossy(&libdir.stdout).trim());
+    if !libdir.is_dir() {
+        bail!(
+            "this toolchain cannot build for {triple}: its standard library is not installed (rustup target add {triple}); or build on a machine of that architecture"
+        );
+    }
+    let upper = triple.to_uppercase().replace('-', "_");
+    let linker_var = format!("CARGO_TARGET_{upper}_LINKER");
+    let cc_var = format!("CC_{}", triple.replace('-', "_"));
+    let gcc = format!(
+        "{}-linux-gnu-gcc",
+        triple.split('-').next().unwrap_or(triple)
+    );
+    let on_path = std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(&gcc).is_file()));
+    let mut env = Vec::new();
+    for var in [&linker_var, &cc_var] {
+        if std::env::var_os(var).is_none() {
+            if !on_path {
+                bail!(
+                    "this machine cannot link for {triple}: set {linker_var} and {cc_var} to a cross compiler, or install {gcc} (Debian: gcc-aarch64-linux-gnu)"
+                );
+            }
+            env.push((var.clone(), gcc.clone()));
+        }
+    }
+    Ok(env)
+}
+
+/// Builds both Lambdas in release mode for `architecture` from the workspace at
+/// `source`, and returns each one's binary. Cargo's own progress goes to stderr.
+pub fn build(
+    source: &Path,
+    architecture: LambdaArchitecture,
+) -> anyhow::Result<Vec<(Lambda, PathBuf)>> {
+    let (triple, native) = rust_target(architecture);
+    let env = if native {
+        Vec::new()
+    } else {
+        cross_environment(triple)?
+    };
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = Command::new(&cargo);
+    command
+        .current_dir(source)
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--message-format=json-render-diagnostics",
+        ])
+        .envs(env)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for lambda in Lambda::ALL {
+        command.args(["--package", lambda.binary(), "--bin", lambda.binary()]);
+    }
+    if !native {
+        command.args(["--target", triple]);
+    }
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("failed to run {cargo} in {}", source.display()))?;
+    let mut built = Vec::new();
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines() {
+            let line = line.context("failed to read cargo's output")?;
+            let Ok(message) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            if message["reason"] != "compiler-artifact" {
+                continue;
+            }
+            let name = message["target"]["name"].as_str().unwrap_or_default();
+            if let (Some(lambda), Some(path)) = (
+                Lambda::ALL.into_iter().find(|l| l.binary() == name),
+                message["executable"].as_str(),
+            ) {
+                built.push((lambda, PathBuf::from(path)));
+            }
+        }
+    }
+    let status = child.wait().context("failed to wait for cargo")?;
+    if !status.success() {
+        bail!(
+            "building the Lambdas failed ({status}) in {}; cargo's messages are above",
+            source.display()
+        );
+    }
+    for lambda in Lambda::ALL {
+        if !built.iter().any(|(l, _)| *l == lambda) {
+            bail!("cargo built no {} binary", lambda.binary());
+        }
+    }
+    built.sort_by_key(|(lambda, _)| Lambda::ALL.iter().position(|l| l == lambda));
+    Ok(built)
+}
+
+/// The newest `GLIBC_2.N` version a binary asks the dynamic linker for, read from the
+/// version names in its dynamic string table.
+pub fn glibc_needed(binary: &[u8]) -> Option<(u32, u32)> {
+    const TAG: &[u8] = b"GLIBC_2.";
+    binary
+        .windows(TAG.len())
+        .enumerate()
+        .filter(|(_, window)| *window == TAG)
+        .filter_map(|(at, _)| {
+            let digits: Vec<u8> = binary[at + TAG.len()..]
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .copied()
+                .collect();
+            std::str::from_utf8(&digits)
+                .ok()?
+                .parse()
+                .ok()
+                .map(|minor| (2, minor))
+        })
+        .max()
+}
+
+/// `binary` as a Lambda zip: one file, `bootstrap`, executable. The zip holds no
+/// timestamps of its own, so the same binary always gives the same bytes.
+pub fn zip_bootstrap(binary: &[u8]) -> anyhow::Result<Vec<u8>> {
+    use zip::write::SimpleFileOptions;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(9))
+        .unix_permissions(0o755)
+        .last_modified_time(zip::DateTime::default());
+    zip.start_file("bootstrap", options)
+        .context("failed to start the zip")?;
+    zip.write_all(binary).context("failed to write the zip")?;
+    Ok(zip
+        .finish()
+        .context("failed to finish the zip")?
+        .into_inner())
+}
+
+/// Lowercase hex SHA-256.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The S3 key of a zip: `<prefix>/<stem>-<sha256>.zip`.
+pub fn content_key(prefix: &str, lambda: Lambda, zip: &[u8]) -> String {
+    let name = format!("{}-{}.zip", lambda.stem(), sha256_hex(zip));
+    if prefix.is_empty() {
+        name
+    } else {
+        format!("{prefix}/{name}")
+    }
+}
+
+/// What happened to one zip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packaged {
+    /// Which Lambda.
+    pub lambda: Lambda,
+    /// Its key in the bucket.
+    pub key: String,
+    /// The zip's size in bytes.
+    pub size: usize,
+    /// `false` when the bucket already held this exact zip.
+    pub uploaded: bool,
+}
+
+/// Puts `zip` at `key` unless the bucket already holds it. A key names its content,
+/// so an object found there is this zip.
+pub async fn upload(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    zip: Vec<u8>,
+) -> anyhow::Result<bool> {
+    let location = format!("s3://{bucket}/{key}");
+    match s3.head_object().bucket(bucket).key(key).send().await {
+        Ok(_) => return Ok(false),
+        Err(error) if error.as_service_error().is_some_and(|e| e.is_not_found()) => {}
+        Err(error) => return Err(error).aws("HeadObject", &location),
+    }
+    let sha256 = sha256_hex(&zip);
+    s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .content_type("application/zip")
+        .metadata("sha256", sha256)
+        .body(ByteStream::from(zip))
+        .send()
+        .await
+        .aws("PutObject", &location)?;
+    Ok(true)
+}
+
+/// Zips and uploads the built binaries; refuses a binary the runtime cannot start.
+pub async fn package(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+    built: &[(Lambda, PathBuf)],
+) -> anyhow::Result<Vec<Packaged>> {
+    let mut packaged = Vec::new();
+    for (lambda, path) in built {
+        let binary =
+            std::fs::read(path).with_context(|| format!("failed to read {}", path.display()))?;
+        if let Some(needed) = glibc_needed(&binary).filter(|needed| *needed > AL2023_GLIBC) {
+            bail!(
+                "{} needs glibc {}.{}, newer than the {}.{} of provided.al2023: build on an older Linux (Amazon Linux 2023, Debian 12) or in a container",
+                path.display(),
+                needed.0,
+                needed.1,
+                AL2023_GLIBC.0,
+                AL2023_GLIBC.1
+            );
+        }
+        let zip = zip_bootstrap(&binary)?;
+        let key = content_key(prefix, *lambda, &zip);
+        let size = zip.len();
+        let uploaded = upload(s3, bucket, &key, zip).await?;
+        packaged.push(Packaged {
+            lambda: *lambda,
+            key,
+            size,
+            uploaded,
+        });
+    }
+    Ok(packaged)
+}
+
+/// One line per zip: name, size, location, and whether it was uploaded.
+pub fn write_report(
+    bucket: &str,
+    packaged: &[Packaged],
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    for p in packaged {
+        writeln!(
+            out,
+            "{:<16} {:>10} bytes ({:.1} MiB)  s3://{bucket}/{}  {}",
+            p.lambda.stem(),
+            p.size,
+            p.size as f64 / (1024.0 * 1024.0),
+            p.key,
+            if p.uploaded {
+                "uploaded"
+            } else {
+                "unchanged, not uploaded"
+            }
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_binary_gives_the_same_zip_and_key() {
+        let binary = b"\x7fELF pretend binary".repeat(1000);
+        let first = zip_bootstrap(&binary).expect("zips");
+        let second = zip_bootstrap(&binary).expect("zips");
+        assert_eq!(first, second);
+        let key = content_key("presto-ha", Lambda::Watcher, &first);
+        assert_eq!(key, content_key("presto-ha", Lambda::Watcher, &second));
+        assert!(
+            key.starts_with("presto-ha/watcher-") && key.ends_with(".zip"),
+            "{key}"
+        );
+        assert_eq!(key.len(), "presto-ha/watcher-".len() + 64 + ".zip".len());
+        let other = zip_bootstrap(b"another binary").expect("zips");
+        assert_ne!(content_key("presto-ha", Lambda::Watcher, &other), key);
+        assert!(!content_key("", Lambda::CustomResource, &other).contains('/'));
+    }
+
+    #[test]
+    fn the_zip_holds_an_executable_bootstrap() {
+        let zip = zip_bootstrap(b"#!/bin/sh\n").expect("zips");
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).expect("reads");
+        assert_eq!(archive.len(), 1);
+        let file = archive.by_index(0).expect("entry");
+        assert_eq!(file.name().expect("name"), "bootstrap");
+        assert_eq!(file.unix_mode().map(|m| m & 0o777), Some(0o755));
+    }
+
+    #[test]
+    fn reads_the_newest_glibc_a_binary_needs() {
+        let binary = b"\0libc.so.6\0GLIBC_2.2.5\0GLIBC_2.34\0GLIBC_2.17\0".to_vec();
+        assert_eq!(glibc_needed(&binary), Some((2, 34)));
+        assert_eq!(glibc_needed(b"\0GLIBC_2.38\0"), Some((2, 38)));
+        assert_eq!(glibc_needed(b"statically linked"), None);
+    }
+
+    #[test]
+    fn sha256_is_the_standard_one() {
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -1,0 +1,273 @@
+//! `status`: the coordinator record and the instance it points at, every coordinator
+//! with its health, the standbys, and the watcher's last failover; as a table for
+//! people or JSON for scripts.
+//!
+//! The probes go from where the command runs: outside the VPC (and without a VPN into
+//! it) every coordinator shows as unreachable, whatever its real health.
+
+use std::io::Write;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_smithy_types::DateTime;
+use aws_smithy_types::date_time::Format;
+use presto_ha_coordinators::choice::probe_serving;
+use presto_ha_coordinators::group::{Coordinators, InstanceState};
+use presto_ha_coordinators::probe::HealthProbe;
+use presto_ha_coordinators::record::CoordinatorRecord;
+use presto_ha_watcher::note::{LastFailover, Note, WatchNote};
+use serde::Serialize;
+
+use crate::stack::ClusterStack;
+
+/// How long one probe may take.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// What `status` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    /// The stack's name.
+    pub stack: String,
+    /// The stack's status.
+    pub stack_status: String,
+    /// The coordinator record's name.
+    pub record_name: String,
+    /// The addresses the record holds (empty when it does not exist).
+    pub record_ips: Vec<String>,
+    /// The record's TTL in seconds.
+    pub record_ttl: Option<u32>,
+    /// The group member the record points at, if it points at one.
+    pub active: Option<String>,
+    /// Every member of the coordinator group.
+    pub coordinators: Vec<CoordinatorStatus>,
+    /// Members other than the active one that could take the record now.
+    pub healthy_standbys: Vec<String>,
+    /// The watcher's last switch of the record, if it noted one.
+    pub last_failover: Option<FailoverStatus>,
+}
+
+/// One coordinator.
+#[derive(Debug, Clone, Serialize)]
+pub struct CoordinatorStatus {
+    /// The instance.
+    pub instance_id: String,
+    /// Its private IP.
+    pub private_ip: Option<String>,
+    /// `active` (the record points at it) or `standby`.
+    pub role: &'static str,
+    /// The probe's finding, or why it was not probed.
+    pub health: String,
+    /// Whether the probe found it healthy.
+    pub healthy: bool,
+    /// Whether the Auto Scaling group counts it as InService.
+    pub in_service: bool,
+    /// Its EC2 state.
+    pub state: &'static str,
+    /// When it was launched (RFC 3339).
+    pub launch_time: Option<String>,
+}
+
+/// The watcher's last switch of the record.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailoverStatus {
+    /// When (RFC 3339).
+    pub at: String,
+    /// The coordinator it left, if it was a member.
+    pub from: Option<String>,
+    /// The coordinator it moved to.
+    pub to: String,
+    /// The address the record got.
+    pub ip: String,
+    /// Why, as the watcher names it.
+    pub why: String,
+    /// How long the old coordinator had failed before the switch, in seconds.
+    pub failing_seconds: Option<f64>,
+}
+
+fn rfc3339(time: SystemTime) -> String {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    DateTime::from_secs(since.as_secs() as i64)
+        .fmt(Format::DateTime)
+        .unwrap_or_else(|_| format!("{}s after the epoch", since.as_secs()))
+}
+
+fn state_name(state: InstanceState) -> &'static str {
+    match state {
+        InstanceState::Pending => "pending",
+        InstanceState::Running => "running",
+        InstanceState::Gone => "stopped or terminated",
+        InstanceState::Unknown => "unknown to EC2",
+    }
+}
+
+/// Gathers the report for `stack`. A failed read of the group or the record is an
+/// error; an unreadable failover note only leaves `last_failover` empty.
+pub async fn gather(
+    stack: &ClusterStack,
+    coordinators: &impl Coordinators,
+    probe: &(impl HealthProbe + Sync),
+    record: &impl CoordinatorRecord,
+    note: &impl WatchNote,
+) -> anyhow::Result<StatusReport> {
+    let members = coordinators
+        .members(&stack.group)
+        .await
+        .map_err(|e| anyhow::anyhow!(presto_ha_coordinators::error_chain(&e)))?;
+    let value = record
+        .read(&stack.record)
+        .await
+        .map_err(|e| anyhow::anyhow!(presto_ha_coordinators::error_chain(&e)))?;
+    let probed = probe_serving(probe, &members, stack.port, PROBE_TIMEOUT).await;
+    let record_ip = value.as_ref().and_then(|v| v.ip());
+    let coordinators: Vec<CoordinatorStatus> = members
+        .iter()
+        .map(|member| {
+            let health = probed
+                .iter()
+                .find(|p| p.coordinator.instance_id == member.instance_id)
+                .map(|p| &p.health);
+            let active = record_ip.is_some() && member.private_ip == record_ip;
+            CoordinatorStatus {
+                instance_id: member.instance_id.to_string(),
+                private_ip: member.private_ip.map(|ip| ip.to_string()),
+                role: if active { "active" } else { "standby" },
+                health: health.map_or_else(
+                    || "not probed (not in service and running)".to_owned(),
+                    ToString::to_string,
+                ),
+                healthy: health.is_some_and(|h| h.is_healthy()),
+                in_service: member.in_service,
+                state: state_name(member.state),
+                launch_time: member.launch_time.map(rfc3339),
+            }
+        })
+        .collect();
+    let last_failover = match note.read(&stack.record, Note::LastFailover).await {
+        Ok(text) => text.as_deref().and_then(LastFailover::from_note),
+        Err(_) => None,
+    };
+    Ok(StatusReport {
+        stack: stack.name.clone(),
+        stack_status: stack.status.clone(),
+        record_name: stack.record.name.to_string(),
+        record_ips: value
+            .as_ref()
+            .map(|v| v.ips.iter().map(ToString::to_string).collect())
+            .unwrap_or_default(),
+        record_ttl: value.as_ref().map(|v| v.ttl),
+        active: coordinators
+            .iter()
+            .find(|c| c.role == "active")
+            .map(|c| c.instance_id.clone()),
+        healthy_standbys: coordinators
+            .iter()
+            .filter(|c| c.role == "standby" && c.healthy)
+            .map(|c| c.instance_id.clone())
+            .collect(),
+        last_failover: last_failover.map(|f| FailoverStatus {
+            at: rfc3339(UNIX_EPOCH + f.at),
+            from: f.from.map(|i| i.to_string()),
+            to: f.to.to_string(),
+            ip: f.ip.to_string(),
+            why: f.why,
+            failing_seconds: f.failing_for.map(|d| d.as_secs_f64()),
+        }),
+        coordinators,
+    })
+}
+
+/// Writes the report as pretty JSON.
+pub fn write_json(report: &StatusReport, out: &mut impl Write) -> anyhow::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, report)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// Writes the report as a table for people.
+pub fn write_table(report: &StatusReport, out: &mut impl Write) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "Stack:       {} ({})",
+        report.stack, report.stack_status
+    )?;
+    let target = match (&report.active, report.record_ips.as_slice()) {
+        (_, []) => "does not exist".to_owned(),
+        (Some(active), ips) => format!("{} ({active})", ips.join(",")),
+        (None, ips) => format!("{} (no coordinator of the group)", ips.join(",")),
+    };
+    let ttl = report
+        .record_ttl
+        .map(|t| format!(", TTL {t} s"))
+        .unwrap_or_default();
+    writeln!(out, "Record:      {} -> {target}{ttl}", report.record_name)?;
+    let standbys = if report.healthy_standbys.is_empty() {
+        "none healthy".to_owned()
+    } else {
+        report.healthy_standbys.join(", ")
+    };
+    writeln!(out, "Standbys:    {standbys}")?;
+    match &report.last_failover {
+        Some(f) => {
+            let from = f
+                .from
+                .as_deref()
+                .unwrap_or("a coordinator no longer in the group");
+            let after = f
+                .failing_seconds
+                .map(|s| format!(", {s:.1} s after it began failing"))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "Last switch: {} from {from} to {} ({}) because {}{after}",
+                f.at, f.to, f.ip, f.why
+            )?;
+        }
+        None => writeln!(out, "Last switch: none noted by the watcher")?,
+    }
+    writeln!(out)?;
+    let rows: Vec<[String; 7]> = report
+        .coordinators
+        .iter()
+        .map(|c| {
+            [
+                c.instance_id.clone(),
+                c.private_ip.clone().unwrap_or_else(|| "-".into()),
+                c.role.to_owned(),
+                if c.in_service { "yes" } else { "no" }.to_owned(),
+                c.state.to_owned(),
+                c.launch_time.clone().unwrap_or_else(|| "-".into()),
+                c.health.clone(),
+            ]
+        })
+        .collect();
+    let header = [
+        "INSTANCE",
+        "PRIVATE IP",
+        "ROLE",
+        "IN SERVICE",
+        "STATE",
+        "LAUNCHED",
+        "HEALTH",
+    ]
+    .map(String::from);
+    let mut widths = [0usize; 7];
+    for row in std::iter::once(&header).chain(&rows) {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.len());
+        }
+    }
+    for row in std::iter::once(&header).chain(&rows) {
+        let mut line = String::new();
+        for (i, (cell, width)) in row.iter().zip(widths).enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<width$}  "));
+            }
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    if report.coordinators.is_empty() {
+        writeln!(out, "(the coordinator group has no instances)")?;
+    }
+    Ok(())
+}
