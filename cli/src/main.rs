@@ -87,12 +87,7 @@ async fn run_package(
     args.template.settings()?;
     let config = aws::load(profile).await?;
     let source = args.source.clone().unwrap_or_else(package::default_source);
-    let architecture = args.template.lambda_architecture;
-    eprintln!(
-        "Building the Lambdas for {architecture} in {}",
-        source.display()
-    );
-    let built = package::build(&source, architecture)?;
+    let built = package::build(&source, args.template.lambda_architecture)?;
     let s3 = aws_sdk_s3::Client::new(&config);
     let bucket = args.bucket.to_string();
     let packaged = package::package(&s3, &bucket, &args.prefix, &built).await?;

@@ -54,8 +54,8 @@ impl fmt::Display for Lambda {
     }
 }
 
-/// The Rust target of an architecture, and `None` when the host builds it natively
-/// (then cargo's default target folder is reused).
+/// The Rust target of an architecture, and whether the host builds it natively (then
+/// no `--target` is passed and cargo's usual release folder is reused).
 pub fn rust_target(architecture: LambdaArchitecture) -> (&'static str, bool) {
     let (triple, arch) = match architecture {
         LambdaArchitecture::X86_64 => ("x86_64-unknown-linux-gnu", "x86_64"),
@@ -85,7 +85,7 @@ fn cross_environment(triple: &str) -> anyhow::Result<Vec<(String, String)>> {
     let libdir = PathBuf::from(String::from_utf8_lossy(&libdir.stdout).trim());
     if !libdir.is_dir() {
         bail!(
-            "this toolchain cannot build for {triple}: its standard library is not installed (rustup target add {triple}); or build on a machine of that architecture"
+            "this machine cannot build the Lambdas for {triple}: the Rust toolchain lacks its standard library (rustup target add {triple}); or run package on a machine of that architecture"
         );
     }
     let upper = triple.to_uppercase().replace('-', "_");
@@ -102,7 +102,7 @@ fn cross_environment(triple: &str) -> anyhow::Result<Vec<(String, String)>> {
         if std::env::var_os(var).is_none() {
             if !on_path {
                 bail!(
-                    "this machine cannot link for {triple}: set {linker_var} and {cc_var} to a cross compiler, or install {gcc} (Debian: gcc-aarch64-linux-gnu)"
+                    "this machine cannot build the Lambdas for {triple}: no cross compiler; install {gcc} or set {linker_var} and {cc_var}; or run package on a machine of that architecture"
                 );
             }
             env.push((var.clone(), gcc.clone()));
@@ -123,6 +123,10 @@ pub fn build(
     } else {
         cross_environment(triple)?
     };
+    eprintln!(
+        "Building the Lambdas for {architecture} in {}",
+        source.display()
+    );
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(&cargo);
     command

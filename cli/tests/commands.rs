@@ -195,6 +195,38 @@ async fn package_uploads_content_addressed_zips_once() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn package_for_a_foreign_architecture_says_what_the_machine_lacks() {
+    let foreign = if std::env::consts::ARCH == "x86_64" {
+        "arm64"
+    } else {
+        "x86_64"
+    };
+    // Only the toolchain's own folder on PATH: no cross compiler to find.
+    let cargo = std::env::var("CARGO").expect("cargo sets CARGO for tests");
+    let toolchain = std::path::Path::new(&cargo)
+        .parent()
+        .expect("cargo's folder");
+    let output = presto_ha_with(
+        &[
+            "package",
+            "--bucket",
+            "b-k-t",
+            "--lambda-architecture",
+            foreign,
+        ],
+        &[
+            ("PATH", toolchain.to_str().expect("path")),
+            ("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER", ""),
+            ("CC_aarch64_unknown_linux_gnu", ""),
+            ("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER", ""),
+            ("CC_x86_64_unknown_linux_gnu", ""),
+        ],
+    )
+    .await;
+    assert_fails_saying(&output, "error: this machine cannot build the Lambdas for ");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn package_refuses_the_code_flags_it_sets_itself() {
     let output = presto_ha(&["package", "--bucket", "b-k-t", "--code-bucket", "other"]).await;
     assert_fails_saying(&output, "package sets the code location itself");
