@@ -202,11 +202,21 @@ pub async fn deploy(
 ) -> anyhow::Result<Deployed> {
     let name = request.stack_name.as_str();
     let existing = stack::describe(cfn, name).await?;
+    // One token per operation: a retried CreateStack or ExecuteChangeSet whose first
+    // answer was lost is then recognised as the same request, not a second one.
+    let token = format!(
+        "presto-ha-{}",
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis()
+    );
     let (operation, since) = match &existing {
         None => {
             let parameters = create_parameters(&request.template, &request.parameters)?;
             cfn.create_stack()
                 .stack_name(name)
+                .client_request_token(&token)
                 .template_body(&request.template.body)
                 .set_parameters(Some(parameters))
                 .capabilities(Capability::CapabilityIam)
@@ -219,7 +229,7 @@ pub async fn deploy(
         Some(stack) => {
             check_updatable(name, stack)?;
             let since = newest_event(cfn, name).await?;
-            if !update(cfn, request, stack, out).await? {
+            if !update(cfn, request, stack, &token, out).await? {
                 return Ok(Deployed::NoChanges);
             }
             ("update", since)
@@ -258,6 +268,7 @@ async fn update(
     cfn: &Client,
     request: &DeployRequest,
     stack: &Stack,
+    token: &str,
     out: &mut impl Write,
 ) -> anyhow::Result<bool> {
     let name = request.stack_name.as_str();
@@ -267,13 +278,7 @@ async fn update(
         .filter_map(|p| p.parameter_key().map(str::to_owned))
         .collect();
     let parameters = update_parameters(&request.template, &request.parameters, &previous)?;
-    let change_set = format!(
-        "presto-ha-{}",
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs()
-    );
+    let change_set = token.to_owned();
     let resource = format!("change set {change_set} of stack {name}");
     let created = cfn
         .create_change_set()
@@ -360,6 +365,7 @@ async fn update(
     cfn.execute_change_set()
         .stack_name(name)
         .change_set_name(&change_set)
+        .client_request_token(token)
         .send()
         .await
         .aws("ExecuteChangeSet", &resource)?;
