@@ -141,6 +141,15 @@ pub async fn gather(
             }
         })
         .collect();
+    // The active one first, then the standbys in the order the watcher prefers them.
+    let mut coordinators = coordinators;
+    coordinators.sort_by(|a, b| {
+        (a.role != "active", &a.launch_time, &a.instance_id).cmp(&(
+            b.role != "active",
+            &b.launch_time,
+            &b.instance_id,
+        ))
+    });
     let last_failover = match note.read(&stack.record, Note::LastFailover).await {
         Ok(text) => text.as_deref().and_then(LastFailover::from_note),
         Err(_) => None,
@@ -180,6 +189,21 @@ pub fn write_json(report: &StatusReport, out: &mut impl Write) -> anyhow::Result
     serde_json::to_writer_pretty(&mut *out, report)?;
     writeln!(out)?;
     Ok(())
+}
+
+/// A probe failure's innermost cause, which is what a person needs in a table
+/// (`unreachable (Connection refused (os error 111))`); JSON keeps the whole chain.
+fn short_health(health: &str) -> String {
+    match health
+        .strip_prefix("unreachable (")
+        .and_then(|chain| chain.strip_suffix(')'))
+    {
+        Some(chain) => format!(
+            "unreachable ({})",
+            chain.rsplit(": ").next().unwrap_or(chain)
+        ),
+        None => health.to_owned(),
+    }
 }
 
 /// Writes the report as a table for people.
@@ -235,7 +259,7 @@ pub fn write_table(report: &StatusReport, out: &mut impl Write) -> anyhow::Resul
                 if c.in_service { "yes" } else { "no" }.to_owned(),
                 c.state.to_owned(),
                 c.launch_time.clone().unwrap_or_else(|| "-".into()),
-                c.health.clone(),
+                short_health(&c.health),
             ]
         })
         .collect();
@@ -270,4 +294,22 @@ pub fn write_table(report: &StatusReport, out: &mut impl Write) -> anyhow::Resul
         writeln!(out, "(the coordinator group has no instances)")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_table_names_the_innermost_cause_of_a_failed_probe() {
+        assert_eq!(
+            short_health(
+                "unreachable (error sending request for url (http://10.0.1.4:8080/v1/info): client error (Connect): tcp connect error: Connection refused (os error 111))"
+            ),
+            "unreachable (Connection refused (os error 111))"
+        );
+        for kept in ["healthy", "timed out", "HTTP 500", "starting"] {
+            assert_eq!(short_health(kept), kept);
+        }
+    }
 }
