@@ -564,3 +564,126 @@ async fn follow(
         tokio::time::sleep(request.poll).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template() -> Template {
+        let text = serde_json::json!({
+            "Parameters": {
+                "VpcId": { "Type": "String" },
+                "HACoordinatorsCount": { "Type": "Number", "Default": 2 },
+                "LambdaCodeBucket": { "Type": "String" },
+                "WatcherCodeKey": { "Type": "String", "Default": "presto-ha/watcher-new.zip" },
+                "ClientCidr": { "Type": "String" },
+            },
+            "Resources": { "Topic": { "Type": "AWS::SNS::Topic" } },
+        })
+        .to_string();
+        Template::parse(&text, "test").expect("template")
+    }
+
+    fn given(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    /// Each parameter as `key=value` or `key=<previous>`.
+    fn shown(parameters: &[Parameter]) -> Vec<String> {
+        parameters
+            .iter()
+            .map(|p| match (p.parameter_value(), p.use_previous_value()) {
+                (Some(value), _) => format!("{}={value}", p.parameter_key().unwrap_or("?")),
+                (None, Some(true)) => format!("{}=<previous>", p.parameter_key().unwrap_or("?")),
+                _ => format!("{}=?", p.parameter_key().unwrap_or("?")),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_update_keeps_what_is_not_given_but_takes_the_code_from_the_template() {
+        let previous: BTreeSet<String> = [
+            "VpcId",
+            "HACoordinatorsCount",
+            "LambdaCodeBucket",
+            "WatcherCodeKey",
+        ]
+        .map(String::from)
+        .into();
+        let parameters = update_parameters(
+            &template(),
+            &given(&[("HACoordinatorsCount", "3"), ("ClientCidr", "10.0.0.0/8")]),
+            &previous,
+        )
+        .expect("complete");
+        assert_eq!(
+            shown(&parameters),
+            [
+                "ClientCidr=10.0.0.0/8",
+                "HACoordinatorsCount=3",
+                // A code parameter without a default keeps its value like any other.
+                "LambdaCodeBucket=<previous>",
+                "VpcId=<previous>",
+                "WatcherCodeKey=presto-ha/watcher-new.zip",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_new_parameter_without_a_default_must_be_given() {
+        let previous: BTreeSet<String> = ["VpcId", "LambdaCodeBucket"].map(String::from).into();
+        let error = update_parameters(&template(), &given(&[]), &previous).expect_err("missing");
+        assert!(
+            error.to_string().contains("parameters ClientCidr are new"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_create_names_every_missing_and_unknown_parameter_at_once() {
+        let error = create_parameters(&template(), &given(&[])).expect_err("missing");
+        assert!(
+            error
+                .to_string()
+                .contains("parameters ClientCidr, LambdaCodeBucket, VpcId have no default"),
+            "{error}"
+        );
+        let error = create_parameters(&template(), &given(&[("Colour", "blue"), ("Size", "L")]))
+            .expect_err("unknown");
+        assert!(
+            error
+                .to_string()
+                .starts_with("the template has no parameter Colour, Size; it has "),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_template_must_be_one_and_fit_inline() {
+        for (text, says) in [
+            ("{not json: [", "neither JSON nor YAML"),
+            (r#"{"Parameters": {}}"#, "has no Resources"),
+        ] {
+            let error = Template::parse(text, "stack.json").expect_err("refused");
+            assert!(error.to_string().contains(says), "{error}");
+            assert!(error.to_string().starts_with("stack.json"), "{error}");
+        }
+        let huge = serde_json::json!({
+            "Resources": { "Topic": { "Type": "AWS::SNS::Topic", "Metadata": { "Pad": "x".repeat(MAX_TEMPLATE_BODY) } } },
+        });
+        let error = Template::parse(&huge.to_string(), "big.json").expect_err("too big");
+        assert!(
+            error
+                .to_string()
+                .contains("over CloudFormation's 51200-byte limit"),
+            "{error}"
+        );
+        let yaml = "Resources:\n  Topic:\n    Type: AWS::SNS::Topic\nParameters:\n  N:\n    Type: Number\n    Default: 3\n";
+        let parsed = Template::parse(yaml, "stack.yaml").expect("YAML");
+        assert_eq!(parsed.parameters["N"].as_deref(), Some("3"));
+        assert_eq!(parsed.resources, 1);
+    }
+}
