@@ -269,6 +269,9 @@ pub async fn upload(
     match s3.head_object().bucket(bucket).key(key).send().await {
         Ok(_) => return Ok(false),
         Err(error) if error.as_service_error().is_some_and(|e| e.is_not_found()) => {}
+        // Without s3:ListBucket, S3 answers a missing key with 403: upload, and let
+        // PutObject say whether that is allowed.
+        Err(error) if error.raw_response().map(|r| r.status().as_u16()) == Some(403) => {}
         Err(error) => return Err(error).aws("HeadObject", &location),
     }
     let sha256 = sha256_hex(&zip);
