@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use std::time::SystemTime;
 
 use aws_sdk_autoscaling::types::LifecycleState;
-use aws_sdk_ec2::types::InstanceStateName;
+use aws_sdk_ec2::types::{Filter, InstanceStateName};
 
 /// An EC2 instance id such as `i-0123456789abcdef0`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -146,10 +146,19 @@ impl Coordinators for AwsCoordinators {
             return Ok(members);
         }
         let ids: Vec<String> = members.iter().map(|m| m.instance_id.to_string()).collect();
+        // A filter, not InstanceIds: EC2 refuses a whole InstanceIds request when one id
+        // is unknown to it (a replacement launched a moment ago may not be visible yet,
+        // EC2 being eventually consistent), while a filter just leaves that one out; it
+        // then stays `Unknown` and cannot serve until EC2 shows it.
         let described = self
             .ec2
             .describe_instances()
-            .set_instance_ids(Some(ids))
+            .filters(
+                Filter::builder()
+                    .name("instance-id")
+                    .set_values(Some(ids))
+                    .build(),
+            )
             .send()
             .await
             .map_err(|e| aws_error("DescribeInstances", e))?;
