@@ -23,6 +23,9 @@ use crate::stack;
 /// The largest template CloudFormation takes inline (`TemplateBody`).
 pub const MAX_TEMPLATE_BODY: usize = 51_200;
 
+/// How long to wait for CloudFormation to compute a change set.
+pub const CHANGE_SET_WAIT: Duration = Duration::from_secs(600);
+
 /// Parameters that locate the Lambda code: on an update they follow the template's
 /// defaults (what `package` printed), not the stack's previous values, so that new
 /// code is deployed.
@@ -303,7 +306,10 @@ async fn update(
         }
         created => created.aws("CreateChangeSet", &resource)?,
     };
-    let described = loop {
+    // CloudFormation computes a change set in seconds; a bound keeps a stuck one from
+    // hanging the command.
+    let deadline = Instant::now() + CHANGE_SET_WAIT;
+    let mut described = loop {
         let described = cfn
             .describe_change_set()
             .stack_name(name)
@@ -328,12 +334,31 @@ async fn update(
                 }
                 bail!("{resource} failed: {reason}");
             }
+            status if Instant::now() >= deadline => bail!(
+                "{resource} is still {} after {}; it was not executed",
+                status.map(|s| s.as_str()).unwrap_or("without a status"),
+                humantime::format_duration(CHANGE_SET_WAIT)
+            ),
             _ => tokio::time::sleep(request.poll).await,
         }
     };
+    // Changes come 100 to a page.
+    let mut all_changes = described.changes.take().unwrap_or_default();
+    let mut page_token = described.next_token.take();
+    while let Some(next) = page_token {
+        let page = cfn
+            .describe_change_set()
+            .stack_name(name)
+            .change_set_name(&change_set)
+            .next_token(next)
+            .send()
+            .await
+            .aws("DescribeChangeSet", &resource)?;
+        all_changes.extend(page.changes().iter().cloned());
+        page_token = page.next_token().map(str::to_owned);
+    }
     writeln!(out, "Changes to stack {name} ({change_set}):")?;
-    let changes: Vec<[String; 4]> = described
-        .changes()
+    let changes: Vec<[String; 4]> = all_changes
         .iter()
         .filter_map(|c| c.resource_change())
         .map(|c| {

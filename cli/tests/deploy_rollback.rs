@@ -259,23 +259,48 @@ async fn an_update_that_rolls_back_prints_its_changes_then_fails() {
         .build();
     let create =
         mock!(Client::create_change_set).then_output(|| CreateChangeSetOutput::builder().build());
-    let described = mock!(Client::describe_change_set).then_output(|| {
-        DescribeChangeSetOutput::builder()
-            .status(ChangeSetStatus::CreateComplete)
-            .changes(
-                Change::builder()
-                    .resource_change(
-                        ResourceChange::builder()
-                            .action(ChangeAction::Modify)
-                            .logical_resource_id("CoordinatorGroup")
-                            .resource_type(ASG)
-                            .replacement(Replacement::False)
-                            .build(),
-                    )
+    // The change set is computing, then complete with its changes on two pages.
+    let change = |id: &str, action: ChangeAction, replacement: Replacement| {
+        Change::builder()
+            .resource_change(
+                ResourceChange::builder()
+                    .action(action)
+                    .logical_resource_id(id)
+                    .resource_type(ASG)
+                    .replacement(replacement)
                     .build(),
             )
             .build()
-    });
+    };
+    let described = mock!(Client::describe_change_set)
+        .sequence()
+        .output(|| {
+            DescribeChangeSetOutput::builder()
+                .status(ChangeSetStatus::CreateInProgress)
+                .build()
+        })
+        .output(move || {
+            DescribeChangeSetOutput::builder()
+                .status(ChangeSetStatus::CreateComplete)
+                .changes(change(
+                    "CoordinatorGroup",
+                    ChangeAction::Modify,
+                    Replacement::False,
+                ))
+                .next_token("page-2")
+                .build()
+        })
+        .output(move || {
+            DescribeChangeSetOutput::builder()
+                .status(ChangeSetStatus::CreateComplete)
+                .changes(change(
+                    "WorkerGroup",
+                    ChangeAction::Modify,
+                    Replacement::True,
+                ))
+                .build()
+        })
+        .build();
     let execute =
         mock!(Client::execute_change_set).then_output(|| ExecuteChangeSetOutput::builder().build());
     let client = mock_client!(
@@ -304,6 +329,12 @@ async fn an_update_that_rolls_back_prints_its_changes_then_fails() {
         printed.contains("Modify  CoordinatorGroup  AWS::AutoScaling::AutoScalingGroup"),
         "{printed}"
     );
+    assert!(
+        printed
+            .contains("Modify  WorkerGroup       AWS::AutoScaling::AutoScalingGroup  replacement"),
+        "the second page of changes is printed too:\n{printed}"
+    );
+    assert_eq!(described.num_calls(), 3);
     assert!(
         !printed.contains("CREATE_COMPLETE"),
         "events before the update are not replayed:\n{printed}"
