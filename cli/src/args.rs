@@ -198,22 +198,9 @@ fn parse_prefix(value: &str) -> Result<String, String> {
     }
 }
 
-/// A clap error on one line: its first line names the argument and what it allows;
-/// a missing argument is named on the lines after it.
+/// A clap error on one line that names the bad or missing argument.
 pub fn one_line(error: &clap::Error) -> String {
-    let rendered = error.render().to_string();
-    let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
-    let first = lines.next().unwrap_or("error: invalid arguments");
-    match error.kind() {
-        clap::error::ErrorKind::MissingRequiredArgument => {
-            let missing: Vec<&str> = lines.take_while(|l| !l.starts_with("Usage:")).collect();
-            format!("{first} {}", missing.join(", "))
-        }
-        clap::error::ErrorKind::UnknownArgument
-        | clap::error::ErrorKind::InvalidSubcommand
-        | clap::error::ErrorKind::MissingSubcommand => format!("{first}; see 'presto-ha --help'"),
-        _ => first.to_owned(),
-    }
+    presto_ha_generator::cli::one_line_with_hint(error, "see 'presto-ha --help'")
 }
 
 #[cfg(test)]

@@ -170,21 +170,30 @@ pub fn run(args: &Args, out: &mut impl Write) -> Result<(), GenerateError> {
     Ok(())
 }
 
-/// The first line of a clap error, which names the flag and what it allows; clap's
-/// usage and tips follow on later lines.
+/// A clap error on one line, for `generate`.
 pub fn one_line(error: &clap::Error) -> String {
+    one_line_with_hint(error, "see 'generate --help' for the flags")
+}
+
+/// A clap error on one line: its first line names the argument and what it allows; a
+/// missing argument is named on the lines after it, and an unknown one gets `hint`.
+/// Shared by the project's command lines.
+pub fn one_line_with_hint(error: &clap::Error, hint: &str) -> String {
+    use clap::error::ErrorKind;
     let rendered = error.render().to_string();
-    let first = rendered
-        .lines()
-        .next()
-        .unwrap_or("error: invalid arguments");
-    if matches!(
-        error.kind(),
-        clap::error::ErrorKind::UnknownArgument | clap::error::ErrorKind::InvalidSubcommand
-    ) {
-        format!("{first}; see 'generate --help' for the flags")
-    } else {
-        first.to_owned()
+    let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("error: invalid arguments");
+    match error.kind() {
+        ErrorKind::MissingRequiredArgument => {
+            let missing: Vec<&str> = lines.take_while(|l| !l.starts_with("Usage:")).collect();
+            format!("{first} {}", missing.join(", "))
+        }
+        ErrorKind::UnknownArgument
+        | ErrorKind::InvalidSubcommand
+        | ErrorKind::MissingSubcommand => {
+            format!("{first}; {hint}")
+        }
+        _ => first.to_owned(),
     }
 }
 
