@@ -176,8 +176,7 @@ async fn run_status(
         &Route53Record::new(route53.clone()),
         &Route53Note::new(route53),
     )
-    .await
-    .with_context(|| format!("failed to read the coordinators of stack {}", cluster.name))?;
+    .await?;
     if args.json {
         status::write_json(&report, out)
     } else {

@@ -274,12 +274,10 @@ pub async fn upload(
         Err(error) if error.raw_response().map(|r| r.status().as_u16()) == Some(403) => {}
         Err(error) => return Err(error).aws("HeadObject", &location),
     }
-    let sha256 = sha256_hex(&zip);
     s3.put_object()
         .bucket(bucket)
         .key(key)
         .content_type("application/zip")
-        .metadata("sha256", sha256)
         .body(ByteStream::from(zip))
         .send()
         .await

@@ -8,6 +8,7 @@
 use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use anyhow::Context;
 use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
 use presto_ha_coordinators::choice::probe_serving;
@@ -111,14 +112,14 @@ pub async fn gather(
     let members = coordinators
         .members(&stack.group)
         .await
-        .map_err(|e| anyhow::anyhow!(presto_ha_coordinators::error_chain(&e)))?;
+        .with_context(|| format!("failed to list coordinator group {}", stack.group))?;
     let value = record
         .read(&stack.record)
         .await
-        .map_err(|e| anyhow::anyhow!(presto_ha_coordinators::error_chain(&e)))?;
+        .with_context(|| format!("failed to read record {}", stack.record))?;
     let probed = probe_serving(probe, &members, stack.port, PROBE_TIMEOUT).await;
     let record_ip = value.as_ref().and_then(|v| v.ip());
-    let coordinators: Vec<CoordinatorStatus> = members
+    let mut coordinators: Vec<CoordinatorStatus> = members
         .iter()
         .map(|member| {
             let health = probed
@@ -142,7 +143,6 @@ pub async fn gather(
         })
         .collect();
     // The active one first, then the standbys in the order the watcher prefers them.
-    let mut coordinators = coordinators;
     coordinators.sort_by(|a, b| {
         (a.role != "active", &a.launch_time, &a.instance_id).cmp(&(
             b.role != "active",

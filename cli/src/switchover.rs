@@ -45,11 +45,11 @@ pub async fn switchover(
     let members = coordinators
         .members(&stack.group)
         .await
-        .map_err(|e| anyhow::anyhow!(error_chain(&e)))?;
+        .with_context(|| format!("failed to list coordinator group {}", stack.group))?;
     let current = record
         .read(&stack.record)
         .await
-        .map_err(|e| anyhow::anyhow!(error_chain(&e)))?
+        .with_context(|| format!("failed to read record {}", stack.record))?
         .with_context(|| {
             format!(
                 "record {} does not exist; the stack's custom resource creates it",
@@ -140,7 +140,9 @@ pub async fn switchover(
         Err(RecordError::Conflict { message, .. }) => bail!(
             "the record changed while switching ({message}): another writer, most likely the watcher, moved it first; nothing was changed; run status and decide again"
         ),
-        Err(error) => return Err(anyhow::anyhow!(error_chain(&error))),
+        Err(error) => {
+            return Err(error).with_context(|| format!("failed to switch record {}", stack.record));
+        }
     };
     let from = active.map_or_else(
         || "no coordinator of the group".to_owned(),

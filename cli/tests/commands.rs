@@ -496,14 +496,19 @@ async fn status_of_a_stack_that_is_not_there_names_it() {
     assert_fails_saying(&output, "stack no-such-stack-anywhere does not exist");
 }
 
-async fn stack_parameters(config: &SdkConfig, name: &str) -> HashMap<String, String> {
+async fn described_stack(config: &SdkConfig, name: &str) -> aws_sdk_cloudformation::types::Stack {
     let described = aws_sdk_cloudformation::Client::new(config)
         .describe_stacks()
         .stack_name(name)
         .send()
         .await
         .expect("DescribeStacks");
-    described.stacks()[0]
+    described.stacks()[0].clone()
+}
+
+async fn stack_parameters(config: &SdkConfig, name: &str) -> HashMap<String, String> {
+    described_stack(config, name)
+        .await
         .parameters()
         .iter()
         .filter_map(|p| {
@@ -516,13 +521,8 @@ async fn stack_parameters(config: &SdkConfig, name: &str) -> HashMap<String, Str
 }
 
 async fn stack_output(config: &SdkConfig, name: &str, key: &str) -> String {
-    let described = aws_sdk_cloudformation::Client::new(config)
-        .describe_stacks()
-        .stack_name(name)
-        .send()
+    described_stack(config, name)
         .await
-        .expect("DescribeStacks");
-    described.stacks()[0]
         .outputs()
         .iter()
         .find(|o| o.output_key() == Some(key))
