@@ -7,7 +7,7 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$cache/target}
 mkdir -p "$cache"
 
 venv=$cache/venv
-requirements=$root/tests/requirements.txt
+requirements=$root/scripts/requirements.txt
 if ! cmp -s "$requirements" "$venv/requirements.txt"; then
   echo "emulator.sh: installing the Python tools in $venv" >&2
   rm -rf "$venv"

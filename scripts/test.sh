@@ -14,4 +14,5 @@ source "$root/scripts/emulator.sh"
 cd "$root"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+export PRESTO_HA_REQUIRE_EMULATOR=1
 cargo test --workspace --locked

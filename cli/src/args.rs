@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use presto_ha_generator::settings::{self, BucketName};
+use presto_ha_contract::limits;
+use presto_ha_generator::settings::BucketName;
 
 use crate::aws::Profile;
 
@@ -85,7 +86,7 @@ pub struct DeployArgs {
     pub template: Option<PathBuf>,
 
     /// Coordinators to run; the same as --parameter HACoordinatorsCount=N.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=i64::from(*settings::COORDINATORS.end())))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(i64::from(*limits::COORDINATORS.start())..=i64::from(*limits::COORDINATORS.end())))]
     pub coordinators: Option<u8>,
 
     /// A stack parameter, repeatable. On an update, parameters not given keep their
@@ -264,7 +265,7 @@ mod tests {
         };
         assert_eq!(package.bucket.as_str(), "my-code");
         assert_eq!(package.prefix, "builds");
-        assert_eq!(package.template.coordinators, 3);
+        assert_eq!(package.template.template.coordinators, 3);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use aws_config::SdkConfig;
 use aws_config::meta::region::RegionProviderChain;
 use aws_sdk_cloudformation::config::ProvideCredentials;
 use aws_sdk_cloudformation::error::{ProvideErrorMetadata, SdkError};
+use presto_ha_coordinators::aws::{AwsCallError, AwsClients, config_loader};
 use presto_ha_coordinators::error_chain;
 
 /// Where to find the configuration; `None` leaves each to the SDK's standard chain.
@@ -21,11 +22,11 @@ pub struct Profile {
     pub region: Option<String>,
 }
 
-/// Loads the SDK configuration and checks that it has a region and credentials. Uses
-/// the SDK's standard retry strategy (throttling is retried with backoff).
+/// Loads the SDK configuration the Lambdas use too (the standard retry strategy,
+/// which retries throttling with backoff) and checks that it has a region and
+/// credentials.
 pub async fn load(profile: &Profile) -> anyhow::Result<SdkConfig> {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5));
+    let mut loader = config_loader();
     if let Some(name) = &profile.profile {
         loader = loader.profile_name(name);
     }
@@ -57,8 +58,8 @@ pub async fn load(profile: &Profile) -> anyhow::Result<SdkConfig> {
 
 /// Names the AWS operation and resource of a failed call.
 pub trait AwsContext<T> {
-    /// `"<operation> failed for <resource>: <code>: <message>"`.
-    fn aws(self, operation: &str, resource: impl Display) -> anyhow::Result<T>;
+    /// `"<operation> failed for <resource>: <code>: <message>"`, as [`AwsCallError`].
+    fn aws(self, operation: &'static str, resource: impl Display) -> anyhow::Result<T>;
 }
 
 impl<T, E, R> AwsContext<T> for Result<T, SdkError<E, R>>
@@ -66,16 +67,19 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    fn aws(self, operation: &str, resource: impl Display) -> anyhow::Result<T> {
-        self.map_err(|error| {
-            // AWS's own code and message say it best; the chain covers the rest
-            // (timeouts, refused connections, unreadable answers).
-            let detail = match (error.code(), error.message()) {
-                (Some(code), Some(message)) => format!("{code}: {message}"),
-                (Some(code), None) => code.to_owned(),
-                _ => error_chain(&error),
-            };
-            anyhow::anyhow!("{operation} failed for {resource}: {detail}")
-        })
+    fn aws(self, operation: &'static str, resource: impl Display) -> anyhow::Result<T> {
+        self.map_err(|error| AwsCallError::sdk(operation, resource, error).into())
     }
+}
+
+/// The AWS configuration and the deployed stack `name`, for the commands that work on
+/// a running cluster.
+pub async fn open_stack(
+    profile: &Profile,
+    name: &str,
+) -> anyhow::Result<(AwsClients, crate::stack::ClusterStack)> {
+    let config = load(profile).await?;
+    let cluster =
+        crate::stack::cluster(&aws_sdk_cloudformation::Client::new(&config), name).await?;
+    Ok((AwsClients::new(&config), cluster))
 }

@@ -15,9 +15,12 @@ use aws_sdk_cloudformation::types::{
     Capability, ChangeSetStatus, ChangeSetType, Parameter, Stack, StackEvent,
 };
 use aws_smithy_types::date_time::Format;
+use presto_ha_contract::parameters as param;
+use presto_ha_generator::settings::StackSettings;
 use serde_json::Value;
 
-use crate::aws::AwsContext;
+use crate::args::DeployArgs;
+use crate::aws::{self, AwsContext, Profile};
 use crate::stack;
 
 /// The largest template CloudFormation takes inline (`TemplateBody`).
@@ -26,14 +29,8 @@ pub const MAX_TEMPLATE_BODY: usize = 51_200;
 /// How long to wait for CloudFormation to compute a change set.
 pub const CHANGE_SET_WAIT: Duration = Duration::from_secs(600);
 
-/// Parameters that locate the Lambda code: on an update they follow the template's
-/// defaults (what `package` printed), not the stack's previous values, so that new
-/// code is deployed.
-pub const CODE_PARAMETERS: [&str; 3] = [
-    "LambdaCodeBucket",
-    "CustomResourceCodeKey",
-    "WatcherCodeKey",
-];
+/// Pause between two polls of CloudFormation while following a stack.
+const POLL: Duration = Duration::from_secs(5);
 
 /// A template to deploy and what it declares.
 #[derive(Debug, Clone)]
@@ -55,6 +52,17 @@ impl Template {
             Err(_) => serde_yaml_ng::from_str(text)
                 .with_context(|| format!("{origin} is neither JSON nor YAML"))?,
         };
+        Self::from_value(&value, origin)
+    }
+
+    /// The template `generate` prints with no flags.
+    pub fn default_template() -> anyhow::Result<Self> {
+        let value = presto_ha_generator::template::build(&StackSettings::default())?;
+        Self::from_value(&value, "the default template")
+    }
+
+    /// Reads a template already parsed; `origin` names it in errors.
+    pub fn from_value(value: &Value, origin: &str) -> anyhow::Result<Self> {
         let Some(resources) = value.get("Resources").and_then(Value::as_object) else {
             bail!("{origin} is not a CloudFormation template: it has no Resources");
         };
@@ -74,7 +82,7 @@ impl Template {
                     .collect()
             })
             .unwrap_or_default();
-        let body = serde_json::to_string(&value)?;
+        let body = serde_json::to_string(value)?;
         if body.len() > MAX_TEMPLATE_BODY {
             bail!(
                 "{origin} is {} bytes as compact JSON, over CloudFormation's {MAX_TEMPLATE_BODY}-byte limit for a template sent inline",
@@ -87,6 +95,56 @@ impl Template {
             body,
         })
     }
+}
+
+impl DeployArgs {
+    /// Reads the template and the parameters, then creates or updates the stack.
+    pub async fn run(self, profile: &Profile, out: &mut impl Write) -> anyhow::Result<()> {
+        let template = match &self.template {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("failed to read template {}", path.display()))?;
+                Template::parse(&text, &path.display().to_string())?
+            }
+            None => Template::default_template()?,
+        };
+        let parameters = given_parameters(&self.parameters, self.coordinators)?;
+        let config = aws::load(profile).await?;
+        let request = DeployRequest {
+            stack_name: self.stack_name,
+            template,
+            parameters,
+            wait: (!self.no_wait).then_some(self.timeout),
+            poll: POLL,
+        };
+        deploy(&Client::new(&config), &request, out).await?;
+        Ok(())
+    }
+}
+
+/// The parameters given on the command line, each once: `--parameter`s, and
+/// `--coordinators` as `HACoordinatorsCount`.
+pub fn given_parameters(
+    parameters: &[(String, String)],
+    coordinators: Option<u8>,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut given = BTreeMap::new();
+    for (key, value) in parameters {
+        if given.insert(key.clone(), value.clone()).is_some() {
+            bail!("--parameter {key} is given twice");
+        }
+    }
+    if let Some(n) = coordinators
+        && given
+            .insert(param::HA_COORDINATORS_COUNT.to_owned(), n.to_string())
+            .is_some()
+    {
+        bail!(
+            "--coordinators and --parameter {} both set the coordinator count",
+            param::HA_COORDINATORS_COUNT
+        );
+    }
+    Ok(given)
 }
 
 /// What to deploy and how to follow it.
@@ -157,7 +215,7 @@ pub fn update_parameters(
     for (name, default) in &template.parameters {
         if let Some(value) = given.get(name) {
             parameters.push(parameter(name, value));
-        } else if let (true, Some(default)) = (CODE_PARAMETERS.contains(&name.as_str()), default) {
+        } else if let (true, Some(default)) = (param::CODE.contains(&name.as_str()), default) {
             parameters.push(parameter(name, default));
         } else if previous.contains(name) {
             parameters.push(
@@ -593,6 +651,38 @@ async fn follow(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn given_parameters_are_each_given_once() {
+        let pair = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        let given = given_parameters(&[pair("VpcId", "vpc-1")], Some(3)).expect("valid");
+        assert_eq!(
+            given,
+            BTreeMap::from([pair("HACoordinatorsCount", "3"), pair("VpcId", "vpc-1")])
+        );
+        let twice = given_parameters(&[pair("VpcId", "a"), pair("VpcId", "b")], None);
+        assert_eq!(
+            twice.map_err(|e| e.to_string()).expect_err("refused"),
+            "--parameter VpcId is given twice"
+        );
+        let both = given_parameters(&[pair("HACoordinatorsCount", "2")], Some(3));
+        assert_eq!(
+            both.map_err(|e| e.to_string()).expect_err("refused"),
+            "--coordinators and --parameter HACoordinatorsCount both set the coordinator count"
+        );
+    }
+
+    #[test]
+    fn the_default_template_is_generate_with_no_flags() {
+        let template = Template::default_template().expect("builds");
+        let mut printed = Vec::new();
+        let args = <presto_ha_generator::cli::Args as clap::Parser>::parse_from(["generate"]);
+        presto_ha_generator::cli::run(&args, &mut printed).expect("prints");
+        let printed = Template::parse(&String::from_utf8(printed).expect("UTF-8"), "generate")
+            .expect("parses");
+        assert_eq!(template.body, printed.body);
+        assert_eq!(template.parameters, printed.parameters);
+    }
 
     fn template() -> Template {
         let text = serde_json::json!({

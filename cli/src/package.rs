@@ -9,10 +9,11 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, bail};
 use aws_sdk_s3::primitives::ByteStream;
-use presto_ha_generator::settings::LambdaArchitecture;
+use presto_ha_generator::settings::{LambdaArchitecture, StackSettings};
 use sha2::{Digest, Sha256};
 
-use crate::aws::AwsContext;
+use crate::args::PackageArgs;
+use crate::aws::{self, AwsContext, Profile};
 
 /// The newest glibc the `provided.al2023` runtime has; a binary that needs more does
 /// not start there.
@@ -318,6 +319,47 @@ pub async fn package(
         });
     }
     Ok(packaged)
+}
+
+impl PackageArgs {
+    /// Builds, uploads and prints the template whose code parameters point at the
+    /// uploaded zips. The flags and the AWS configuration are checked before a build
+    /// of several minutes.
+    pub async fn run(self, profile: &Profile, out: &mut impl Write) -> anyhow::Result<()> {
+        let PackageArgs {
+            bucket,
+            prefix,
+            source,
+            template: mut args,
+        } = self;
+        let defaults = StackSettings::default();
+        let settings = &args.template;
+        if settings.code_bucket.is_some()
+            || settings.custom_resource_code_key != defaults.custom_resource_code_key
+            || settings.watcher_code_key != defaults.watcher_code_key
+        {
+            bail!(
+                "package sets the code location itself: use --bucket and --prefix, not --code-bucket or the code key flags"
+            );
+        }
+        args.settings()?;
+        let config = aws::load(profile).await?;
+        let source = source.unwrap_or_else(default_source);
+        let built = build(&source, settings.lambda_architecture)?;
+        let s3 = aws_sdk_s3::Client::new(&config);
+        let packaged = package(&s3, bucket.as_str(), &prefix, &built).await?;
+        write_report(bucket.as_str(), &packaged, &mut std::io::stderr())?;
+        args.template.code_bucket = Some(bucket);
+        for p in &packaged {
+            let key = p.key.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+            match p.lambda {
+                Lambda::CustomResource => args.template.custom_resource_code_key = key,
+                Lambda::Watcher => args.template.watcher_code_key = key,
+            }
+        }
+        presto_ha_generator::cli::run(&args, out)?;
+        Ok(())
+    }
 }
 
 /// One line per zip: name, size, location, and whether it was uploaded.

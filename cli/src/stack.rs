@@ -8,19 +8,10 @@ use anyhow::{Context, bail};
 use aws_sdk_cloudformation::Client;
 use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 use aws_sdk_cloudformation::types::Stack;
+use presto_ha_contract::{outputs, parameters};
 use presto_ha_coordinators::record::RecordAddress;
 
 use crate::aws::AwsContext;
-
-/// Outputs the commands read; a stack without them is not a presto-ha stack.
-pub mod outputs {
-    /// The private hosted zone's id.
-    pub const HOSTED_ZONE_ID: &str = "HostedZoneId";
-    /// The coordinator record's name.
-    pub const COORDINATOR_RECORD_NAME: &str = "CoordinatorRecordName";
-    /// The coordinator Auto Scaling group's name.
-    pub const COORDINATOR_GROUP_NAME: &str = "CoordinatorGroupName";
-}
 
 /// `DescribeStacks` for one stack; `None` when no stack has that name.
 pub async fn describe(cfn: &Client, name: &str) -> anyhow::Result<Option<Stack>> {
@@ -76,9 +67,14 @@ pub async fn cluster(cfn: &Client, name: &str) -> anyhow::Result<ClusterStack> {
     let port = stack
         .parameters()
         .iter()
-        .find(|p| p.parameter_key() == Some("PrestoHttpPort"))
+        .find(|p| p.parameter_key() == Some(parameters::PRESTO_HTTP_PORT))
         .and_then(|p| p.parameter_value())
-        .with_context(|| format!("stack {name} has no parameter PrestoHttpPort"))?;
+        .with_context(|| {
+            format!(
+                "stack {name} has no parameter {}",
+                parameters::PRESTO_HTTP_PORT
+            )
+        })?;
     Ok(ClusterStack {
         name: name.to_owned(),
         status: stack
@@ -86,16 +82,48 @@ pub async fn cluster(cfn: &Client, name: &str) -> anyhow::Result<ClusterStack> {
             .map(|s| s.as_str().to_owned())
             .unwrap_or_default(),
         record: RecordAddress {
-            zone: zone
-                .parse()
-                .map_err(|e| anyhow::anyhow!("stack {name}: output HostedZoneId: {e}"))?,
-            name: record
-                .parse()
-                .map_err(|e| anyhow::anyhow!("stack {name}: output CoordinatorRecordName: {e}"))?,
+            zone: zone.parse().map_err(|e| {
+                anyhow::anyhow!("stack {name}: output {}: {e}", outputs::HOSTED_ZONE_ID)
+            })?,
+            name: record.parse().map_err(|e| {
+                anyhow::anyhow!(
+                    "stack {name}: output {}: {e}",
+                    outputs::COORDINATOR_RECORD_NAME
+                )
+            })?,
         },
         group: output(outputs::COORDINATOR_GROUP_NAME)?.to_owned(),
-        port: port
-            .parse()
-            .with_context(|| format!("stack {name}: parameter PrestoHttpPort is '{port}'"))?,
+        port: port.parse().with_context(|| {
+            format!(
+                "stack {name}: parameter {} is '{port}'",
+                parameters::PRESTO_HTTP_PORT
+            )
+        })?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use presto_ha_generator::settings::StackSettings;
+
+    use super::*;
+
+    #[test]
+    fn the_template_has_every_output_and_parameter_the_commands_read() {
+        let template =
+            presto_ha_generator::template::build(&StackSettings::default()).expect("template");
+        for output in [
+            outputs::HOSTED_ZONE_ID,
+            outputs::COORDINATOR_RECORD_NAME,
+            outputs::COORDINATOR_GROUP_NAME,
+        ] {
+            assert!(template["Outputs"][output]["Value"].is_object(), "{output}");
+        }
+        for parameter in parameters::CODE
+            .iter()
+            .chain([&parameters::PRESTO_HTTP_PORT, &parameters::HA_COORDINATORS_COUNT])
+        {
+            assert!(template["Parameters"][parameter].is_object(), "{parameter}");
+        }
+    }
 }

@@ -13,11 +13,13 @@ use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
 use presto_ha_coordinators::choice::probe_serving;
 use presto_ha_coordinators::group::{Coordinators, InstanceState};
-use presto_ha_coordinators::probe::HealthProbe;
+use presto_ha_coordinators::probe::{HealthProbe, HttpProbe};
 use presto_ha_coordinators::record::CoordinatorRecord;
-use presto_ha_watcher::note::{LastFailover, Note, WatchNote};
+use presto_ha_watcher::note::{LastFailover, Note, Route53Note, WatchNote};
 use serde::Serialize;
 
+use crate::args::StatusArgs;
+use crate::aws::{self, Profile};
 use crate::stack::ClusterStack;
 
 /// How long one probe may take.
@@ -97,6 +99,26 @@ fn state_name(state: InstanceState) -> &'static str {
         InstanceState::Running => "running",
         InstanceState::Gone => "stopped or terminated",
         InstanceState::Unknown => "unknown to EC2",
+    }
+}
+
+impl StatusArgs {
+    /// Opens the stack, gathers its report and prints it as a table or JSON.
+    pub async fn run(self, profile: &Profile, out: &mut impl Write) -> anyhow::Result<()> {
+        let (aws, cluster) = aws::open_stack(profile, &self.stack_name).await?;
+        let report = gather(
+            &cluster,
+            &aws.coordinators(),
+            &HttpProbe::new().context("failed to set up the HTTP probe")?,
+            &aws.record(),
+            &Route53Note::new(aws.route53.clone()),
+        )
+        .await?;
+        if self.json {
+            write_json(&report, out)
+        } else {
+            write_table(&report, out)
+        }
     }
 }
 

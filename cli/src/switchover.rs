@@ -10,13 +10,15 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use presto_ha_coordinators::choice::{healthiest, probe_serving};
+use presto_ha_coordinators::choice::{Probed, healthiest, probe_serving};
 use presto_ha_coordinators::error_chain;
-use presto_ha_coordinators::group::{Coordinators, InstanceId};
-use presto_ha_coordinators::probe::HealthProbe;
+use presto_ha_coordinators::group::{Coordinator, Coordinators, InstanceId, InstanceState};
+use presto_ha_coordinators::probe::{Health, HealthProbe, HttpProbe};
 use presto_ha_coordinators::record::{ARecord, CoordinatorRecord, RecordError};
-use presto_ha_watcher::watch::Fence;
+use presto_ha_watcher::watch::{AsgFence, Fence};
 
+use crate::args::SwitchoverArgs;
+use crate::aws::{self, Profile};
 use crate::stack::ClusterStack;
 use crate::status::PROBE_TIMEOUT;
 
@@ -30,6 +32,161 @@ pub struct SwitchoverRequest {
     pub to: Option<InstanceId>,
     /// Terminate the old coordinator after the switch, so the group replaces it.
     pub terminate_old: bool,
+}
+
+impl SwitchoverArgs {
+    /// Opens the stack and moves its record as the flags ask.
+    pub async fn run(self, profile: &Profile, out: &mut impl Write) -> anyhow::Result<()> {
+        let (aws, cluster) = aws::open_stack(profile, &self.stack_name).await?;
+        let request = SwitchoverRequest {
+            to: self.to.map(InstanceId::new),
+            terminate_old: self.terminate_old,
+        };
+        switchover(
+            &cluster,
+            &request,
+            &aws.coordinators(),
+            &HttpProbe::new().context("failed to set up the HTTP probe")?,
+            &aws.record(),
+            &AsgFence::new(aws.autoscaling.clone()),
+            out,
+        )
+        .await
+    }
+}
+
+/// Why the record is not moved; nothing was changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The named instance is not in the coordinator group.
+    #[error(
+        "refusing to switch: {wanted} is not a member of coordinator group {group} (members: {members})"
+    )]
+    NotMember {
+        /// The instance asked for.
+        wanted: InstanceId,
+        /// The group.
+        group: String,
+        /// The group's members, comma-separated.
+        members: String,
+    },
+    /// The named instance already holds the record.
+    #[error("refusing to switch: {wanted} already holds the record {record}")]
+    AlreadyActive {
+        /// The instance asked for.
+        wanted: InstanceId,
+        /// The record's name.
+        record: String,
+    },
+    /// The named instance cannot serve (not in service, or not running).
+    #[error(
+        "refusing to switch: {wanted} is not serving (in service: {in_service}, state: {state:?})"
+    )]
+    NotServing {
+        /// The instance asked for.
+        wanted: InstanceId,
+        /// Whether the group counts it in service.
+        in_service: bool,
+        /// Its EC2 state.
+        state: InstanceState,
+    },
+    /// The named instance's probe failed.
+    #[error("refusing to switch: {wanted} is not healthy (probe of {address}: {health})")]
+    NotHealthy {
+        /// The instance asked for.
+        wanted: InstanceId,
+        /// The address probed, `ip:port`.
+        address: String,
+        /// What the probe found.
+        health: Health,
+    },
+    /// No standby is healthy.
+    #[error(
+        "refusing to switch: no healthy standby in coordinator group {group} (standbys: {standbys})"
+    )]
+    NoHealthyStandby {
+        /// The group.
+        group: String,
+        /// Each serving standby and its health, or "none serving".
+        standbys: String,
+    },
+}
+
+/// The member to move the record to: the one `wanted`, if it is a healthy member that
+/// does not hold the record already, or else the longest-running healthy standby.
+/// Decides from what was observed and does nothing.
+pub fn choose_target<'a>(
+    stack: &ClusterStack,
+    wanted: Option<&InstanceId>,
+    members: &'a [Coordinator],
+    active: Option<&Coordinator>,
+    probed: &[Probed],
+) -> Result<&'a Coordinator, Refusal> {
+    let Some(wanted) = wanted else {
+        let standbys: Vec<Probed> = probed
+            .iter()
+            .filter(|p| Some(&p.coordinator.instance_id) != active.map(|a| &a.instance_id))
+            .cloned()
+            .collect();
+        let refusal = || {
+            let found: Vec<String> = standbys
+                .iter()
+                .map(|p| format!("{} {}", p.coordinator.instance_id, p.health))
+                .collect();
+            Refusal::NoHealthyStandby {
+                group: stack.group.clone(),
+                standbys: if found.is_empty() {
+                    "none serving".to_owned()
+                } else {
+                    found.join(", ")
+                },
+            }
+        };
+        let best = healthiest(&standbys).ok_or_else(refusal)?;
+        return members
+            .iter()
+            .find(|m| m.instance_id == best.instance_id)
+            .ok_or_else(refusal);
+    };
+    let Some(member) = members.iter().find(|m| &m.instance_id == wanted) else {
+        return Err(Refusal::NotMember {
+            wanted: wanted.clone(),
+            group: stack.group.clone(),
+            members: members
+                .iter()
+                .map(|m| m.instance_id.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    };
+    if active.is_some_and(|a| a.instance_id == *wanted) {
+        return Err(Refusal::AlreadyActive {
+            wanted: wanted.clone(),
+            record: stack.record.name.to_string(),
+        });
+    }
+    let Some(found) = probed.iter().find(|p| &p.coordinator.instance_id == wanted) else {
+        return Err(Refusal::NotServing {
+            wanted: wanted.clone(),
+            in_service: member.in_service,
+            state: member.state,
+        });
+    };
+    if !found.health.is_healthy() {
+        return Err(Refusal::NotHealthy {
+            wanted: wanted.clone(),
+            address: format!(
+                "{}:{}",
+                member
+                    .private_ip
+                    .map(|ip| ip.to_string())
+                    .unwrap_or_default(),
+                stack.port
+            ),
+            health: found.health.clone(),
+        });
+    }
+    Ok(member)
 }
 
 /// Moves the record of `stack` as `request` asks and reports what it did on `out`.
@@ -60,76 +217,7 @@ pub async fn switchover(
         .iter()
         .find(|m| m.private_ip.is_some() && m.private_ip == current.ip());
     let probed = probe_serving(probe, &members, stack.port, PROBE_TIMEOUT).await;
-    let listing = || {
-        members
-            .iter()
-            .map(|m| m.instance_id.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-
-    let target = match &request.to {
-        Some(wanted) => {
-            let Some(member) = members.iter().find(|m| &m.instance_id == wanted) else {
-                bail!(
-                    "refusing to switch: {wanted} is not a member of coordinator group {} (members: {})",
-                    stack.group,
-                    listing()
-                );
-            };
-            if active.is_some_and(|a| a.instance_id == *wanted) {
-                bail!(
-                    "refusing to switch: {wanted} already holds the record {}",
-                    stack.record.name
-                );
-            }
-            let Some(found) = probed.iter().find(|p| &p.coordinator.instance_id == wanted) else {
-                bail!(
-                    "refusing to switch: {wanted} is not serving (in service: {}, state: {:?})",
-                    member.in_service,
-                    member.state
-                );
-            };
-            if !found.health.is_healthy() {
-                bail!(
-                    "refusing to switch: {wanted} is not healthy (probe of {}:{}: {})",
-                    member
-                        .private_ip
-                        .map(|ip| ip.to_string())
-                        .unwrap_or_default(),
-                    stack.port,
-                    found.health
-                );
-            }
-            member
-        }
-        None => {
-            let standbys: Vec<_> = probed
-                .iter()
-                .filter(|p| Some(&p.coordinator.instance_id) != active.map(|a| &a.instance_id))
-                .cloned()
-                .collect();
-            let Some(best) = healthiest(&standbys) else {
-                let found: Vec<String> = standbys
-                    .iter()
-                    .map(|p| format!("{} {}", p.coordinator.instance_id, p.health))
-                    .collect();
-                bail!(
-                    "refusing to switch: no healthy standby in coordinator group {} (standbys: {})",
-                    stack.group,
-                    if found.is_empty() {
-                        "none serving".to_owned()
-                    } else {
-                        found.join(", ")
-                    }
-                );
-            };
-            members
-                .iter()
-                .find(|m| m.instance_id == best.instance_id)
-                .context("the chosen standby left the member list")?
-        }
-    };
+    let target = choose_target(stack, request.to.as_ref(), &members, active, &probed)?;
     let ip = target
         .serving_ip()
         .context("the chosen standby has no private IP")?;
@@ -179,16 +267,12 @@ pub async fn switchover(
     if request.terminate_old {
         match active {
             Some(old) => {
-                fence
-                    .terminate(&old.instance_id)
-                    .await
-                    .map_err(|e| anyhow::anyhow!(e))
-                    .with_context(|| {
-                        format!(
-                            "the record moved, but terminating {} failed",
-                            old.instance_id
-                        )
-                    })?;
+                fence.terminate(&old.instance_id).await.with_context(|| {
+                    format!(
+                        "the record moved, but terminating {} failed",
+                        old.instance_id
+                    )
+                })?;
                 writeln!(
                     out,
                     "terminated {}; the Auto Scaling group launches a new standby",
@@ -199,4 +283,123 @@ pub async fn switchover(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use presto_ha_coordinators::probe::ProbeFailure;
+
+    use super::*;
+
+    fn stack() -> ClusterStack {
+        ClusterStack {
+            name: "s".into(),
+            status: "CREATE_COMPLETE".into(),
+            record: presto_ha_coordinators::record::RecordAddress {
+                zone: "Z1".parse().expect("zone"),
+                name: "coordinator.presto.internal".parse().expect("name"),
+            },
+            group: "g".into(),
+            port: 8080,
+        }
+    }
+
+    /// Member `n` (instance `i-0000000n`, IP 10.0.0.n), launched `n` minutes in.
+    fn member(n: u8, in_service: bool, state: InstanceState) -> Coordinator {
+        Coordinator {
+            instance_id: InstanceId::new(format!("i-0000000{n}")),
+            private_ip: Some(Ipv4Addr::new(10, 0, 0, n)),
+            in_service,
+            state,
+            launch_time: Some(UNIX_EPOCH + Duration::from_secs(60 * u64::from(n))),
+        }
+    }
+
+    fn probed(member: &Coordinator, health: Health) -> Probed {
+        Probed {
+            coordinator: member.clone(),
+            health,
+        }
+    }
+
+    #[test]
+    fn the_choice_takes_only_a_healthy_member_that_is_not_active() {
+        let members = [
+            member(1, true, InstanceState::Running),
+            member(2, true, InstanceState::Running),
+            member(3, true, InstanceState::Running),
+            member(4, false, InstanceState::Pending),
+        ];
+        let probes = [
+            probed(&members[0], Health::Healthy),
+            probed(&members[1], Health::Down(ProbeFailure::Status(500))),
+            probed(&members[2], Health::Healthy),
+        ];
+        let active = Some(&members[0]);
+        let choose = |wanted: Option<&str>| {
+            let wanted = wanted.map(InstanceId::new);
+            choose_target(&stack(), wanted.as_ref(), &members, active, &probes)
+                .map(|c| c.instance_id.to_string())
+                .map_err(|e| e.to_string())
+        };
+        let cases: [(Option<&str>, Result<&str, &str>); 6] = [
+            (None, Ok("i-00000003")),
+            (Some("i-00000003"), Ok("i-00000003")),
+            (
+                Some("i-00000009"),
+                Err(
+                    "refusing to switch: i-00000009 is not a member of coordinator group g (members: i-00000001, i-00000002, i-00000003, i-00000004)",
+                ),
+            ),
+            (
+                Some("i-00000001"),
+                Err(
+                    "refusing to switch: i-00000001 already holds the record coordinator.presto.internal",
+                ),
+            ),
+            (
+                Some("i-00000002"),
+                Err(
+                    "refusing to switch: i-00000002 is not healthy (probe of 10.0.0.2:8080: HTTP 500)",
+                ),
+            ),
+            (
+                Some("i-00000004"),
+                Err(
+                    "refusing to switch: i-00000004 is not serving (in service: false, state: Pending)",
+                ),
+            ),
+        ];
+        for (wanted, expected) in cases {
+            assert_eq!(
+                choose(wanted),
+                expected.map(str::to_owned).map_err(str::to_owned),
+                "{wanted:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn without_a_healthy_standby_the_choice_lists_what_it_saw() {
+        let members = [
+            member(1, true, InstanceState::Running),
+            member(2, true, InstanceState::Running),
+        ];
+        let probes = [
+            probed(&members[0], Health::Healthy),
+            probed(&members[1], Health::Starting),
+        ];
+        let refused = choose_target(&stack(), None, &members, Some(&members[0]), &probes)
+            .expect_err("no healthy standby");
+        assert_eq!(
+            refused.to_string(),
+            "refusing to switch: no healthy standby in coordinator group g (standbys: i-00000002 starting)"
+        );
+        let alone = choose_target(&stack(), None, &members[..1], Some(&members[0]), &probes[..1])
+            .expect_err("no standby");
+        assert!(alone.to_string().ends_with("(standbys: none serving)"), "{alone}");
+    }
 }

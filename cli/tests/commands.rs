@@ -8,10 +8,12 @@ use std::time::Duration;
 
 use presto_ha_coordinators::group::InstanceId;
 use presto_ha_coordinators::record::{ARecord, CoordinatorRecord, RecordAddress, Route53Record};
-use presto_ha_tests::aws::{Member, Sandbox, SdkConfig, a_record, config, in_service_members};
-use presto_ha_tests::presto::{Behaviour, FakePresto};
-use presto_ha_tests::stack::deploy;
-use presto_ha_tests::templates::{generate, without_custom_resources};
+use presto_ha_test_support::aws::{
+    Member, Sandbox, SdkConfig, a_record, config, in_service_members,
+};
+use presto_ha_test_support::presto::{Behaviour, FakePresto};
+use presto_ha_test_support::stack::deploy;
+use presto_ha_test_support::templates::{generate, without_custom_resources};
 use presto_ha_watcher::note::{LastFailover, Note, Route53Note, WatchNote};
 use serde_json::Value;
 
@@ -24,7 +26,7 @@ async fn presto_ha(args: &[&str]) -> Output {
 
 /// Runs the binary with `env` set; a variable set to "" is removed instead.
 async fn presto_ha_with(args: &[&str], env: &[(&str, &str)]) -> Output {
-    presto_ha_tests::aws::endpoint();
+    presto_ha_test_support::aws::endpoint();
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_presto-ha"));
     for (key, value) in env {
         if value.is_empty() {
@@ -67,6 +69,7 @@ fn template_file() -> tempfile::NamedTempFile {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn package_uploads_content_addressed_zips_once() {
+    presto_ha_test_support::needs!(Emulator);
     let config = config().await;
     let sandbox = Sandbox::create(&config, "package").await.expect("sandbox");
     let s3 = aws_sdk_s3::Client::new(&config);
@@ -196,6 +199,7 @@ async fn package_uploads_content_addressed_zips_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn package_for_a_foreign_architecture_says_what_the_machine_lacks() {
+    presto_ha_test_support::needs!(Emulator);
     let foreign = if std::env::consts::ARCH == "x86_64" {
         "arm64"
     } else {
@@ -228,12 +232,14 @@ async fn package_for_a_foreign_architecture_says_what_the_machine_lacks() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn package_refuses_the_code_flags_it_sets_itself() {
+    presto_ha_test_support::needs!(Emulator);
     let output = presto_ha(&["package", "--bucket", "b-k-t", "--code-bucket", "other"]).await;
     assert_fails_saying(&output, "package sets the code location itself");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn deploy_creates_the_stack_and_follows_it_to_the_end() {
+    presto_ha_test_support::needs!(Emulator);
     let config = config().await;
     let sandbox = Sandbox::create(&config, "deploy").await.expect("sandbox");
     let template = template_file();
@@ -307,6 +313,7 @@ fn small_template(version: &str) -> tempfile::NamedTempFile {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn deploy_updates_through_a_change_set_it_prints_first() {
+    presto_ha_test_support::needs!(Emulator);
     let config = config().await;
     let name = Sandbox::create(&config, "update")
         .await
@@ -398,6 +405,7 @@ async fn deploy_updates_through_a_change_set_it_prints_first() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_deploy_cloudformation_refuses_fails_with_the_operation_named() {
+    presto_ha_test_support::needs!(Emulator);
     let config = config().await;
     let sandbox = Sandbox::create(&config, "refused").await.expect("sandbox");
     let template = template_file();
@@ -464,6 +472,7 @@ async fn a_deploy_cloudformation_refuses_fails_with_the_operation_named() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn missing_region_or_credentials_is_one_clear_line() {
+    presto_ha_test_support::needs!(Emulator);
     let isolated = [
         ("AWS_CONFIG_FILE", "/nonexistent/config"),
         ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials"),
@@ -492,6 +501,7 @@ async fn missing_region_or_credentials_is_one_clear_line() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn status_of_a_stack_that_is_not_there_names_it() {
+    presto_ha_test_support::needs!(Emulator);
     let output = presto_ha(&["status", "--stack-name", "no-such-stack-anywhere"]).await;
     assert_fails_saying(&output, "stack no-such-stack-anywhere does not exist");
 }
@@ -592,6 +602,7 @@ impl Cluster {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn status_shows_the_record_every_coordinator_and_the_last_failover() {
+    presto_ha_test_support::needs!(Emulator);
     let cluster = Cluster::new(
         "status",
         &[Behaviour::Healthy, Behaviour::Failing, Behaviour::Healthy],
@@ -692,6 +703,7 @@ async fn status_shows_the_record_every_coordinator_and_the_last_failover() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn switchover_moves_to_a_healthy_standby_and_refuses_what_it_cannot_vouch_for() {
+    presto_ha_test_support::needs!(Emulator);
     let cluster = Cluster::new(
         "switchover",
         &[

@@ -8,6 +8,8 @@ use std::time::SystemTime;
 use aws_sdk_autoscaling::types::LifecycleState;
 use aws_sdk_ec2::types::{Filter, InstanceStateName};
 
+use crate::aws::AwsCallError;
+
 /// An EC2 instance id such as `i-0123456789abcdef0`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct InstanceId(String);
@@ -74,14 +76,8 @@ pub enum GroupError {
     #[error("coordinator group {0} does not exist")]
     NoSuchGroup(String),
     /// An AWS call failed.
-    #[error("{operation} failed")]
-    Aws {
-        /// The API operation.
-        operation: &'static str,
-        /// What the SDK reported.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
+    #[error(transparent)]
+    Aws(#[from] AwsCallError),
 }
 
 /// Lists the members of a coordinator group.
@@ -107,16 +103,6 @@ impl AwsCoordinators {
     }
 }
 
-fn aws_error(
-    operation: &'static str,
-    source: impl std::error::Error + Send + Sync + 'static,
-) -> GroupError {
-    GroupError::Aws {
-        operation,
-        source: Box::new(source),
-    }
-}
-
 impl Coordinators for AwsCoordinators {
     async fn members(&self, group: &str) -> Result<Vec<Coordinator>, GroupError> {
         let groups = self
@@ -125,7 +111,13 @@ impl Coordinators for AwsCoordinators {
             .auto_scaling_group_names(group)
             .send()
             .await
-            .map_err(|e| aws_error("DescribeAutoScalingGroups", e))?;
+            .map_err(|e| {
+                AwsCallError::sdk(
+                    "DescribeAutoScalingGroups",
+                    format_args!("coordinator group {group}"),
+                    e,
+                )
+            })?;
         let Some(found) = groups.auto_scaling_groups().first() else {
             return Err(GroupError::NoSuchGroup(group.to_owned()));
         };
@@ -161,7 +153,13 @@ impl Coordinators for AwsCoordinators {
             )
             .send()
             .await
-            .map_err(|e| aws_error("DescribeInstances", e))?;
+            .map_err(|e| {
+                AwsCallError::sdk(
+                    "DescribeInstances",
+                    format_args!("the members of coordinator group {group}"),
+                    e,
+                )
+            })?;
         for instance in described.reservations().iter().flat_map(|r| r.instances()) {
             let Some(member) = members
                 .iter_mut()

@@ -11,20 +11,10 @@
 //! backoff by the SDK's standard retry strategy; callers configure how many attempts.
 #![warn(missing_docs)]
 
+pub mod aws;
 pub mod choice;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
-
-/// The AWS configuration both Lambdas use: the standard chain (the Lambda's role,
-/// region and endpoint), and the SDK's standard retry strategy with five attempts,
-/// which retries throttling (`Throttling`, `PriorRequestNotComplete`) with jittered
-/// backoff.
-pub async fn load_aws_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5))
-        .load()
-        .await
-}
 
 /// An error and its sources on one line, for logs and for answers that a person
 /// reads (the SDK's and reqwest's own messages alone are terse).

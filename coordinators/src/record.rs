@@ -12,6 +12,8 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use aws_sdk_route53::operation::change_resource_record_sets::ChangeResourceRecordSetsError;
+
+use crate::aws::AwsCallError;
 use aws_sdk_route53::types::error::InvalidChangeBatch;
 use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecord, ResourceRecordSet, RrType,
@@ -146,14 +148,8 @@ pub enum RecordError {
     #[error("hosted zone {0} does not exist")]
     NoSuchZone(ZoneId),
     /// An AWS call failed for another reason, after retries where AWS asked for them.
-    #[error("{operation} failed")]
-    Aws {
-        /// The API operation.
-        operation: &'static str,
-        /// What the SDK reported.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
+    #[error(transparent)]
+    Aws(#[from] AwsCallError),
 }
 
 /// The coordinator record.
@@ -197,30 +193,20 @@ impl Route53Record {
     }
 }
 
-fn aws_error(
-    operation: &'static str,
-    source: impl std::error::Error + Send + Sync + 'static,
-) -> RecordError {
-    RecordError::Aws {
-        operation,
-        source: Box::new(source),
-    }
-}
-
 fn record_set(at: &RecordAddress, record: &ARecord) -> Result<ResourceRecordSet, RecordError> {
     let records = record
         .ips
         .iter()
         .map(|ip| ResourceRecord::builder().value(ip.to_string()).build())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| aws_error("ChangeResourceRecordSets", e))?;
+        .map_err(|e| AwsCallError::other("ChangeResourceRecordSets", at, &e))?;
     ResourceRecordSet::builder()
         .name(format!("{}.", at.name))
         .r#type(RrType::A)
         .ttl(i64::from(record.ttl))
         .set_resource_records(Some(records))
         .build()
-        .map_err(|e| aws_error("ChangeResourceRecordSets", e))
+        .map_err(|e| AwsCallError::other("ChangeResourceRecordSets", at, &e).into())
 }
 
 /// Route 53's reasons for refusing a batch: a list of messages, or one.
@@ -249,7 +235,7 @@ impl CoordinatorRecord for Route53Record {
                 Some(service) if service.is_no_such_hosted_zone() => {
                     RecordError::NoSuchZone(at.zone.clone())
                 }
-                _ => aws_error("ListResourceRecordSets", e),
+                _ => AwsCallError::sdk("ListResourceRecordSets", at, e).into(),
             })?;
         // The listing starts at the name; the first set is ours only if it matches.
         let Some(set) = listed.resource_record_sets().first().filter(|set| {
@@ -268,7 +254,7 @@ impl CoordinatorRecord for Route53Record {
             .iter()
             .map(|r| r.value().parse::<Ipv4Addr>())
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| aws_error("ListResourceRecordSets", e))?;
+            .map_err(|e| AwsCallError::other("ListResourceRecordSets", at, &e))?;
         let ttl = set
             .ttl()
             .and_then(|ttl| u32::try_from(ttl).ok())
@@ -292,7 +278,7 @@ impl CoordinatorRecord for Route53Record {
                     .action(action)
                     .resource_record_set(record_set(at, record)?)
                     .build()
-                    .map_err(|e| aws_error("ChangeResourceRecordSets", e))?;
+                    .map_err(|e| AwsCallError::other("ChangeResourceRecordSets", at, &e))?;
                 changes.push(change);
             }
         }
@@ -300,7 +286,7 @@ impl CoordinatorRecord for Route53Record {
             .comment("presto-ha coordinator switch")
             .set_changes(Some(changes))
             .build()
-            .map_err(|e| aws_error("ChangeResourceRecordSets", e))?;
+            .map_err(|e| AwsCallError::other("ChangeResourceRecordSets", at, &e))?;
         let changed = self
             .client
             .change_resource_record_sets()
@@ -318,7 +304,7 @@ impl CoordinatorRecord for Route53Record {
                 Some(service) if service.is_no_such_hosted_zone() => {
                     RecordError::NoSuchZone(at.zone.clone())
                 }
-                _ => aws_error("ChangeResourceRecordSets", e),
+                _ => AwsCallError::sdk("ChangeResourceRecordSets", at, e).into(),
             })?;
         Ok(changed
             .change_info()
@@ -334,7 +320,9 @@ impl CoordinatorRecord for Route53Record {
                 .id(&change.0)
                 .send()
                 .await
-                .map_err(|e| aws_error("GetChange", e))?;
+                .map_err(|e| {
+                    AwsCallError::sdk("GetChange", format_args!("change {}", change.0), e)
+                })?;
             if status.change_info().map(|info| info.status()) == Some(&ChangeStatus::Insync) {
                 return Ok(true);
             }
@@ -540,10 +528,10 @@ mod tests {
         assert!(
             matches!(
                 error,
-                RecordError::Aws {
+                RecordError::Aws(AwsCallError {
                     operation: "ChangeResourceRecordSets",
                     ..
-                }
+                })
             ),
             "{error:?}"
         );

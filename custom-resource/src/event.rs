@@ -2,9 +2,11 @@
 //! goes (so that even a malformed event is answered); then strictly, the request and
 //! its properties, with errors that name what is wrong.
 
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use aws_lambda_events::event::cloudformation::CloudFormationCustomResourceRequest;
+use presto_ha_contract::{RECORD_TTL_SECONDS, dns_resource as property, limits, widen};
 use presto_ha_coordinators::record::{RecordAddress, RecordName, ZoneId};
 use serde_json::Value;
 
@@ -72,6 +74,10 @@ pub enum Request {
     },
 }
 
+/// The probe timeout when an event names none (events from templates that predate
+/// the property).
+const DEFAULT_PROBE_TIMEOUT_SECONDS: u16 = 2;
+
 /// Why an event is not a request this resource can handle.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EventError {
@@ -87,11 +93,6 @@ pub enum EventError {
         problem: String,
     },
 }
-
-/// The TTL range accepted for the record.
-const TTL_SECONDS: std::ops::RangeInclusive<u64> = 1..=3600;
-/// The probe timeouts accepted.
-const PROBE_TIMEOUT_SECONDS: std::ops::RangeInclusive<u64> = 1..=60;
 
 impl Request {
     /// Checks an event.
@@ -131,30 +132,38 @@ impl DnsProperties {
                 "ResourceProperties must be an object, not {properties}"
             )));
         }
-        let zone = parsed(properties, "HostedZoneId", |s| s.parse::<ZoneId>())?;
-        let name = parsed(properties, "RecordName", |s| s.parse::<RecordName>())?;
-        let ttl = number(properties, "Ttl", Some(5), TTL_SECONDS)?;
-        let group = parsed(properties, "CoordinatorGroupName", |s| {
+        let zone = parsed(properties, property::HOSTED_ZONE_ID, |s| {
+            s.parse::<ZoneId>()
+        })?;
+        let name = parsed(properties, property::RECORD_NAME, |s| {
+            s.parse::<RecordName>()
+        })?;
+        let ttl = number(
+            properties,
+            property::TTL,
+            Some(RECORD_TTL_SECONDS),
+            limits::RECORD_TTL_SECONDS,
+        )?;
+        let group = parsed(properties, property::COORDINATOR_GROUP, |s| {
             if s.is_empty() || s.len() > 255 {
                 Err("must be an Auto Scaling group name of 1 to 255 characters".to_owned())
             } else {
                 Ok(s.to_owned())
             }
         })?;
-        let port = number(properties, "PrestoHttpPort", None, 1..=65535)?;
+        let port = number(properties, property::PRESTO_PORT, None, limits::PRESTO_PORT)?;
         let probe_timeout = number(
             properties,
-            "ProbeTimeoutSeconds",
-            Some(2),
-            PROBE_TIMEOUT_SECONDS,
+            property::PROBE_TIMEOUT_SECONDS,
+            Some(DEFAULT_PROBE_TIMEOUT_SECONDS),
+            limits::PROBE_TIMEOUT_SECONDS,
         )?;
         Ok(Self {
             address: RecordAddress { zone, name },
-            ttl: u32::try_from(ttl).map_err(|_| property_error("Ttl", "out of range"))?,
+            ttl,
             group,
-            port: u16::try_from(port)
-                .map_err(|_| property_error("PrestoHttpPort", "out of range"))?,
-            probe_timeout: Duration::from_secs(probe_timeout),
+            port,
+            probe_timeout: Duration::from_secs(probe_timeout.into()),
         })
     }
 }
@@ -184,17 +193,21 @@ fn parsed<T>(
 
 /// A whole-number property within `range`, as a string or a number; `default` when
 /// absent, if it has one.
-fn number(
+fn number<T>(
     properties: &Value,
     name: &'static str,
-    default: Option<u64>,
-    range: std::ops::RangeInclusive<u64>,
-) -> Result<u64, EventError> {
+    default: Option<T>,
+    range: RangeInclusive<T>,
+) -> Result<T, EventError>
+where
+    T: Copy + Into<u64> + TryFrom<u64>,
+{
+    let wide = widen(&range);
     let expected = || {
         format!(
             "must be a whole number from {} to {}",
-            range.start(),
-            range.end()
+            wide.start(),
+            wide.end()
         )
     };
     let value = match properties.get(name) {
@@ -210,11 +223,10 @@ fn number(
             .ok_or_else(|| property_error(name, format!("{}, not {n}", expected())))?,
         Some(other) => return Err(property_error(name, format!("{}, not {other}", expected()))),
     };
-    if range.contains(&value) {
-        Ok(value)
-    } else {
-        Err(property_error(name, format!("{}, not {value}", expected())))
-    }
+    wide.contains(&value)
+        .then(|| T::try_from(value).ok())
+        .flatten()
+        .ok_or_else(|| property_error(name, format!("{}, not {value}", expected())))
 }
 
 /// The physical id of the resource managing `address`: stable across updates that

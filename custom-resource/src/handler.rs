@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use presto_ha_contract::dns_resource as attribute;
 use presto_ha_coordinators::choice::{first_serving, healthiest, probe_serving};
 use presto_ha_coordinators::error_chain;
 use presto_ha_coordinators::group::{Coordinator, Coordinators, GroupError, InstanceId};
@@ -92,12 +93,15 @@ where
         Request::Create(properties) | Request::Update { properties, .. } => {
             let target = ensure_record(services, &properties, deadline).await?;
             let data = BTreeMap::from([
-                ("CoordinatorIp".to_owned(), target.ip.to_string()),
+                (attribute::COORDINATOR_IP.to_owned(), target.ip.to_string()),
                 (
-                    "CoordinatorInstanceId".to_owned(),
+                    attribute::COORDINATOR_INSTANCE_ID.to_owned(),
                     target.instance_id.to_string(),
                 ),
-                ("RecordName".to_owned(), properties.address.name.to_string()),
+                (
+                    attribute::RECORD_NAME.to_owned(),
+                    properties.address.name.to_string(),
+                ),
             ]);
             Ok(Success {
                 physical_id: physical_id(&properties.address),
@@ -273,6 +277,7 @@ async fn remove_record(record: &impl CoordinatorRecord, physical_id: String) -> 
 mod tests {
     use std::time::UNIX_EPOCH;
 
+    use presto_ha_coordinators::aws::AwsCallError;
     use presto_ha_coordinators::fakes::{FakeGroups, FakeProbe, FakeRoute53};
     use presto_ha_coordinators::group::InstanceState;
     use presto_ha_coordinators::probe::{Health, ProbeFailure};
@@ -555,10 +560,13 @@ mod tests {
         services
             .record
             .put(&properties().address, Some(ARecord::single(ip(1), 5)));
-        services.record.fail_next_reads(vec![RecordError::Aws {
-            operation: "ListResourceRecordSets",
-            source: "AccessDenied: not allowed".into(),
-        }]);
+        services
+            .record
+            .fail_next_reads(vec![RecordError::Aws(AwsCallError {
+                operation: "ListResourceRecordSets",
+                resource: properties().address.to_string(),
+                detail: "AccessDenied: not allowed".into(),
+            })]);
         let request = Request::Delete {
             physical_id: "Z1/coordinator.presto.internal".into(),
         };
@@ -568,7 +576,7 @@ mod tests {
         assert_eq!(
             success.reason.as_deref(),
             Some(
-                "record coordinator.presto.internal in zone Z1 left in place: ListResourceRecordSets failed: AccessDenied: not allowed"
+                "record coordinator.presto.internal in zone Z1 left in place: ListResourceRecordSets failed for coordinator.presto.internal in zone Z1: AccessDenied: not allowed"
             )
         );
     }

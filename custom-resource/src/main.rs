@@ -3,9 +3,8 @@
 use std::time::SystemTime;
 
 use lambda_runtime::{LambdaEvent, service_fn};
-use presto_ha_coordinators::group::AwsCoordinators;
+use presto_ha_coordinators::aws::{AwsClients, load_config};
 use presto_ha_coordinators::probe::HttpProbe;
-use presto_ha_coordinators::record::Route53Record;
 use presto_ha_custom_resource::handler::Services;
 use presto_ha_custom_resource::response::Responder;
 use serde_json::Value;
@@ -14,14 +13,11 @@ use tokio::time::Instant;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config = presto_ha_coordinators::load_aws_config().await;
+    let aws = AwsClients::new(&load_config().await);
     let services = Services {
-        coordinators: AwsCoordinators::new(
-            aws_sdk_autoscaling::Client::new(&config),
-            aws_sdk_ec2::Client::new(&config),
-        ),
+        coordinators: aws.coordinators(),
         probe: HttpProbe::new()?,
-        record: Route53Record::new(aws_sdk_route53::Client::new(&config)),
+        record: aws.record(),
     };
     let responder = Responder::new()?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {

@@ -13,14 +13,16 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use presto_ha_generator::template::dns_properties as property;
-use presto_ha_tests::aws::SdkConfig;
-use presto_ha_tests::aws::{Member, Sandbox, a_record, config, in_service_members as members};
-use presto_ha_tests::capture::{CapturedPut, ResponseCapture};
-use presto_ha_tests::lambda::{Invocation, LambdaProcess};
-use presto_ha_tests::presto::{Behaviour, FakePresto};
-use presto_ha_tests::stack::{DeployedStack, deploy};
-use presto_ha_tests::templates::{generate, without_custom_resources};
+use presto_ha_contract::dns_resource as property;
+use presto_ha_test_support::aws::SdkConfig;
+use presto_ha_test_support::aws::{
+    Member, Sandbox, a_record, config, in_service_members as members,
+};
+use presto_ha_test_support::capture::{CapturedPut, ResponseCapture};
+use presto_ha_test_support::lambda::{Invocation, LambdaProcess};
+use presto_ha_test_support::presto::{Behaviour, FakePresto};
+use presto_ha_test_support::stack::{DeployedStack, deploy};
+use presto_ha_test_support::templates::{generate, without_custom_resources};
 use serde_json::{Value, json};
 
 /// A malformed event: request type, properties, physical id, old properties, and the
@@ -196,6 +198,7 @@ impl Fixture {
 
 #[tokio::test]
 async fn create_update_and_delete_keep_the_record_right() {
+    presto_ha_test_support::needs!(Emulator);
     let mut f = Fixture::new("cr-lifecycle", &[Some(Behaviour::Healthy); 3]).await;
     let id = f.physical_id(RECORD);
 
@@ -249,6 +252,7 @@ async fn create_update_and_delete_keep_the_record_right() {
 
 #[tokio::test]
 async fn create_prefers_a_healthy_coordinator_over_a_starting_one() {
+    presto_ha_test_support::needs!(Emulator);
     let mut f = Fixture::new(
         "cr-starting",
         &[Some(Behaviour::Starting), Some(Behaviour::Healthy)],
@@ -266,6 +270,7 @@ async fn create_prefers_a_healthy_coordinator_over_a_starting_one() {
 
 #[tokio::test]
 async fn create_with_no_coordinator_answering_still_seeds_the_first() {
+    presto_ha_test_support::needs!(Emulator);
     let mut f = Fixture::new("cr-silent", &[None, None]).await;
     let event = f.event("Create", f.properties(), None, None);
     // A short deadline bounds the wait for a healthy coordinator (deadline less the
@@ -278,6 +283,7 @@ async fn create_with_no_coordinator_answering_still_seeds_the_first() {
 
 #[tokio::test]
 async fn create_with_an_empty_group_fails_and_the_following_delete_succeeds() {
+    presto_ha_test_support::needs!(Emulator);
     let mut f = Fixture::new("cr-empty", &[Some(Behaviour::Healthy)]).await;
     let asg = aws_sdk_autoscaling::Client::new(&f.config);
     asg.update_auto_scaling_group()
@@ -321,6 +327,7 @@ async fn create_with_an_empty_group_fails_and_the_following_delete_succeeds() {
 
 #[tokio::test]
 async fn a_renamed_record_is_a_replacement_and_the_old_one_goes_with_its_delete() {
+    presto_ha_test_support::needs!(Emulator);
     let mut f = Fixture::new("cr-rename", &[Some(Behaviour::Healthy)]).await;
     let old_id = f.physical_id(RECORD);
     let event = f.event("Create", f.properties(), None, None);
@@ -364,6 +371,7 @@ async fn a_renamed_record_is_a_replacement_and_the_old_one_goes_with_its_delete(
 
 #[tokio::test]
 async fn an_update_moves_a_record_whose_target_was_terminated() {
+    presto_ha_test_support::needs!(Emulator);
     let mut f = Fixture::new(
         "cr-terminated",
         &[Some(Behaviour::Healthy), Some(Behaviour::Healthy)],
@@ -394,6 +402,7 @@ async fn an_update_moves_a_record_whose_target_was_terminated() {
 
 #[tokio::test]
 async fn an_update_to_a_replaced_coordinator_group_moves_the_record_into_it() {
+    presto_ha_test_support::needs!(Emulator);
     let mut f = Fixture::new("cr-replaced", &[Some(Behaviour::Healthy)]).await;
     let id = f.physical_id(RECORD);
     let event = f.event("Create", f.properties(), None, None);
@@ -450,6 +459,7 @@ async fn an_update_to_a_replaced_coordinator_group_moves_the_record_into_it() {
 
 #[tokio::test]
 async fn a_delete_after_the_zone_is_gone_succeeds() {
+    presto_ha_test_support::needs!(Emulator);
     let mut f = Fixture::new("cr-zone-gone", &[Some(Behaviour::Healthy)]).await;
     let id = f.physical_id(RECORD);
     let event = f.event("Create", f.properties(), None, None);
@@ -473,6 +483,7 @@ async fn a_delete_after_the_zone_is_gone_succeeds() {
 
 #[tokio::test]
 async fn a_coordinator_that_never_answers_gets_failed_before_the_deadline() {
+    presto_ha_test_support::needs!(Emulator);
     let mut f = Fixture::new("cr-deadline", &[Some(Behaviour::Hung)]).await;
     let mut properties = f.properties();
     properties[property::PROBE_TIMEOUT_SECONDS] = "60".into();
@@ -497,6 +508,7 @@ async fn a_coordinator_that_never_answers_gets_failed_before_the_deadline() {
 
 #[tokio::test]
 async fn malformed_events_are_answered_failed_naming_what_is_wrong() {
+    presto_ha_test_support::needs!(Emulator);
     let mut f = Fixture::new("cr-malformed", &[Some(Behaviour::Healthy)]).await;
     let good = f.properties();
     let with = |key: &str, value: Value| {

@@ -5,25 +5,12 @@
 //! change any of them when creating the stack.
 
 use std::io::Write;
-use std::ops::RangeInclusive;
 
 use clap::Parser;
 
 use crate::output::{self, Format};
-use crate::settings::{
-    self, BucketName, Cidr, DnsLabel, DnsName, InstanceType, LambdaArchitecture, ObjectKey,
-    PrestoVersion, StackSettings,
-};
+use crate::settings::{self, StackSettings};
 use crate::template;
-
-fn defaults() -> StackSettings {
-    StackSettings::default()
-}
-
-/// A `RangeInclusive<u8>` or `<u16>` as clap's `i64` range.
-fn range<T: Into<i64> + Copy>(range: RangeInclusive<T>) -> RangeInclusive<i64> {
-    (*range.start()).into()..=(*range.end()).into()
-}
 
 /// Prints the CloudFormation template of a Presto cluster whose coordinator survives
 /// failures: hot-standby coordinators, workers, a private DNS record and the Lambdas
@@ -35,83 +22,9 @@ fn range<T: Into<i64> + Copy>(range: RangeInclusive<T>) -> RangeInclusive<i64> {
     after_help = "Every flag sets the default of the template parameter named in its help; the stack's creator can still change it."
 )]
 pub struct Args {
-    /// Coordinators to run, one active and the rest hot standbys; 1 means no standby
-    /// (a failure waits for a replacement). Parameter HACoordinatorsCount.
-    #[arg(long, value_name = "N", default_value_t = defaults().coordinators, value_parser = clap::value_parser!(u8).range(range(settings::COORDINATORS)))]
-    pub coordinators: u8,
-
-    /// Presto workers. Parameter WorkersCount.
-    #[arg(long, value_name = "N", default_value_t = defaults().workers, value_parser = clap::value_parser!(u16).range(range(settings::WORKERS)))]
-    pub workers: u16,
-
-    /// EC2 instance type of the coordinators. Parameter CoordinatorInstanceType.
-    #[arg(long, value_name = "TYPE", default_value_t = defaults().coordinator_instance_type)]
-    pub coordinator_instance_type: InstanceType,
-
-    /// EC2 instance type of the workers. Parameter WorkerInstanceType.
-    #[arg(long, value_name = "TYPE", default_value_t = defaults().worker_instance_type)]
-    pub worker_instance_type: InstanceType,
-
-    /// EC2 key pair for SSH; without it the stack's creator picks one. Parameter KeyName.
-    #[arg(long, value_name = "NAME")]
-    pub key_name: Option<String>,
-
-    /// Presto release installed on the nodes. Parameter PrestoVersion.
-    #[arg(long, value_name = "VERSION", default_value_t = defaults().presto_version)]
-    pub presto_version: PrestoVersion,
-
-    /// Presto's HTTP port (1024-65535). Parameter PrestoHttpPort.
-    #[arg(long, value_name = "PORT", default_value_t = defaults().presto_port, value_parser = clap::value_parser!(u16).range(range(settings::PRESTO_PORT)))]
-    pub presto_port: u16,
-
-    /// Name of the private hosted zone. Parameter HostedZoneName.
-    #[arg(long, value_name = "NAME", default_value_t = defaults().zone_name)]
-    pub zone_name: DnsName,
-
-    /// Label of the coordinator record inside the zone. Parameter CoordinatorRecordName.
-    #[arg(long, value_name = "LABEL", default_value_t = defaults().record_label)]
-    pub record_name: DnsLabel,
-
-    /// IPv4 CIDR allowed to reach Presto's port; without it the stack's creator must
-    /// give one. Parameter ClientCidr.
-    #[arg(long, value_name = "CIDR")]
-    pub client_cidr: Option<Cidr>,
-
-    /// IPv4 CIDR allowed to reach SSH; without it the stack's creator must give one.
-    /// Parameter SshCidr.
-    #[arg(long, value_name = "CIDR")]
-    pub ssh_cidr: Option<Cidr>,
-
-    /// S3 bucket holding the Lambda zips; without it the stack's creator must give
-    /// one. Parameter LambdaCodeBucket.
-    #[arg(long, value_name = "BUCKET")]
-    pub code_bucket: Option<BucketName>,
-
-    /// S3 key of the DNS custom resource's zip. Parameter CustomResourceCodeKey.
-    #[arg(long, value_name = "KEY", default_value_t = defaults().custom_resource_code_key)]
-    pub custom_resource_code_key: ObjectKey,
-
-    /// S3 key of the watcher's zip. Parameter WatcherCodeKey.
-    #[arg(long, value_name = "KEY", default_value_t = defaults().watcher_code_key)]
-    pub watcher_code_key: ObjectKey,
-
-    /// Seconds between two probes of the coordinators. Parameter ProbeIntervalSeconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = defaults().probe_interval_seconds, value_parser = clap::value_parser!(u16).range(range(settings::PROBE_INTERVAL_SECONDS)))]
-    pub probe_interval: u16,
-
-    /// Seconds a probe may take before it counts as failed. Parameter ProbeTimeoutSeconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = defaults().probe_timeout_seconds, value_parser = clap::value_parser!(u16).range(range(settings::PROBE_TIMEOUT_SECONDS)))]
-    pub probe_timeout: u16,
-
-    /// Seconds the active coordinator must fail without a break before it is replaced;
-    /// longer than the probe interval and timeout. Parameter FailoverGraceSeconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = defaults().grace_seconds, value_parser = clap::value_parser!(u16).range(range(settings::GRACE_SECONDS)))]
-    pub grace: u16,
-
-    /// Instruction set the Lambda zips in the bucket were built for (`package`
-    /// builds them and sets this).
-    #[arg(long, value_enum, value_name = "ARCH", default_value_t = defaults().lambda_architecture)]
-    pub lambda_architecture: LambdaArchitecture,
+    /// The template's settings, one flag each.
+    #[command(flatten)]
+    pub template: StackSettings,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Json)]
@@ -121,28 +34,8 @@ pub struct Args {
 impl Args {
     /// The settings these arguments ask for, checked as a whole.
     pub fn settings(&self) -> Result<StackSettings, settings::SettingsError> {
-        let settings = StackSettings {
-            coordinators: self.coordinators,
-            workers: self.workers,
-            coordinator_instance_type: self.coordinator_instance_type.clone(),
-            worker_instance_type: self.worker_instance_type.clone(),
-            key_name: self.key_name.clone(),
-            presto_version: self.presto_version.clone(),
-            presto_port: self.presto_port,
-            zone_name: self.zone_name.clone(),
-            record_label: self.record_name.clone(),
-            client_cidr: self.client_cidr,
-            ssh_cidr: self.ssh_cidr,
-            code_bucket: self.code_bucket.clone(),
-            custom_resource_code_key: self.custom_resource_code_key.clone(),
-            watcher_code_key: self.watcher_code_key.clone(),
-            probe_interval_seconds: self.probe_interval,
-            probe_timeout_seconds: self.probe_timeout,
-            grace_seconds: self.grace,
-            lambda_architecture: self.lambda_architecture,
-        };
-        settings.validate()?;
-        Ok(settings)
+        self.template.validate()?;
+        Ok(self.template.clone())
     }
 }
 
@@ -200,6 +93,7 @@ pub fn one_line_with_hint(error: &clap::Error, hint: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::LambdaArchitecture;
 
     fn parse(args: &[&str]) -> Result<Args, String> {
         Args::try_parse_from(std::iter::once("generate").chain(args.iter().copied()))
@@ -244,6 +138,7 @@ mod tests {
         ])
         .expect("parses");
         let s = args.settings().expect("valid");
+        assert_ne!(s, StackSettings::default());
         assert_eq!((s.coordinators, s.workers, s.presto_port), (3, 7, 8443));
         assert_eq!(s.coordinator_instance_type.as_str(), "r6i.large");
         assert_eq!(s.worker_instance_type.as_str(), "r6i.4xlarge");

@@ -9,6 +9,7 @@
 
 pub mod cli;
 pub mod output;
+pub mod parameters;
 pub mod presto;
 pub mod settings;
 pub mod template;

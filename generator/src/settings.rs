@@ -1,36 +1,18 @@
 //! The validated choices a template is generated from, with their limits.
 //!
-//! Every limit lives here once: the command line checks a flag against it, and the
-//! template carries the same bound to the console (`MinValue`, `AllowedPattern`), so a
-//! value the command accepts is one CloudFormation accepts too.
+//! Every pattern lives here once, and every numeric limit once in the shared contract:
+//! the command line checks a flag against it, and the template carries the same bound
+//! to the console (`MinValue`, `AllowedPattern`), so a value the command accepts is one
+//! CloudFormation accepts too.
 
 use std::fmt;
 use std::ops::RangeInclusive;
 use std::str::FromStr;
+use std::time::Duration;
 
 use ipnet::Ipv4Net;
-
-/// How many coordinators (one active, the rest hot standbys) a stack may run.
-///
-/// One standby covers the usual failure; two cover a second failure while the ASG is
-/// still launching the replacement for the first, or the loss of an AZ in a three-AZ
-/// layout. Past five, every extra idle coordinator costs a full instance and adds no
-/// availability that the ASG's replacement does not already give.
-pub const COORDINATORS: RangeInclusive<u8> = 1..=5;
-/// Workers per stack. Zero is refused: coordinators do not schedule work here.
-pub const WORKERS: RangeInclusive<u16> = 1..=500;
-/// Presto's HTTP port. Below 1024 needs root, and Presto runs as its own user.
-pub const PRESTO_PORT: RangeInclusive<u16> = 1024..=65535;
-/// Seconds between two probes of the coordinators.
-pub const PROBE_INTERVAL_SECONDS: RangeInclusive<u16> = 1..=30;
-/// Seconds a probe may take before it counts as a failure.
-pub const PROBE_TIMEOUT_SECONDS: RangeInclusive<u16> = 1..=30;
-/// Seconds a coordinator must fail without a break before it is replaced.
-pub const GRACE_SECONDS: RangeInclusive<u16> = 5..=300;
-
-/// TTL of the coordinator record. Workers' JVMs cache lookups for the same time, so
-/// after a switch every node follows within about twice this.
-pub const RECORD_TTL_SECONDS: u32 = 5;
+use presto_ha_contract::limits;
+use presto_ha_contract::{ProbeSetting, check_timing};
 
 /// `AllowedPattern` for an IPv4 CIDR parameter.
 pub const CIDR_PATTERN: &str = r"^((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])/(3[0-2]|[12]?[0-9])$";
@@ -50,48 +32,98 @@ pub const BUCKET_PATTERN: &str = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$";
 /// `AllowedPattern` for an S3 object key.
 pub const OBJECT_KEY_PATTERN: &str = r"^[^/].{0,1023}$";
 
-/// Everything a generated template can vary. Each field becomes the default of a
-/// template parameter; `None` leaves the parameter without a default, so the console
-/// asks for it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Everything a generated template can vary, and so the flags of `generate`: each
+/// field becomes the default of a template parameter, and `None` leaves the parameter
+/// without a default, so the console asks for it.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct StackSettings {
-    /// Default of `HACoordinatorsCount`.
+    /// Coordinators to run, one active and the rest hot standbys; 1 means no standby
+    /// (a failure waits for a replacement). Parameter HACoordinatorsCount.
+    #[arg(long, value_name = "N", default_value_t = defaults().coordinators, value_parser = clap::value_parser!(u8).range(clap_range(limits::COORDINATORS)))]
     pub coordinators: u8,
-    /// Default of `WorkersCount`.
+
+    /// Presto workers. Parameter WorkersCount.
+    #[arg(long, value_name = "N", default_value_t = defaults().workers, value_parser = clap::value_parser!(u16).range(clap_range(limits::WORKERS)))]
     pub workers: u16,
-    /// Default of `CoordinatorInstanceType`.
+
+    /// EC2 instance type of the coordinators. Parameter CoordinatorInstanceType.
+    #[arg(long, value_name = "TYPE", default_value_t = defaults().coordinator_instance_type)]
     pub coordinator_instance_type: InstanceType,
-    /// Default of `WorkerInstanceType`.
+
+    /// EC2 instance type of the workers. Parameter WorkerInstanceType.
+    #[arg(long, value_name = "TYPE", default_value_t = defaults().worker_instance_type)]
     pub worker_instance_type: InstanceType,
-    /// Default of `KeyName`.
+
+    /// EC2 key pair for SSH; without it the stack's creator picks one. Parameter KeyName.
+    #[arg(long, value_name = "NAME")]
     pub key_name: Option<String>,
-    /// Default of `PrestoVersion`.
+
+    /// Presto release installed on the nodes. Parameter PrestoVersion.
+    #[arg(long, value_name = "VERSION", default_value_t = defaults().presto_version)]
     pub presto_version: PrestoVersion,
-    /// Default of `PrestoHttpPort`.
+
+    /// Presto's HTTP port (1024-65535). Parameter PrestoHttpPort.
+    #[arg(long, value_name = "PORT", default_value_t = defaults().presto_port, value_parser = clap::value_parser!(u16).range(clap_range(limits::PRESTO_PORT)))]
     pub presto_port: u16,
-    /// Default of `HostedZoneName`.
+
+    /// Name of the private hosted zone. Parameter HostedZoneName.
+    #[arg(long, value_name = "NAME", default_value_t = defaults().zone_name)]
     pub zone_name: DnsName,
-    /// Default of `CoordinatorRecordName`, a label inside the zone.
+
+    /// Label of the coordinator record inside the zone. Parameter CoordinatorRecordName.
+    #[arg(long = "record-name", value_name = "LABEL", default_value_t = defaults().record_label)]
     pub record_label: DnsLabel,
-    /// Default of `ClientCidr`: who may reach Presto's port.
+
+    /// IPv4 CIDR allowed to reach Presto's port; without it the stack's creator must
+    /// give one. Parameter ClientCidr.
+    #[arg(long, value_name = "CIDR")]
     pub client_cidr: Option<Cidr>,
-    /// Default of `SshCidr`: who may reach port 22.
+
+    /// IPv4 CIDR allowed to reach SSH; without it the stack's creator must give one.
+    /// Parameter SshCidr.
+    #[arg(long, value_name = "CIDR")]
     pub ssh_cidr: Option<Cidr>,
-    /// Default of `LambdaCodeBucket`.
+
+    /// S3 bucket holding the Lambda zips; without it the stack's creator must give
+    /// one. Parameter LambdaCodeBucket.
+    #[arg(long, value_name = "BUCKET")]
     pub code_bucket: Option<BucketName>,
-    /// Default of `CustomResourceCodeKey`.
+
+    /// S3 key of the DNS custom resource's zip. Parameter CustomResourceCodeKey.
+    #[arg(long, value_name = "KEY", default_value_t = defaults().custom_resource_code_key)]
     pub custom_resource_code_key: ObjectKey,
-    /// Default of `WatcherCodeKey`.
+
+    /// S3 key of the watcher's zip. Parameter WatcherCodeKey.
+    #[arg(long, value_name = "KEY", default_value_t = defaults().watcher_code_key)]
     pub watcher_code_key: ObjectKey,
-    /// Default of `ProbeIntervalSeconds`.
+
+    /// Seconds between two probes of the coordinators. Parameter ProbeIntervalSeconds.
+    #[arg(long = "probe-interval", value_name = "SECONDS", default_value_t = defaults().probe_interval_seconds, value_parser = clap::value_parser!(u16).range(clap_range(limits::PROBE_INTERVAL_SECONDS)))]
     pub probe_interval_seconds: u16,
-    /// Default of `ProbeTimeoutSeconds`.
+
+    /// Seconds a probe may take before it counts as failed. Parameter ProbeTimeoutSeconds.
+    #[arg(long = "probe-timeout", value_name = "SECONDS", default_value_t = defaults().probe_timeout_seconds, value_parser = clap::value_parser!(u16).range(clap_range(limits::PROBE_TIMEOUT_SECONDS)))]
     pub probe_timeout_seconds: u16,
-    /// Default of `FailoverGraceSeconds`.
+
+    /// Seconds the active coordinator must fail without a break before it is replaced;
+    /// longer than the probe interval and timeout. Parameter FailoverGraceSeconds.
+    #[arg(long = "grace", value_name = "SECONDS", default_value_t = defaults().grace_seconds, value_parser = clap::value_parser!(u16).range(clap_range(limits::GRACE_SECONDS)))]
     pub grace_seconds: u16,
-    /// The instruction set the Lambda zips were built for. Not a parameter: it must
-    /// match the code in the bucket, which `package` knows and the console user does not.
+
+    /// Instruction set the Lambda zips in the bucket were built for (`package`
+    /// builds them and sets this). Not a parameter: it must match the code in the
+    /// bucket, which `package` knows and the console user does not.
+    #[arg(long, value_enum, value_name = "ARCH", default_value_t = defaults().lambda_architecture)]
     pub lambda_architecture: LambdaArchitecture,
+}
+
+fn defaults() -> StackSettings {
+    StackSettings::default()
+}
+
+/// A `RangeInclusive<u8>` or `<u16>` as clap's `i64` range.
+fn clap_range<T: Into<i64> + Copy>(range: RangeInclusive<T>) -> RangeInclusive<i64> {
+    (*range.start()).into()..=(*range.end()).into()
 }
 
 /// The instruction set of the Lambda functions.
@@ -156,29 +188,30 @@ pub enum SettingsError {
         /// The flag that is too long.
         flag: &'static str,
         /// Its value.
-        value: u16,
+        value: u64,
         /// The grace period it must stay below.
         grace: u16,
     },
 }
 
 impl StackSettings {
-    /// Checks the rules that span several settings. A grace no longer than one probe
-    /// would fail a coordinator on a single slow answer.
+    /// Checks the rules that span several settings (the contract's
+    /// [`check_timing`]).
     pub fn validate(&self) -> Result<(), SettingsError> {
-        for (flag, value) in [
-            ("--probe-interval", self.probe_interval_seconds),
-            ("--probe-timeout", self.probe_timeout_seconds),
-        ] {
-            if value >= self.grace_seconds {
-                return Err(SettingsError::LongerThanGrace {
-                    flag,
-                    value,
-                    grace: self.grace_seconds,
-                });
-            }
-        }
-        Ok(())
+        let seconds = |n: u16| Duration::from_secs(n.into());
+        check_timing(
+            seconds(self.probe_interval_seconds),
+            seconds(self.probe_timeout_seconds),
+            seconds(self.grace_seconds),
+        )
+        .map_err(|e| SettingsError::LongerThanGrace {
+            flag: match e.setting {
+                ProbeSetting::Interval => "--probe-interval",
+                ProbeSetting::Timeout => "--probe-timeout",
+            },
+            value: e.value.as_secs(),
+            grace: self.grace_seconds,
+        })
     }
 }
 
@@ -290,9 +323,9 @@ mod tests {
     fn defaults_are_consistent() {
         let settings = StackSettings::default();
         assert_eq!(settings.validate(), Ok(()));
-        assert!(COORDINATORS.contains(&settings.coordinators));
-        assert!(WORKERS.contains(&settings.workers));
-        assert!(PRESTO_PORT.contains(&settings.presto_port));
+        assert!(limits::COORDINATORS.contains(&settings.coordinators));
+        assert!(limits::WORKERS.contains(&settings.workers));
+        assert!(limits::PRESTO_PORT.contains(&settings.presto_port));
     }
 
     #[test]

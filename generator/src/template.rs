@@ -1,13 +1,18 @@
 //! The CloudFormation template, built as data.
 //!
-//! Logical ids, Lambda environment variables and custom-resource properties named
-//! here are the contract with the two Lambdas and with the README; change them
-//! together.
+//! The names the Lambdas and the command line read (parameters, outputs, environment
+//! variables, custom-resource properties) come from the shared contract; logical ids
+//! are the template's own.
 
 use serde_json::{Map, Value, json};
 
+use presto_ha_contract::{
+    RECORD_TTL_SECONDS, dns_resource, outputs, parameters as param, watcher_env,
+};
+
+use crate::parameters;
 use crate::presto::{self, NodeValues, PrestoFile, RenderError};
-use crate::settings::{self, LambdaArchitecture, StackSettings};
+use crate::settings::{LambdaArchitecture, StackSettings};
 
 /// Logical ids of the resources other code refers to.
 pub mod ids {
@@ -23,43 +28,6 @@ pub mod ids {
     pub const CUSTOM_RESOURCE_FUNCTION: &str = "CoordinatorDnsFunction";
     /// The watcher Lambda.
     pub const WATCHER_FUNCTION: &str = "WatcherFunction";
-}
-
-/// Environment variables the watcher Lambda reads.
-pub mod watcher_env {
-    /// Id of the private hosted zone.
-    pub const HOSTED_ZONE_ID: &str = "HOSTED_ZONE_ID";
-    /// Fully qualified name of the coordinator A record, without the final dot.
-    pub const RECORD_NAME: &str = "RECORD_NAME";
-    /// TTL of the record, in seconds.
-    pub const RECORD_TTL: &str = "RECORD_TTL";
-    /// Name of the coordinators' Auto Scaling group.
-    pub const COORDINATOR_GROUP: &str = "COORDINATOR_GROUP";
-    /// Presto's HTTP port on the coordinators.
-    pub const PRESTO_PORT: &str = "PRESTO_PORT";
-    /// Seconds between two probes.
-    pub const PROBE_INTERVAL_SECONDS: &str = "PROBE_INTERVAL_SECONDS";
-    /// Seconds a probe may take.
-    pub const PROBE_TIMEOUT_SECONDS: &str = "PROBE_TIMEOUT_SECONDS";
-    /// Seconds a coordinator must fail without a break before it is replaced.
-    pub const GRACE_SECONDS: &str = "GRACE_SECONDS";
-}
-
-/// Properties of the `Custom::CoordinatorDns` resource (besides `ServiceToken`).
-/// CloudFormation delivers every one of them as a string.
-pub mod dns_properties {
-    /// Id of the private hosted zone.
-    pub const HOSTED_ZONE_ID: &str = "HostedZoneId";
-    /// Fully qualified name of the A record, without the final dot.
-    pub const RECORD_NAME: &str = "RecordName";
-    /// TTL of the record, in seconds.
-    pub const TTL: &str = "Ttl";
-    /// Name of the coordinators' Auto Scaling group.
-    pub const COORDINATOR_GROUP: &str = "CoordinatorGroupName";
-    /// Presto's HTTP port on the coordinators.
-    pub const PRESTO_PORT: &str = "PrestoHttpPort";
-    /// Seconds a probe may take.
-    pub const PROBE_TIMEOUT_SECONDS: &str = "ProbeTimeoutSeconds";
 }
 
 /// How often the schedule starts the watcher. Each run probes for about this long.
@@ -92,226 +60,31 @@ fn get_att(resource: &str, attribute: &str) -> Value {
     json!({ "Fn::GetAtt": [resource, attribute] })
 }
 
-/// The coordinator record's fully qualified name, as a CloudFormation expression.
-const RECORD_FQDN: &str = "${CoordinatorRecordName}.${HostedZoneName}";
+/// `${Name}`: a parameter or attribute inside an `Fn::Sub` text.
+fn placeholder(name: &str) -> String {
+    format!("${{{name}}}")
+}
+
+/// The coordinator record's fully qualified name, as an `Fn::Sub` text.
+fn record_fqdn() -> String {
+    format!(
+        "{}.{}",
+        placeholder(param::COORDINATOR_RECORD_NAME),
+        placeholder(param::HOSTED_ZONE_NAME)
+    )
+}
 
 /// Builds the whole template.
 pub fn build(settings: &StackSettings) -> Result<Value, RenderError> {
+    let table = parameters::table(settings);
     Ok(json!({
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": "Presto cluster whose coordinator survives failures: hot-standby coordinators behind a private DNS record, moved by a watcher Lambda within seconds of a failure.",
-        "Metadata": metadata(),
-        "Parameters": parameters(settings),
+        "Metadata": { "AWS::CloudFormation::Interface": parameters::interface(&table) },
+        "Parameters": parameters::declarations(&table),
         "Resources": resources(settings.lambda_architecture)?,
         "Outputs": outputs(),
     }))
-}
-
-fn metadata() -> Value {
-    json!({
-        "AWS::CloudFormation::Interface": {
-            "ParameterGroups": [
-                {
-                    "Label": { "default": "Network Configuration" },
-                    "Parameters": ["VpcId", "CoordinatorSubnetIds", "WorkerSubnetIds", "ClientCidr", "SshCidr"],
-                },
-                {
-                    "Label": { "default": "EC2 Configuration" },
-                    "Parameters": ["HACoordinatorsCount", "CoordinatorInstanceType", "WorkersCount", "WorkerInstanceType", "KeyName", "ImageId"],
-                },
-                {
-                    "Label": { "default": "Presto Configuration" },
-                    "Parameters": ["PrestoVersion", "PrestoHttpPort", "PrestoEnvironment", "HostedZoneName", "CoordinatorRecordName"],
-                },
-                {
-                    "Label": { "default": "High Availability" },
-                    "Parameters": ["ProbeIntervalSeconds", "ProbeTimeoutSeconds", "FailoverGraceSeconds"],
-                },
-                {
-                    "Label": { "default": "Lambda Code" },
-                    "Parameters": ["LambdaCodeBucket", "CustomResourceCodeKey", "WatcherCodeKey"],
-                },
-            ],
-            "ParameterLabels": {
-                "VpcId": { "default": "VPC" },
-                "CoordinatorSubnetIds": { "default": "Coordinator subnets" },
-                "WorkerSubnetIds": { "default": "Worker subnets" },
-                "ClientCidr": { "default": "Client CIDR" },
-                "SshCidr": { "default": "SSH CIDR" },
-                "HACoordinatorsCount": { "default": "Number of coordinators (HA)" },
-                "CoordinatorInstanceType": { "default": "Coordinator instance type" },
-                "WorkersCount": { "default": "Number of workers" },
-                "WorkerInstanceType": { "default": "Worker instance type" },
-                "KeyName": { "default": "SSH key pair" },
-                "ImageId": { "default": "AMI" },
-                "PrestoVersion": { "default": "Presto version" },
-                "PrestoHttpPort": { "default": "Presto HTTP port" },
-                "PrestoEnvironment": { "default": "Presto environment name" },
-                "HostedZoneName": { "default": "Private hosted zone name" },
-                "CoordinatorRecordName": { "default": "Coordinator record name" },
-                "ProbeIntervalSeconds": { "default": "Probe interval (seconds)" },
-                "ProbeTimeoutSeconds": { "default": "Probe timeout (seconds)" },
-                "FailoverGraceSeconds": { "default": "Failover grace period (seconds)" },
-                "LambdaCodeBucket": { "default": "Lambda code bucket" },
-                "CustomResourceCodeKey": { "default": "DNS custom resource code key" },
-                "WatcherCodeKey": { "default": "Watcher code key" },
-            },
-        },
-    })
-}
-
-/// A `Number` parameter bounded like the matching flag.
-fn number(
-    description: &str,
-    default: impl Into<u64>,
-    range: std::ops::RangeInclusive<impl Into<u64> + Copy>,
-) -> Value {
-    let (min, max) = ((*range.start()).into(), (*range.end()).into());
-    json!({
-        "Type": "Number",
-        "Description": description,
-        "Default": default.into(),
-        "MinValue": min,
-        "MaxValue": max,
-        "ConstraintDescription": format!("must be a whole number from {min} to {max}"),
-    })
-}
-
-/// A `String` parameter with a pattern; no default leaves it for the user to fill.
-fn string(description: &str, default: Option<String>, pattern: &str, expected: &str) -> Value {
-    let mut parameter = json!({
-        "Type": "String",
-        "Description": description,
-        "AllowedPattern": pattern,
-        "ConstraintDescription": format!("must be {expected}"),
-    });
-    if let Some(default) = default {
-        parameter["Default"] = default.into();
-    }
-    parameter
-}
-
-fn parameters(s: &StackSettings) -> Value {
-    let mut key_name = json!({
-        "Type": "AWS::EC2::KeyPair::KeyName",
-        "Description": "Key pair for SSH to the coordinators and workers (user ec2-user).",
-        "ConstraintDescription": "must be the name of an existing EC2 key pair",
-    });
-    if let Some(key) = &s.key_name {
-        key_name["Default"] = key.as_str().into();
-    }
-    json!({
-        "VpcId": {
-            "Type": "AWS::EC2::VPC::Id",
-            "Description": "Existing VPC for the cluster. The private hosted zone is attached to it, so the coordinator name resolves only inside it.",
-        },
-        "CoordinatorSubnetIds": {
-            "Type": "List<AWS::EC2::Subnet::Id>",
-            "Description": "Subnets for the coordinators and the Lambdas, ideally in different AZs so a standby survives the loss of one. They need a route to the AWS APIs (NAT gateway or VPC endpoints for Route 53, EC2, Auto Scaling, CloudFormation and S3).",
-        },
-        "WorkerSubnetIds": {
-            "Type": "List<AWS::EC2::Subnet::Id>",
-            "Description": "Subnets for the workers. One AZ avoids cross-AZ transfer charges for shuffles.",
-        },
-        "ClientCidr": string(
-            "IPv4 CIDR allowed to reach Presto's HTTP port (Web UI, REST API, CLI, JDBC, ODBC).",
-            s.client_cidr.map(|c| c.to_string()),
-            settings::CIDR_PATTERN,
-            "an IPv4 CIDR such as 10.0.0.0/16",
-        ),
-        "SshCidr": string(
-            "IPv4 CIDR allowed to reach port 22 on the nodes.",
-            s.ssh_cidr.map(|c| c.to_string()),
-            settings::CIDR_PATTERN,
-            "an IPv4 CIDR such as 10.0.0.0/16",
-        ),
-        "HACoordinatorsCount": number(
-            "Coordinators to run. HA is always on: 1 means no hot standby, so after a failure a new coordinator is launched, which takes several minutes; 2 or more keep hot standbys and switch within seconds. 2 or 3 suffice for most clusters.",
-            s.coordinators,
-            settings::COORDINATORS,
-        ),
-        "CoordinatorInstanceType": string(
-            "EC2 instance type of the coordinators.",
-            Some(s.coordinator_instance_type.to_string()),
-            settings::INSTANCE_TYPE_PATTERN,
-            "an EC2 instance type such as m6i.xlarge",
-        ),
-        "WorkersCount": number("Presto workers to run.", s.workers, settings::WORKERS),
-        "WorkerInstanceType": string(
-            "EC2 instance type of the workers.",
-            Some(s.worker_instance_type.to_string()),
-            settings::INSTANCE_TYPE_PATTERN,
-            "an EC2 instance type such as m6i.2xlarge",
-        ),
-        "KeyName": key_name,
-        "ImageId": {
-            "Type": "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>",
-            "Description": "Amazon Linux 2023 AMI (x86_64) for every node, as an SSM parameter.",
-            "Default": "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64",
-        },
-        "PrestoVersion": string(
-            "Presto release installed on every node.",
-            Some(s.presto_version.to_string()),
-            settings::PRESTO_VERSION_PATTERN,
-            "a Presto release number such as 0.293",
-        ),
-        "PrestoHttpPort": number(
-            "Presto's HTTP port on every node.",
-            s.presto_port,
-            settings::PRESTO_PORT,
-        ),
-        "PrestoEnvironment": string(
-            "Presto node.environment, the same on every node.",
-            Some("production".to_owned()),
-            settings::ENVIRONMENT_PATTERN,
-            "lowercase letters, digits and underscores, starting with a letter or digit",
-        ),
-        "HostedZoneName": string(
-            "Name of the private hosted zone created for the cluster. Changing it replaces the zone.",
-            Some(s.zone_name.to_string()),
-            settings::ZONE_NAME_PATTERN,
-            "a lowercase DNS name such as presto.internal",
-        ),
-        "CoordinatorRecordName": string(
-            "Label of the coordinator record inside the zone; clients and workers use <label>.<zone>.",
-            Some(s.record_label.to_string()),
-            settings::LABEL_PATTERN,
-            "one lowercase DNS label such as coordinator",
-        ),
-        "ProbeIntervalSeconds": number(
-            "Seconds between two probes of every coordinator's /v1/info.",
-            s.probe_interval_seconds,
-            settings::PROBE_INTERVAL_SECONDS,
-        ),
-        "ProbeTimeoutSeconds": number(
-            "Seconds a probe may take before it counts as a failure. Keep it below the grace period.",
-            s.probe_timeout_seconds,
-            settings::PROBE_TIMEOUT_SECONDS,
-        ),
-        "FailoverGraceSeconds": number(
-            "Seconds the active coordinator must fail without a break before the watcher replaces it; a pause shorter than this (a long GC) causes no failover. A stopped or terminated coordinator is replaced at once.",
-            s.grace_seconds,
-            settings::GRACE_SECONDS,
-        ),
-        "LambdaCodeBucket": string(
-            "S3 bucket holding the two Lambda zips, in the stack's region.",
-            s.code_bucket.as_ref().map(ToString::to_string),
-            settings::BUCKET_PATTERN,
-            "an S3 bucket name",
-        ),
-        "CustomResourceCodeKey": string(
-            "S3 key of the coordinator DNS custom resource's zip.",
-            Some(s.custom_resource_code_key.to_string()),
-            settings::OBJECT_KEY_PATTERN,
-            "an S3 key without a leading '/'",
-        ),
-        "WatcherCodeKey": string(
-            "S3 key of the watcher's zip.",
-            Some(s.watcher_code_key.to_string()),
-            settings::OBJECT_KEY_PATTERN,
-            "an S3 key without a leading '/'",
-        ),
-    })
 }
 
 fn resources(architecture: LambdaArchitecture) -> Result<Value, RenderError> {
@@ -329,7 +102,7 @@ fn resources(architecture: LambdaArchitecture) -> Result<Value, RenderError> {
 
 /// The private zone and the three security groups.
 fn network() -> Vec<(&'static str, Value)> {
-    let presto_port = r#ref("PrestoHttpPort");
+    let presto_port = r#ref(param::PRESTO_HTTP_PORT);
     let rule = |description: &str, peer: (&str, Value)| {
         let mut rule = json!({
             "Description": description,
@@ -353,7 +126,7 @@ fn network() -> Vec<(&'static str, Value)> {
         "IpProtocol": "tcp",
         "FromPort": 22,
         "ToPort": 22,
-        "CidrIp": r#ref("SshCidr"),
+        "CidrIp": r#ref(param::SSH_CIDR),
     });
     // Nodes keep open egress: Presto reaches data sources (S3, metastores, databases)
     // on ports this template cannot know, and boot installs packages over HTTPS.
@@ -368,9 +141,9 @@ fn network() -> Vec<(&'static str, Value)> {
             json!({
                 "Type": "AWS::Route53::HostedZone",
                 "Properties": {
-                    "Name": r#ref("HostedZoneName"),
+                    "Name": r#ref(param::HOSTED_ZONE_NAME),
                     "HostedZoneConfig": { "Comment": sub("Presto coordinator record of stack ${AWS::StackName}") },
-                    "VPCs": [{ "VPCId": r#ref("VpcId"), "VPCRegion": r#ref("AWS::Region") }],
+                    "VPCs": [{ "VPCId": r#ref(param::VPC_ID), "VPCRegion": r#ref("AWS::Region") }],
                 },
             }),
         ),
@@ -380,9 +153,9 @@ fn network() -> Vec<(&'static str, Value)> {
                 "Type": "AWS::EC2::SecurityGroup",
                 "Properties": {
                     "GroupDescription": "Presto coordinators: Presto port from clients, workers and the watcher; SSH from the SSH CIDR",
-                    "VpcId": r#ref("VpcId"),
+                    "VpcId": r#ref(param::VPC_ID),
                     "SecurityGroupIngress": [
-                        rule("Presto from the client CIDR", ("CidrIp", r#ref("ClientCidr"))),
+                        rule("Presto from the client CIDR", ("CidrIp", r#ref(param::CLIENT_CIDR))),
                         ssh,
                     ],
                     "SecurityGroupEgress": node_egress,
@@ -411,7 +184,7 @@ fn network() -> Vec<(&'static str, Value)> {
                 "Type": "AWS::EC2::SecurityGroup",
                 "Properties": {
                     "GroupDescription": "Presto workers: Presto port from the coordinators and other workers; SSH from the SSH CIDR",
-                    "VpcId": r#ref("VpcId"),
+                    "VpcId": r#ref(param::VPC_ID),
                     "SecurityGroupIngress": [ssh],
                     "SecurityGroupEgress": node_egress,
                 },
@@ -439,7 +212,7 @@ fn network() -> Vec<(&'static str, Value)> {
                 "Type": "AWS::EC2::SecurityGroup",
                 "Properties": {
                     "GroupDescription": "Watcher and DNS custom resource: no inbound; HTTPS to AWS APIs, Presto port to the coordinators",
-                    "VpcId": r#ref("VpcId"),
+                    "VpcId": r#ref(param::VPC_ID),
                     "SecurityGroupEgress": [
                         {
                             "Description": "AWS APIs and the CloudFormation response URL",
@@ -461,14 +234,14 @@ fn network() -> Vec<(&'static str, Value)> {
 fn node_values(coordinator: bool) -> NodeValues {
     NodeValues {
         coordinator,
-        http_port: "${PrestoHttpPort}".into(),
-        coordinator_host: RECORD_FQDN.into(),
-        environment: "${PrestoEnvironment}".into(),
+        http_port: placeholder(param::PRESTO_HTTP_PORT),
+        coordinator_host: record_fqdn(),
+        environment: placeholder(param::PRESTO_ENVIRONMENT),
         node_id: "$INSTANCE_ID".into(),
         heap_size: "$HEAP".into(),
-        dns_cache_ttl: settings::RECORD_TTL_SECONDS,
+        dns_cache_ttl: RECORD_TTL_SECONDS,
         data_dir: DATA_DIR.into(),
-        presto_version: "${PrestoVersion}".into(),
+        presto_version: placeholder(param::PRESTO_VERSION),
         stack_name: "${AWS::StackName}".into(),
         signal_resource: ids::COORDINATOR_GROUP.into(),
         region: "${AWS::Region}".into(),
@@ -479,20 +252,20 @@ fn launch_template(coordinator: bool) -> Result<Value, RenderError> {
     let (role, instance_type, security_group) = if coordinator {
         (
             "coordinator",
-            "CoordinatorInstanceType",
+            param::COORDINATOR_INSTANCE_TYPE,
             "CoordinatorSecurityGroup",
         )
     } else {
-        ("worker", "WorkerInstanceType", "WorkerSecurityGroup")
+        ("worker", param::WORKER_INSTANCE_TYPE, "WorkerSecurityGroup")
     };
     let user_data = presto::render(PrestoFile::UserData, &node_values(coordinator))?;
     Ok(json!({
         "Type": "AWS::EC2::LaunchTemplate",
         "Properties": {
             "LaunchTemplateData": {
-                "ImageId": r#ref("ImageId"),
+                "ImageId": r#ref(param::IMAGE_ID),
                 "InstanceType": r#ref(instance_type),
-                "KeyName": r#ref("KeyName"),
+                "KeyName": r#ref(param::KEY_NAME),
                 "IamInstanceProfile": { "Arn": get_att("NodeInstanceProfile", "Arn") },
                 "SecurityGroupIds": [get_att(security_group, "GroupId")],
                 "MetadataOptions": {
@@ -568,7 +341,7 @@ fn nodes() -> Result<Vec<(&'static str, Value)>, RenderError> {
                 // Creation waits until every coordinator's Presto is serving.
                 "CreationPolicy": {
                     "ResourceSignal": {
-                        "Count": r#ref("HACoordinatorsCount"),
+                        "Count": r#ref(param::HA_COORDINATORS_COUNT),
                         "Timeout": COORDINATOR_READY_TIMEOUT,
                     },
                 },
@@ -580,10 +353,10 @@ fn nodes() -> Result<Vec<(&'static str, Value)>, RenderError> {
                 },
                 "Properties": {
                     "LaunchTemplate": launch_template_ref("CoordinatorLaunchTemplate"),
-                    "MinSize": r#ref("HACoordinatorsCount"),
-                    "MaxSize": r#ref("HACoordinatorsCount"),
-                    "DesiredCapacity": r#ref("HACoordinatorsCount"),
-                    "VPCZoneIdentifier": r#ref("CoordinatorSubnetIds"),
+                    "MinSize": r#ref(param::HA_COORDINATORS_COUNT),
+                    "MaxSize": r#ref(param::HA_COORDINATORS_COUNT),
+                    "DesiredCapacity": r#ref(param::HA_COORDINATORS_COUNT),
+                    "VPCZoneIdentifier": r#ref(param::COORDINATOR_SUBNET_IDS),
                     "HealthCheckType": "EC2",
                     "Tags": group_tags("coordinator"),
                 },
@@ -596,10 +369,10 @@ fn nodes() -> Result<Vec<(&'static str, Value)>, RenderError> {
                 "Type": "AWS::AutoScaling::AutoScalingGroup",
                 "Properties": {
                     "LaunchTemplate": launch_template_ref("WorkerLaunchTemplate"),
-                    "MinSize": r#ref("WorkersCount"),
-                    "MaxSize": r#ref("WorkersCount"),
-                    "DesiredCapacity": r#ref("WorkersCount"),
-                    "VPCZoneIdentifier": r#ref("WorkerSubnetIds"),
+                    "MinSize": r#ref(param::WORKERS_COUNT),
+                    "MaxSize": r#ref(param::WORKERS_COUNT),
+                    "DesiredCapacity": r#ref(param::WORKERS_COUNT),
+                    "VPCZoneIdentifier": r#ref(param::WORKER_SUBNET_IDS),
                     "HealthCheckType": "EC2",
                     "Tags": group_tags("worker"),
                 },
@@ -707,10 +480,10 @@ fn function(
             "Architectures": [architecture.as_str()],
             "MemorySize": 128,
             "Timeout": timeout,
-            "Code": { "S3Bucket": r#ref("LambdaCodeBucket"), "S3Key": r#ref(code_key) },
+            "Code": { "S3Bucket": r#ref(param::LAMBDA_CODE_BUCKET), "S3Key": r#ref(code_key) },
             "Role": get_att(role, "Arn"),
             "VpcConfig": {
-                "SubnetIds": r#ref("CoordinatorSubnetIds"),
+                "SubnetIds": r#ref(param::COORDINATOR_SUBNET_IDS),
                 "SecurityGroupIds": [get_att("LambdaSecurityGroup", "GroupId")],
             },
             "LoggingConfig": { "LogGroup": r#ref(log_group), "LogFormat": "JSON" },
@@ -729,18 +502,18 @@ fn lambdas(architecture: LambdaArchitecture) -> Vec<(&'static str, Value)> {
     }));
     let watcher_environment = json!({
         watcher_env::HOSTED_ZONE_ID: r#ref(ids::HOSTED_ZONE),
-        watcher_env::RECORD_NAME: sub(RECORD_FQDN),
-        watcher_env::RECORD_TTL: settings::RECORD_TTL_SECONDS.to_string(),
+        watcher_env::RECORD_NAME: sub(&record_fqdn()),
+        watcher_env::RECORD_TTL: RECORD_TTL_SECONDS.to_string(),
         watcher_env::COORDINATOR_GROUP: r#ref(ids::COORDINATOR_GROUP),
-        watcher_env::PRESTO_PORT: r#ref("PrestoHttpPort"),
-        watcher_env::PROBE_INTERVAL_SECONDS: r#ref("ProbeIntervalSeconds"),
-        watcher_env::PROBE_TIMEOUT_SECONDS: r#ref("ProbeTimeoutSeconds"),
-        watcher_env::GRACE_SECONDS: r#ref("FailoverGraceSeconds"),
+        watcher_env::PRESTO_PORT: r#ref(param::PRESTO_HTTP_PORT),
+        watcher_env::PROBE_INTERVAL_SECONDS: r#ref(param::PROBE_INTERVAL_SECONDS),
+        watcher_env::PROBE_TIMEOUT_SECONDS: r#ref(param::PROBE_TIMEOUT_SECONDS),
+        watcher_env::GRACE_SECONDS: r#ref(param::FAILOVER_GRACE_SECONDS),
     });
     let mut watcher = function(
         architecture,
         "Probes the Presto coordinators and moves the coordinator record to a healthy standby when the active one fails.",
-        "WatcherCodeKey",
+        param::WATCHER_CODE_KEY,
         "WatcherRole",
         "WatcherLogGroup",
         WATCHER_TIMEOUT_SECONDS,
@@ -790,7 +563,7 @@ fn lambdas(architecture: LambdaArchitecture) -> Vec<(&'static str, Value)> {
             function(
                 architecture,
                 "Seeds, keeps and removes the coordinator DNS record for CloudFormation (Custom::CoordinatorDns).",
-                "CustomResourceCodeKey",
+                param::CUSTOM_RESOURCE_CODE_KEY,
                 "CoordinatorDnsRole",
                 "CoordinatorDnsLogGroup",
                 CUSTOM_RESOURCE_TIMEOUT_SECONDS,
@@ -859,16 +632,16 @@ fn coordinator_dns() -> (&'static str, Value) {
     (
         ids::COORDINATOR_DNS,
         json!({
-            "Type": "Custom::CoordinatorDns",
+            "Type": dns_resource::TYPE,
             "Properties": {
                 "ServiceToken": get_att(ids::CUSTOM_RESOURCE_FUNCTION, "Arn"),
                 "ServiceTimeout": CUSTOM_RESOURCE_SERVICE_TIMEOUT_SECONDS,
-                dns_properties::HOSTED_ZONE_ID: r#ref(ids::HOSTED_ZONE),
-                dns_properties::RECORD_NAME: sub(RECORD_FQDN),
-                dns_properties::TTL: settings::RECORD_TTL_SECONDS,
-                dns_properties::COORDINATOR_GROUP: r#ref(ids::COORDINATOR_GROUP),
-                dns_properties::PRESTO_PORT: r#ref("PrestoHttpPort"),
-                dns_properties::PROBE_TIMEOUT_SECONDS: r#ref("ProbeTimeoutSeconds"),
+                dns_resource::HOSTED_ZONE_ID: r#ref(ids::HOSTED_ZONE),
+                dns_resource::RECORD_NAME: sub(&record_fqdn()),
+                dns_resource::TTL: RECORD_TTL_SECONDS,
+                dns_resource::COORDINATOR_GROUP: r#ref(ids::COORDINATOR_GROUP),
+                dns_resource::PRESTO_PORT: r#ref(param::PRESTO_HTTP_PORT),
+                dns_resource::PROBE_TIMEOUT_SECONDS: r#ref(param::PROBE_TIMEOUT_SECONDS),
             },
         }),
     )
@@ -877,20 +650,21 @@ fn coordinator_dns() -> (&'static str, Value) {
 fn outputs() -> Value {
     let output =
         |description: &str, value: Value| json!({ "Description": description, "Value": value });
+    let fqdn = record_fqdn();
     json!({
-        "PrestoCoordinatorURL": output(
+        outputs::PRESTO_COORDINATOR_URL: output(
             "Presto Web UI, REST API and CLI/JDBC/ODBC endpoint; resolves only inside the VPC (or over a VPN into it).",
-            sub(&format!("http://{RECORD_FQDN}:${{PrestoHttpPort}}")),
+            sub(&format!("http://{fqdn}:{}", placeholder(param::PRESTO_HTTP_PORT))),
         ),
-        "PrestoSSH": output(
+        outputs::PRESTO_SSH: output(
             "SSH to the current coordinator. After a failover the host key changes: remove the old key from known_hosts.",
-            sub(&format!("ssh -i ${{KeyName}}.pem ec2-user@{RECORD_FQDN}")),
+            sub(&format!("ssh -i {}.pem ec2-user@{fqdn}", placeholder(param::KEY_NAME))),
         ),
-        "CoordinatorRecordName": output("The coordinator record: an A record (TTL 5 s) holding the active coordinator's private IP.", sub(RECORD_FQDN)),
-        "HostedZoneId": output("Private hosted zone holding the coordinator record.", r#ref(ids::HOSTED_ZONE)),
-        "CoordinatorGroupName": output("Auto Scaling group of the coordinators (active and standbys).", r#ref(ids::COORDINATOR_GROUP)),
-        "WorkerGroupName": output("Auto Scaling group of the workers.", r#ref(ids::WORKER_GROUP)),
-        "WatcherFunctionName": output("The watcher Lambda; its logs record every failover.", r#ref(ids::WATCHER_FUNCTION)),
+        outputs::COORDINATOR_RECORD_NAME: output("The coordinator record: an A record (TTL 5 s) holding the active coordinator's private IP.", sub(&fqdn)),
+        outputs::HOSTED_ZONE_ID: output("Private hosted zone holding the coordinator record.", r#ref(ids::HOSTED_ZONE)),
+        outputs::COORDINATOR_GROUP_NAME: output("Auto Scaling group of the coordinators (active and standbys).", r#ref(ids::COORDINATOR_GROUP)),
+        outputs::WORKER_GROUP_NAME: output("Auto Scaling group of the workers.", r#ref(ids::WORKER_GROUP)),
+        outputs::WATCHER_FUNCTION_NAME: output("The watcher Lambda; its logs record every failover.", r#ref(ids::WATCHER_FUNCTION)),
     })
 }
 
@@ -915,7 +689,7 @@ mod tests {
 
     #[test]
     fn coordinator_count_is_the_parameter_default_in_ec2_configuration() {
-        for n in settings::COORDINATORS {
+        for n in presto_ha_contract::limits::COORDINATORS {
             let t = template(&StackSettings {
                 coordinators: n,
                 ..StackSettings::default()
@@ -1092,7 +866,7 @@ mod tests {
         assert_eq!(watcher["ReservedConcurrentExecutions"], 1);
         let dns = &t["Resources"][ids::COORDINATOR_DNS];
         assert_eq!(dns["Type"], "Custom::CoordinatorDns");
-        assert_eq!(dns["Properties"][dns_properties::TTL], 5);
+        assert_eq!(dns["Properties"][dns_resource::TTL], 5);
         for rule in ["WatcherSchedule", "WatcherInstanceStateRule"] {
             assert_eq!(
                 t["Resources"][rule]["DependsOn"],

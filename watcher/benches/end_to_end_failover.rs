@@ -11,7 +11,7 @@ mod fixture;
 use std::time::{Duration, Instant};
 
 use fixture::*;
-use presto_ha_tests::presto::Behaviour;
+use presto_ha_test_support::presto::Behaviour;
 
 #[derive(Debug, Clone, Copy)]
 enum Kind {

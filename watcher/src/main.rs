@@ -4,9 +4,8 @@
 use std::time::{Duration, SystemTime};
 
 use lambda_runtime::{LambdaEvent, service_fn};
-use presto_ha_coordinators::group::AwsCoordinators;
+use presto_ha_coordinators::aws::{AwsClients, load_config};
 use presto_ha_coordinators::probe::HttpProbe;
-use presto_ha_coordinators::record::Route53Record;
 use presto_ha_watcher::note::Route53Note;
 use presto_ha_watcher::settings::Settings;
 use presto_ha_watcher::watch::{AsgFence, Services, watch};
@@ -23,16 +22,13 @@ const DEADLINE_RESERVE: Duration = Duration::from_secs(5);
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let settings = Settings::from_vars(|name| std::env::var(name).ok())?;
-    let config = presto_ha_coordinators::load_aws_config().await;
+    let aws = AwsClients::new(&load_config().await);
     let services = Services {
-        coordinators: AwsCoordinators::new(
-            aws_sdk_autoscaling::Client::new(&config),
-            aws_sdk_ec2::Client::new(&config),
-        ),
+        coordinators: aws.coordinators(),
         probe: HttpProbe::new()?,
-        record: Route53Record::new(aws_sdk_route53::Client::new(&config)),
-        fence: AsgFence::new(aws_sdk_autoscaling::Client::new(&config)),
-        note: Route53Note::new(aws_sdk_route53::Client::new(&config)),
+        record: aws.record(),
+        fence: AsgFence::new(aws.autoscaling.clone()),
+        note: Route53Note::new(aws.route53.clone()),
     };
     // What the decision remembers lives in the warm process between invocations, and
     // in the watcher's note for the next cold start.

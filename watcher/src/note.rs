@@ -13,7 +13,8 @@ use std::time::Duration;
 use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
 };
-use presto_ha_coordinators::error_chain;
+use presto_ha_contract::notes;
+use presto_ha_coordinators::aws::AwsCallError;
 use presto_ha_coordinators::group::InstanceId;
 use presto_ha_coordinators::record::RecordAddress;
 
@@ -30,10 +31,15 @@ impl Note {
     /// The TXT record's name for the coordinator record `at`.
     pub fn name(self, at: &RecordAddress) -> String {
         let prefix = match self {
-            Self::Memory => "_presto-ha-watcher",
-            Self::LastFailover => "_presto-ha-failover",
+            Self::Memory => notes::MEMORY_PREFIX,
+            Self::LastFailover => notes::LAST_FAILOVER_PREFIX,
         };
         format!("{prefix}.{}.", at.name)
+    }
+
+    /// The note and its zone, for errors.
+    fn describe(self, at: &RecordAddress) -> String {
+        format!("note {} in zone {}", self.name(at), at.zone)
     }
 }
 
@@ -44,14 +50,14 @@ pub trait WatchNote {
         &self,
         at: &RecordAddress,
         note: Note,
-    ) -> impl Future<Output = Result<Option<String>, String>> + Send;
+    ) -> impl Future<Output = Result<Option<String>, AwsCallError>> + Send;
     /// Replaces the note.
     fn write(
         &self,
         at: &RecordAddress,
         note: Note,
         text: &str,
-    ) -> impl Future<Output = Result<(), String>> + Send;
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
 }
 
 /// The last switch of the record the watcher made, as its note keeps it:
@@ -126,7 +132,7 @@ impl Route53Note {
 }
 
 impl WatchNote for Route53Note {
-    async fn read(&self, at: &RecordAddress, note: Note) -> Result<Option<String>, String> {
+    async fn read(&self, at: &RecordAddress, note: Note) -> Result<Option<String>, AwsCallError> {
         let name = note.name(at);
         let listed = self
             .client
@@ -137,7 +143,7 @@ impl WatchNote for Route53Note {
             .max_items(1)
             .send()
             .await
-            .map_err(|e| format!("ListResourceRecordSets failed: {}", error_chain(&e)))?;
+            .map_err(|e| AwsCallError::sdk("ListResourceRecordSets", note.describe(at), e))?;
         Ok(listed
             .resource_record_sets()
             .first()
@@ -146,9 +152,9 @@ impl WatchNote for Route53Note {
             .map(|record| record.value().trim_matches('"').to_owned()))
     }
 
-    async fn write(&self, at: &RecordAddress, note: Note, text: &str) -> Result<(), String> {
+    async fn write(&self, at: &RecordAddress, note: Note, text: &str) -> Result<(), AwsCallError> {
         let failed = |e: &dyn std::error::Error| {
-            format!("ChangeResourceRecordSets (note) failed: {}", error_chain(e))
+            AwsCallError::other("ChangeResourceRecordSets", note.describe(at), e)
         };
         // One TXT string holds at most 255 characters; a longer note keeps its start.
         let text: String = text.chars().take(255).collect();
@@ -178,7 +184,7 @@ impl WatchNote for Route53Note {
             .change_batch(batch)
             .send()
             .await
-            .map_err(|e| failed(&e))?;
+            .map_err(|e| AwsCallError::sdk("ChangeResourceRecordSets", note.describe(at), e))?;
         Ok(())
     }
 }

@@ -1,7 +1,9 @@
 //! The watcher's settings, read once from the environment the template gives it.
 
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
+use presto_ha_contract::{check_timing, limits, watcher_env as env, widen};
 use presto_ha_coordinators::record::{RecordAddress, RecordName, ZoneId};
 
 use crate::decide::Tuning;
@@ -38,64 +40,81 @@ pub const STARTUP_ALLOWANCE: Duration = Duration::from_secs(600);
 impl Settings {
     /// Reads the settings through `var` (the process environment in the Lambda).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let text = |name: &'static str| {
-            var(name).filter(|v| !v.is_empty()).ok_or(SettingsError {
-                name,
-                problem: "is missing".into(),
-            })
-        };
-        let number = |name: &'static str, range: std::ops::RangeInclusive<u64>| {
-            let value = text(name)?;
-            value
-                .parse::<u64>()
-                .ok()
-                .filter(|n| range.contains(n))
-                .ok_or(SettingsError {
-                    name,
-                    problem: format!(
-                        "must be a whole number from {} to {}, not {value:?}",
-                        range.start(),
-                        range.end()
-                    ),
-                })
-        };
-        let zone: ZoneId = text("HOSTED_ZONE_ID")?
+        let text = |name| required(&var, name);
+        let number = |name, range| whole_number(&var, name, range);
+        let zone: ZoneId = text(env::HOSTED_ZONE_ID)?
             .parse()
             .map_err(|problem| SettingsError {
-                name: "HOSTED_ZONE_ID",
+                name: env::HOSTED_ZONE_ID,
                 problem,
             })?;
-        let name: RecordName = text("RECORD_NAME")?
-            .parse()
-            .map_err(|problem| SettingsError {
-                name: "RECORD_NAME",
-                problem,
-            })?;
-        let interval = Duration::from_secs(number("PROBE_INTERVAL_SECONDS", 1..=30)?);
-        let probe_timeout = Duration::from_secs(number("PROBE_TIMEOUT_SECONDS", 1..=30)?);
-        let grace = Duration::from_secs(number("GRACE_SECONDS", 1..=300)?);
-        if probe_timeout >= grace || interval >= grace {
-            return Err(SettingsError {
-                name: "GRACE_SECONDS",
-                problem: format!(
-                    "must be longer than the probe interval and timeout, not {}",
-                    grace.as_secs()
-                ),
-            });
-        }
+        let name: RecordName =
+            text(env::RECORD_NAME)?
+                .parse()
+                .map_err(|problem| SettingsError {
+                    name: env::RECORD_NAME,
+                    problem,
+                })?;
+        let seconds = |name, range| number(name, range).map(|n: u16| Duration::from_secs(n.into()));
+        let interval = seconds(env::PROBE_INTERVAL_SECONDS, limits::PROBE_INTERVAL_SECONDS)?;
+        let probe_timeout = seconds(env::PROBE_TIMEOUT_SECONDS, limits::PROBE_TIMEOUT_SECONDS)?;
+        let grace = seconds(env::GRACE_SECONDS, limits::GRACE_SECONDS)?;
+        check_timing(interval, probe_timeout, grace).map_err(|_| SettingsError {
+            name: env::GRACE_SECONDS,
+            problem: format!(
+                "must be longer than the probe interval and timeout, not {}",
+                grace.as_secs()
+            ),
+        })?;
         Ok(Self {
             address: RecordAddress { zone, name },
-            group: text("COORDINATOR_GROUP")?,
-            port: number("PRESTO_PORT", 1..=65535)? as u16,
+            group: text(env::COORDINATOR_GROUP)?,
+            port: number(env::PRESTO_PORT, limits::PRESTO_PORT)?,
             interval,
             probe_timeout,
             tuning: Tuning {
                 grace,
                 startup_allowance: STARTUP_ALLOWANCE,
-                ttl: number("RECORD_TTL", 1..=3600)? as u32,
+                ttl: whole_number(&var, env::RECORD_TTL, limits::RECORD_TTL_SECONDS)?,
             },
         })
     }
+}
+
+/// A variable that must be set and not empty.
+fn required(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+) -> Result<String, SettingsError> {
+    var(name).filter(|v| !v.is_empty()).ok_or(SettingsError {
+        name,
+        problem: "is missing".into(),
+    })
+}
+
+/// A variable holding a whole number within `range`.
+fn whole_number<T>(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    range: RangeInclusive<T>,
+) -> Result<T, SettingsError>
+where
+    T: Copy + Into<u64> + TryFrom<u64>,
+{
+    let value = required(var, name)?;
+    value
+        .parse::<u64>()
+        .ok()
+        .filter(|n| widen(&range).contains(n))
+        .and_then(|n| T::try_from(n).ok())
+        .ok_or(SettingsError {
+            name,
+            problem: format!(
+                "must be a whole number from {} to {}, not {value:?}",
+                (*range.start()).into(),
+                (*range.end()).into()
+            ),
+        })
 }
 
 #[cfg(test)]
@@ -104,14 +123,14 @@ mod tests {
 
     fn vars(overrides: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let mut all: Vec<(String, String)> = [
-            ("HOSTED_ZONE_ID", "Z0123"),
-            ("RECORD_NAME", "coordinator.presto.internal"),
-            ("RECORD_TTL", "5"),
-            ("COORDINATOR_GROUP", "stack-CoordinatorGroup-1"),
-            ("PRESTO_PORT", "8080"),
-            ("PROBE_INTERVAL_SECONDS", "2"),
-            ("PROBE_TIMEOUT_SECONDS", "2"),
-            ("GRACE_SECONDS", "15"),
+            (env::HOSTED_ZONE_ID, "Z0123"),
+            (env::RECORD_NAME, "coordinator.presto.internal"),
+            (env::RECORD_TTL, "5"),
+            (env::COORDINATOR_GROUP, "stack-CoordinatorGroup-1"),
+            (env::PRESTO_PORT, "8080"),
+            (env::PROBE_INTERVAL_SECONDS, "2"),
+            (env::PROBE_TIMEOUT_SECONDS, "2"),
+            (env::GRACE_SECONDS, "15"),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -145,11 +164,19 @@ mod tests {
             ),
             (
                 ("PRESTO_PORT", "http"),
-                "environment variable PRESTO_PORT: must be a whole number from 1 to 65535, not \"http\"",
+                "environment variable PRESTO_PORT: must be a whole number from 1024 to 65535, not \"http\"",
             ),
             (
                 ("GRACE_SECONDS", "2"),
-                "environment variable GRACE_SECONDS: must be longer than the probe interval and timeout, not 2",
+                "environment variable GRACE_SECONDS: must be a whole number from 5 to 300, not \"2\"",
+            ),
+            (
+                ("PROBE_INTERVAL_SECONDS", "20"),
+                "environment variable GRACE_SECONDS: must be longer than the probe interval and timeout, not 15",
+            ),
+            (
+                ("PRESTO_PORT", "80"),
+                "environment variable PRESTO_PORT: must be a whole number from 1024 to 65535, not \"80\"",
             ),
             (
                 ("HOSTED_ZONE_ID", "zone"),

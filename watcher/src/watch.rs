@@ -5,9 +5,10 @@
 use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use presto_ha_coordinators::aws::AwsCallError;
 use presto_ha_coordinators::choice::probe_serving;
 use presto_ha_coordinators::error_chain;
-use presto_ha_coordinators::group::{Coordinators, InstanceId};
+use presto_ha_coordinators::group::{Coordinators, GroupError, InstanceId};
 use presto_ha_coordinators::probe::HealthProbe;
 use presto_ha_coordinators::record::{CoordinatorRecord, RecordError};
 use tokio::time::Instant;
@@ -20,7 +21,10 @@ use crate::settings::Settings;
 pub trait Fence {
     /// Terminates `instance` through its Auto Scaling group without lowering the
     /// desired capacity. An instance already gone from the group is not an error.
-    fn terminate(&self, instance: &InstanceId) -> impl Future<Output = Result<(), String>> + Send;
+    fn terminate(
+        &self,
+        instance: &InstanceId,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
 }
 
 /// [`Fence`] through the Auto Scaling API.
@@ -37,7 +41,7 @@ impl AsgFence {
 }
 
 impl Fence for AsgFence {
-    async fn terminate(&self, instance: &InstanceId) -> Result<(), String> {
+    async fn terminate(&self, instance: &InstanceId) -> Result<(), AwsCallError> {
         let result = self
             .client
             .terminate_instance_in_auto_scaling_group()
@@ -54,9 +58,10 @@ impl Fence for AsgFence {
                     tracing::info!(instance = %instance, "instance already gone from the group");
                     Ok(())
                 } else {
-                    Err(format!(
-                        "TerminateInstanceInAutoScalingGroup failed: {}",
-                        error_chain(&error)
+                    Err(AwsCallError::sdk(
+                        "TerminateInstanceInAutoScalingGroup",
+                        format_args!("instance {instance}"),
+                        error,
                     ))
                 }
             }
@@ -106,7 +111,7 @@ pub async fn watch<C, P, R, F, N>(
                 Ok(note) => Memory::from_note(note.as_deref().unwrap_or_default(), wall_clock()),
                 Err(error) => {
                     tracing::warn!(
-                        error,
+                        error = %error,
                         "could not read the watcher's note; starting with no memory"
                     );
                     Memory::default()
@@ -122,7 +127,10 @@ pub async fn watch<C, P, R, F, N>(
         let before = memory.clone();
         match round(services, settings, memory).await {
             Ok(healthy) => healthy_standbys = Some(healthy),
-            Err(error) => tracing::error!(error, "watch round failed; trying again next round"),
+            Err(error) => tracing::error!(
+                error = error_chain(&error),
+                "watch round failed; trying again next round"
+            ),
         }
         // Keep the note current while anyone is failing, so that a cold start resumes
         // the grace where it was; one more write when the last failure clears.
@@ -133,7 +141,7 @@ pub async fn watch<C, P, R, F, N>(
                 .write(&settings.address, Note::Memory, &note)
                 .await
             {
-                tracing::warn!(error, "could not save the watcher's note");
+                tracing::warn!(error = %error, "could not save the watcher's note");
             }
         }
         let next = started + settings.interval;
@@ -148,11 +156,22 @@ pub async fn watch<C, P, R, F, N>(
     }
 }
 
+/// Why a round could not look at the coordinators.
+#[derive(Debug, thiserror::Error)]
+pub enum RoundError {
+    /// The group's members could not be read.
+    #[error("failed to read the coordinators")]
+    Group(#[from] GroupError),
+    /// The record could not be read or changed.
+    #[error("failed to read or switch the coordinator record")]
+    Record(#[from] RecordError),
+}
+
 async fn round<C, P, R, F, N>(
     services: &Services<C, P, R, F, N>,
     settings: &Settings,
     memory: &mut Memory,
-) -> Result<usize, String>
+) -> Result<usize, RoundError>
 where
     C: Coordinators,
     P: HealthProbe + Sync,
@@ -160,16 +179,8 @@ where
     F: Fence,
     N: WatchNote,
 {
-    let members = services
-        .coordinators
-        .members(&settings.group)
-        .await
-        .map_err(|e| error_chain(&e))?;
-    let record = services
-        .record
-        .read(&settings.address)
-        .await
-        .map_err(|e| error_chain(&e))?;
+    let members = services.coordinators.members(&settings.group).await?;
+    let record = services.record.read(&settings.address).await?;
     let probes = probe_serving(
         &services.probe,
         &members,
@@ -211,7 +222,7 @@ where
                     // The switch goes ahead: a live coordinator for the clients matters
                     // more than fencing, which the next round tries again.
                     Err(error) => {
-                        tracing::error!(instance = %instance, why = ?why, error, "failed to terminate")
+                        tracing::error!(instance = %instance, why = ?why, error = %error, "failed to terminate")
                     }
                 }
             }
@@ -260,7 +271,7 @@ where
                                 .write(&settings.address, Note::LastFailover, &last.to_string())
                                 .await;
                             if let Err(error) = written {
-                                tracing::warn!(error, "could not note the failover");
+                                tracing::warn!(error = %error, "could not note the failover");
                             }
                         }
                     }
@@ -270,7 +281,7 @@ where
                             "record changed since it was read; another writer acted; reading again next round"
                         );
                     }
-                    Err(error) => return Err(error_chain(&error)),
+                    Err(error) => return Err(error.into()),
                 }
             }
         }

@@ -8,11 +8,12 @@ mod fixture;
 use std::time::Duration;
 
 use fixture::*;
-use presto_ha_tests::aws::in_service_members;
-use presto_ha_tests::presto::Behaviour;
+use presto_ha_test_support::aws::in_service_members;
+use presto_ha_test_support::presto::Behaviour;
 
 #[tokio::test]
 async fn a_coordinator_that_refuses_connections_is_replaced() {
+    presto_ha_test_support::needs!(Emulator);
     let mut f = Fixture::new("watch-refused", 2).await;
     let old = f.coordinators[0].clone();
     f.presto.get_mut(&old.1).expect("fake").stop();
@@ -36,6 +37,7 @@ async fn a_coordinator_that_refuses_connections_is_replaced() {
 
 #[tokio::test]
 async fn a_hung_coordinator_is_replaced() {
+    presto_ha_test_support::needs!(Emulator);
     let mut f = Fixture::new("watch-hung", 2).await;
     let old = f.coordinators[0].clone();
     f.presto[&old.1].set(Behaviour::Hung);
@@ -45,6 +47,7 @@ async fn a_hung_coordinator_is_replaced() {
 
 #[tokio::test]
 async fn a_pause_shorter_than_the_grace_changes_nothing() {
+    presto_ha_test_support::needs!(Emulator);
     let mut f = Fixture::new("watch-pause", 2).await;
     let active = f.coordinators[0].clone();
     let control = f.presto[&active.1].control();
@@ -66,6 +69,7 @@ async fn a_pause_shorter_than_the_grace_changes_nothing() {
 
 #[tokio::test]
 async fn a_terminated_coordinator_is_replaced_on_the_state_change_event() {
+    presto_ha_test_support::needs!(Emulator);
     let mut f = Fixture::new("watch-terminated", 2).await;
     let old = f.coordinators[0].clone();
     let ec2 = aws_sdk_ec2::Client::new(&f.config);
@@ -83,6 +87,7 @@ async fn a_terminated_coordinator_is_replaced_on_the_state_change_event() {
 
 #[tokio::test]
 async fn with_one_coordinator_the_record_moves_to_the_healthy_replacement() {
+    presto_ha_test_support::needs!(Emulator);
     let mut f = Fixture::new("watch-single", 1).await;
     let old = f.coordinators[0].clone();
     f.presto.get_mut(&old.1).expect("fake").stop();
@@ -92,6 +97,7 @@ async fn with_one_coordinator_the_record_moves_to_the_healthy_replacement() {
 
 #[tokio::test]
 async fn a_cold_start_resumes_the_grace_where_the_last_watcher_left_it() {
+    presto_ha_test_support::needs!(Emulator);
     let mut f = Fixture::new("watch-cold", 2).await;
     let old = f.coordinators[0].clone();
     f.presto[&old.1].set(Behaviour::Hung);

@@ -5,9 +5,9 @@
 //! before deploying; the custom resource's own tests drive its Lambda directly.
 
 use presto_ha_generator::template::ids;
-use presto_ha_tests::aws::{Sandbox, config, in_service_members};
-use presto_ha_tests::stack::deploy;
-use presto_ha_tests::templates::{generate, without_custom_resources};
+use presto_ha_test_support::aws::{Sandbox, config, in_service_members};
+use presto_ha_test_support::stack::deploy;
+use presto_ha_test_support::templates::{generate, without_custom_resources};
 
 async fn deploys_with(coordinators: u8, workers: u16) {
     let config = config().await;
@@ -62,10 +62,12 @@ async fn deploys_with(coordinators: u8, workers: u16) {
 
 #[tokio::test]
 async fn three_coordinators_and_two_workers_come_up() {
+    presto_ha_test_support::needs!(Emulator);
     deploys_with(3, 2).await;
 }
 
 #[tokio::test]
 async fn a_single_coordinator_and_one_worker_come_up() {
+    presto_ha_test_support::needs!(Emulator);
     deploys_with(1, 1).await;
 }

@@ -95,10 +95,70 @@ fn refers_to_any(value: &Value, ids: &[String]) -> bool {
     }
 }
 
+/// What CloudFormation would hand a Lambda for `value` in a stack created with the
+/// template's defaults: `Ref` of a parameter is its default, `Ref` of a resource a
+/// physical id shaped like the real one (a hosted zone's `Z...` id, a name for the
+/// rest), `Fn::Sub` substitutes both, and numbers arrive as strings as they do in a
+/// custom resource's properties.
+pub fn resolve(template: &Value, value: &Value) -> String {
+    let reference = |name: &str| -> String {
+        if let Some(default) = template["Parameters"][name].get("Default") {
+            return match default {
+                Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+        }
+        match template["Resources"][name]["Type"].as_str() {
+            Some("AWS::Route53::HostedZone") => "Z0123456789ABCDEFGHIJ".to_owned(),
+            Some(_) => format!("stack-{name}-1A2B3C"),
+            None => panic!("{name} is neither a parameter with a default nor a resource"),
+        }
+    };
+    match value {
+        Value::String(text) => text.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Object(map) => match map.iter().next() {
+            Some((key, Value::String(name))) if key == "Ref" => reference(name),
+            Some((key, Value::String(text))) if key == "Fn::Sub" => {
+                let mut resolved = String::new();
+                let mut rest = text.as_str();
+                while let Some(start) = rest.find("${") {
+                    let end = start + rest[start..].find('}').expect("closed ${");
+                    resolved.push_str(&rest[..start]);
+                    resolved.push_str(&reference(&rest[start + 2..end]));
+                    rest = &rest[end + 1..];
+                }
+                resolved.push_str(rest);
+                resolved
+            }
+            _ => panic!("cannot resolve {value}"),
+        },
+        other => panic!("cannot resolve {other}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn resolves_references_and_substitutions_as_cloudformation_would() {
+        let template = json!({
+            "Parameters": { "Port": { "Type": "Number", "Default": 8080 }, "Zone": { "Type": "String", "Default": "presto.internal" } },
+            "Resources": { "HostedZone": { "Type": "AWS::Route53::HostedZone" }, "Group": { "Type": "AWS::AutoScaling::AutoScalingGroup" } },
+        });
+        let cases = [
+            (json!({ "Ref": "Port" }), "8080"),
+            (json!({ "Ref": "HostedZone" }), "Z0123456789ABCDEFGHIJ"),
+            (json!({ "Ref": "Group" }), "stack-Group-1A2B3C"),
+            (json!({ "Fn::Sub": "c.${Zone}:${Port}" }), "c.presto.internal:8080"),
+            (json!(5), "5"),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(resolve(&template, &value), expected, "{value}");
+        }
+    }
 
     #[test]
     fn removes_custom_resources_and_what_refers_to_them() {

@@ -1,5 +1,5 @@
 //! The generated template judged by AWS's own linter and by checkov, and compared
-//! with the golden files in `tests/golden/`.
+//! with the golden files in `test-support/tests/golden/`.
 //!
 //! Re-bless the golden files after an intended change with
 //! `PRESTO_HA_BLESS=1 scripts/test.sh` (or the same variable on
@@ -8,9 +8,9 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
-use presto_ha_generator::settings::COORDINATORS;
-use presto_ha_tests::templates::generate_text;
-use presto_ha_tests::tools::run_offline;
+use presto_ha_contract::limits::COORDINATORS;
+use presto_ha_test_support::templates::generate_text;
+use presto_ha_test_support::tools::run_offline;
 use serde_json::Value;
 
 /// Flag sets beyond the coordinator count that the linters also see.
@@ -61,6 +61,7 @@ fn write_templates(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn cfn_lint_finds_nothing_for_any_coordinator_count_in_either_format() {
+    presto_ha_test_support::needs!(Tools);
     let dir = tempfile::tempdir().expect("temp dir");
     let paths = write_templates(dir.path());
     assert_eq!(paths.len(), 2 * (COORDINATORS.count() + VARIANTS.len()));
@@ -81,6 +82,7 @@ fn cfn_lint_finds_nothing_for_any_coordinator_count_in_either_format() {
 
 #[test]
 fn checkov_fails_nothing_that_is_not_skipped_with_a_reason() {
+    presto_ha_test_support::needs!(Tools);
     let dir = tempfile::tempdir().expect("temp dir");
     for (i, variant) in VARIANTS.iter().enumerate() {
         std::fs::write(
@@ -161,7 +163,7 @@ const GOLDEN: &[(&str, &[&str])] = &[
 
 #[test]
 fn templates_match_the_golden_files() {
-    let golden_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("golden");
+    let golden_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
     let bless = std::env::var_os("PRESTO_HA_BLESS").is_some();
     let mut mismatches = Vec::new();
     for (name, args) in GOLDEN {

@@ -1,0 +1,259 @@
+//! The contract between the parts of a presto-ha stack: every name that the template,
+//! the two Lambdas and the `presto-ha` command line must spell alike, and every limit
+//! they must agree on.
+//!
+//! The generator writes these names into the template, the Lambdas read their
+//! settings by them, the command line finds the stack's outputs by them. Each is
+//! spelled here and nowhere else, so a rename is one edit and a disagreement cannot
+//! compile. Nothing here knows AWS or the template's layout.
+#![warn(missing_docs)]
+
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+/// Names of the template's parameters, as the console, `deploy --parameter` and the
+/// stack's description show them.
+pub mod parameters {
+    /// The VPC of the cluster.
+    pub const VPC_ID: &str = "VpcId";
+    /// Subnets of the coordinators and the Lambdas.
+    pub const COORDINATOR_SUBNET_IDS: &str = "CoordinatorSubnetIds";
+    /// Subnets of the workers.
+    pub const WORKER_SUBNET_IDS: &str = "WorkerSubnetIds";
+    /// Who may reach the engine's port.
+    pub const CLIENT_CIDR: &str = "ClientCidr";
+    /// Who may reach port 22.
+    pub const SSH_CIDR: &str = "SshCidr";
+    /// How many coordinators run: one active, the rest hot standbys.
+    pub const HA_COORDINATORS_COUNT: &str = "HACoordinatorsCount";
+    /// Instance type of the coordinators.
+    pub const COORDINATOR_INSTANCE_TYPE: &str = "CoordinatorInstanceType";
+    /// How many workers run.
+    pub const WORKERS_COUNT: &str = "WorkersCount";
+    /// Instance type of the workers.
+    pub const WORKER_INSTANCE_TYPE: &str = "WorkerInstanceType";
+    /// The EC2 key pair for SSH.
+    pub const KEY_NAME: &str = "KeyName";
+    /// The nodes' image.
+    pub const IMAGE_ID: &str = "ImageId";
+    /// The engine's release.
+    pub const PRESTO_VERSION: &str = "PrestoVersion";
+    /// The engine's HTTP port.
+    pub const PRESTO_HTTP_PORT: &str = "PrestoHttpPort";
+    /// The engine's `node.environment`.
+    pub const PRESTO_ENVIRONMENT: &str = "PrestoEnvironment";
+    /// The private hosted zone's name.
+    pub const HOSTED_ZONE_NAME: &str = "HostedZoneName";
+    /// The coordinator record's label inside the zone.
+    pub const COORDINATOR_RECORD_NAME: &str = "CoordinatorRecordName";
+    /// Seconds between two probes.
+    pub const PROBE_INTERVAL_SECONDS: &str = "ProbeIntervalSeconds";
+    /// Seconds one probe may take.
+    pub const PROBE_TIMEOUT_SECONDS: &str = "ProbeTimeoutSeconds";
+    /// Seconds the active coordinator must fail before it is replaced.
+    pub const FAILOVER_GRACE_SECONDS: &str = "FailoverGraceSeconds";
+    /// The bucket holding the Lambda zips.
+    pub const LAMBDA_CODE_BUCKET: &str = "LambdaCodeBucket";
+    /// Key of the custom resource's zip.
+    pub const CUSTOM_RESOURCE_CODE_KEY: &str = "CustomResourceCodeKey";
+    /// Key of the watcher's zip.
+    pub const WATCHER_CODE_KEY: &str = "WatcherCodeKey";
+
+    /// The parameters that locate the Lambda code. On an update they follow the new
+    /// template's defaults (what `package` printed), not the stack's previous values,
+    /// so that new code is deployed.
+    pub const CODE: [&str; 3] = [
+        LAMBDA_CODE_BUCKET,
+        CUSTOM_RESOURCE_CODE_KEY,
+        WATCHER_CODE_KEY,
+    ];
+}
+
+/// Names of the stack's outputs.
+pub mod outputs {
+    /// The engine's URL for clients.
+    pub const PRESTO_COORDINATOR_URL: &str = "PrestoCoordinatorURL";
+    /// How to log on to the current coordinator.
+    pub const PRESTO_SSH: &str = "PrestoSSH";
+    /// The coordinator record's fully qualified name.
+    pub const COORDINATOR_RECORD_NAME: &str = "CoordinatorRecordName";
+    /// The private hosted zone's id.
+    pub const HOSTED_ZONE_ID: &str = "HostedZoneId";
+    /// The coordinators' Auto Scaling group.
+    pub const COORDINATOR_GROUP_NAME: &str = "CoordinatorGroupName";
+    /// The workers' Auto Scaling group.
+    pub const WORKER_GROUP_NAME: &str = "WorkerGroupName";
+    /// The watcher Lambda.
+    pub const WATCHER_FUNCTION_NAME: &str = "WatcherFunctionName";
+}
+
+/// Environment variables the watcher Lambda reads.
+pub mod watcher_env {
+    /// Id of the private hosted zone.
+    pub const HOSTED_ZONE_ID: &str = "HOSTED_ZONE_ID";
+    /// Fully qualified name of the coordinator A record, without the final dot.
+    pub const RECORD_NAME: &str = "RECORD_NAME";
+    /// TTL of the record, in seconds.
+    pub const RECORD_TTL: &str = "RECORD_TTL";
+    /// Name of the coordinators' Auto Scaling group.
+    pub const COORDINATOR_GROUP: &str = "COORDINATOR_GROUP";
+    /// The engine's HTTP port on the coordinators.
+    pub const PRESTO_PORT: &str = "PRESTO_PORT";
+    /// Seconds between two probes.
+    pub const PROBE_INTERVAL_SECONDS: &str = "PROBE_INTERVAL_SECONDS";
+    /// Seconds a probe may take.
+    pub const PROBE_TIMEOUT_SECONDS: &str = "PROBE_TIMEOUT_SECONDS";
+    /// Seconds a coordinator must fail without a break before it is replaced.
+    pub const GRACE_SECONDS: &str = "GRACE_SECONDS";
+}
+
+/// The `Custom::CoordinatorDns` resource: its type, its properties (besides
+/// `ServiceToken`; CloudFormation delivers every one of them as a string) and the
+/// attributes of its answer, read with `Fn::GetAtt`.
+pub mod dns_resource {
+    /// The resource type.
+    pub const TYPE: &str = "Custom::CoordinatorDns";
+    /// Property: id of the private hosted zone.
+    pub const HOSTED_ZONE_ID: &str = "HostedZoneId";
+    /// Property and attribute: fully qualified name of the A record, without the
+    /// final dot.
+    pub const RECORD_NAME: &str = "RecordName";
+    /// Property: TTL of the record, in seconds.
+    pub const TTL: &str = "Ttl";
+    /// Property: name of the coordinators' Auto Scaling group.
+    pub const COORDINATOR_GROUP: &str = "CoordinatorGroupName";
+    /// Property: the engine's HTTP port on the coordinators.
+    pub const PRESTO_PORT: &str = "PrestoHttpPort";
+    /// Property: seconds a probe may take.
+    pub const PROBE_TIMEOUT_SECONDS: &str = "ProbeTimeoutSeconds";
+    /// Attribute: the private IP the record points at.
+    pub const COORDINATOR_IP: &str = "CoordinatorIp";
+    /// Attribute: the instance the record points at.
+    pub const COORDINATOR_INSTANCE_ID: &str = "CoordinatorInstanceId";
+}
+
+/// The TXT records the watcher keeps next to the coordinator record, in the stack's
+/// zone: `<prefix>.<record name>`.
+pub mod notes {
+    /// The watcher's memory across cold starts.
+    pub const MEMORY_PREFIX: &str = "_presto-ha-watcher";
+    /// The watcher's last switch of the record.
+    pub const LAST_FAILOVER_PREFIX: &str = "_presto-ha-failover";
+}
+
+/// The valid range of every number the parts share. The template carries each as
+/// `MinValue`/`MaxValue`, the command line checks its flags against it, and the
+/// Lambdas refuse a setting outside it.
+pub mod limits {
+    use std::ops::RangeInclusive;
+
+    /// How many coordinators (one active, the rest hot standbys) a stack may run.
+    ///
+    /// One standby covers the usual failure; two cover a second failure while the ASG
+    /// is still launching the replacement for the first, or the loss of an AZ in a
+    /// three-AZ layout. Past five, every extra idle coordinator costs a full instance
+    /// and adds no availability that the ASG's replacement does not already give.
+    pub const COORDINATORS: RangeInclusive<u8> = 1..=5;
+    /// Workers per stack. Zero is refused: coordinators do not schedule work here.
+    pub const WORKERS: RangeInclusive<u16> = 1..=500;
+    /// The engine's HTTP port. Below 1024 needs root, and the engine runs as its own
+    /// user.
+    pub const PRESTO_PORT: RangeInclusive<u16> = 1024..=65535;
+    /// Seconds between two probes of the coordinators.
+    pub const PROBE_INTERVAL_SECONDS: RangeInclusive<u16> = 1..=30;
+    /// Seconds a probe may take before it counts as a failure.
+    pub const PROBE_TIMEOUT_SECONDS: RangeInclusive<u16> = 1..=30;
+    /// Seconds a coordinator must fail without a break before it is replaced.
+    pub const GRACE_SECONDS: RangeInclusive<u16> = 5..=300;
+    /// TTLs of the coordinator record that the Lambdas accept.
+    pub const RECORD_TTL_SECONDS: RangeInclusive<u32> = 1..=3600;
+}
+
+/// TTL of the coordinator record. Workers' JVMs cache lookups for the same time, so
+/// after a switch every node follows within about twice this.
+pub const RECORD_TTL_SECONDS: u32 = 5;
+
+/// A range of any unsigned width as `u64`, for code that reads numbers from text.
+pub fn widen<T: Into<u64> + Copy>(range: &RangeInclusive<T>) -> RangeInclusive<u64> {
+    (*range.start()).into()..=(*range.end()).into()
+}
+
+/// A probe setting that must be shorter than the grace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeSetting {
+    /// The time between two probes.
+    Interval,
+    /// The time one probe may take.
+    Timeout,
+}
+
+/// The watcher's timings do not fit together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{setting:?} of {value:?} is not shorter than the grace of {grace:?}")]
+pub struct TimingError {
+    /// The setting that is too long.
+    pub setting: ProbeSetting,
+    /// Its value.
+    pub value: Duration,
+    /// The grace it must stay below.
+    pub grace: Duration,
+}
+
+/// The rule that spans the watcher's timings: a grace no longer than one probe
+/// interval or one probe timeout would fail a coordinator on a single slow answer.
+pub fn check_timing(
+    interval: Duration,
+    timeout: Duration,
+    grace: Duration,
+) -> Result<(), TimingError> {
+    for (setting, value) in [
+        (ProbeSetting::Interval, interval),
+        (ProbeSetting::Timeout, timeout),
+    ] {
+        if value >= grace {
+            return Err(TimingError {
+                setting,
+                value,
+                grace,
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timings_below_the_grace_pass_and_the_first_long_one_is_named() {
+        let s = Duration::from_secs;
+        assert_eq!(check_timing(s(2), s(2), s(15)), Ok(()));
+        assert_eq!(
+            check_timing(s(15), s(20), s(15)),
+            Err(TimingError {
+                setting: ProbeSetting::Interval,
+                value: s(15),
+                grace: s(15)
+            })
+        );
+        assert_eq!(
+            check_timing(s(2), s(16), s(15)).map_err(|e| e.setting),
+            Err(ProbeSetting::Timeout)
+        );
+    }
+
+    #[test]
+    fn the_defaults_of_the_template_fit_the_limits() {
+        assert!(limits::RECORD_TTL_SECONDS.contains(&RECORD_TTL_SECONDS));
+        assert_eq!(widen(&limits::PRESTO_PORT), 1024..=65535);
+    }
+
+    #[test]
+    fn note_prefixes_are_distinct_underscore_labels() {
+        for prefix in [notes::MEMORY_PREFIX, notes::LAST_FAILOVER_PREFIX] {
+            assert!(prefix.starts_with('_') && !prefix.contains('.'), "{prefix}");
+        }
+        assert_ne!(notes::MEMORY_PREFIX, notes::LAST_FAILOVER_PREFIX);
+    }
+}

@@ -1,0 +1,403 @@
+//! The template's parameters, each declared once: its name, console section, label,
+//! description and what it accepts. `Parameters`, `ParameterGroups` and
+//! `ParameterLabels` are all produced from this one table.
+
+use std::ops::RangeInclusive;
+
+use presto_ha_contract::{limits, parameters as name};
+use serde_json::{Map, Value, json};
+
+use crate::settings::{self, StackSettings};
+
+/// A section of the stack-creation form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    /// Where the cluster runs and who may reach it.
+    Network,
+    /// The machines.
+    Ec2,
+    /// The engine and its name.
+    Presto,
+    /// The watcher's timings.
+    HighAvailability,
+    /// Where the Lambdas' code is.
+    LambdaCode,
+}
+
+impl Section {
+    /// Every section, in the order the console shows them.
+    pub const ALL: [Self; 5] = [
+        Self::Network,
+        Self::Ec2,
+        Self::Presto,
+        Self::HighAvailability,
+        Self::LambdaCode,
+    ];
+
+    /// The section's heading in the console.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Network => "Network Configuration",
+            Self::Ec2 => "EC2 Configuration",
+            Self::Presto => "Presto Configuration",
+            Self::HighAvailability => "High Availability",
+            Self::LambdaCode => "Lambda Code",
+        }
+    }
+}
+
+/// One parameter of the template.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parameter {
+    /// Its name, from the contract.
+    pub name: &'static str,
+    /// The console section it is in.
+    pub section: Section,
+    /// Its label in the console.
+    pub label: &'static str,
+    /// Its declaration under `Parameters`: type, description, default and limits.
+    pub declaration: Value,
+}
+
+/// A `Number` parameter bounded like the matching flag.
+fn number(
+    description: &str,
+    default: impl Into<u64>,
+    range: RangeInclusive<impl Into<u64> + Copy>,
+) -> Value {
+    let (min, max) = ((*range.start()).into(), (*range.end()).into());
+    json!({
+        "Type": "Number",
+        "Description": description,
+        "Default": default.into(),
+        "MinValue": min,
+        "MaxValue": max,
+        "ConstraintDescription": format!("must be a whole number from {min} to {max}"),
+    })
+}
+
+/// A `String` parameter with a pattern; no default leaves it for the user to fill.
+fn string(description: &str, default: Option<String>, pattern: &str, expected: &str) -> Value {
+    let mut parameter = json!({
+        "Type": "String",
+        "Description": description,
+        "AllowedPattern": pattern,
+        "ConstraintDescription": format!("must be {expected}"),
+    });
+    if let Some(default) = default {
+        parameter["Default"] = default.into();
+    }
+    parameter
+}
+
+/// A parameter of an AWS-specific type, which the console fills from the account.
+fn aws_typed(kind: &str, description: &str, default: Option<&str>) -> Value {
+    let mut parameter = json!({ "Type": kind, "Description": description });
+    if let Some(default) = default {
+        parameter["Default"] = default.into();
+    }
+    parameter
+}
+
+/// Every parameter, in console order, with the defaults `s` asks for.
+pub fn table(s: &StackSettings) -> Vec<Parameter> {
+    use Section::*;
+    let parameter = |name, section, label, declaration| Parameter {
+        name,
+        section,
+        label,
+        declaration,
+    };
+    let mut key_name = aws_typed(
+        "AWS::EC2::KeyPair::KeyName",
+        "Key pair for SSH to the coordinators and workers (user ec2-user).",
+        s.key_name.as_deref(),
+    );
+    key_name["ConstraintDescription"] = "must be the name of an existing EC2 key pair".into();
+    vec![
+        parameter(
+            name::VPC_ID,
+            Network,
+            "VPC",
+            aws_typed(
+                "AWS::EC2::VPC::Id",
+                "Existing VPC for the cluster. The private hosted zone is attached to it, so the coordinator name resolves only inside it.",
+                None,
+            ),
+        ),
+        parameter(
+            name::COORDINATOR_SUBNET_IDS,
+            Network,
+            "Coordinator subnets",
+            aws_typed(
+                "List<AWS::EC2::Subnet::Id>",
+                "Subnets for the coordinators and the Lambdas, ideally in different AZs so a standby survives the loss of one. They need a route to the AWS APIs (NAT gateway or VPC endpoints for Route 53, EC2, Auto Scaling, CloudFormation and S3).",
+                None,
+            ),
+        ),
+        parameter(
+            name::WORKER_SUBNET_IDS,
+            Network,
+            "Worker subnets",
+            aws_typed(
+                "List<AWS::EC2::Subnet::Id>",
+                "Subnets for the workers. One AZ avoids cross-AZ transfer charges for shuffles.",
+                None,
+            ),
+        ),
+        parameter(
+            name::CLIENT_CIDR,
+            Network,
+            "Client CIDR",
+            string(
+                "IPv4 CIDR allowed to reach Presto's HTTP port (Web UI, REST API, CLI, JDBC, ODBC).",
+                s.client_cidr.map(|c| c.to_string()),
+                settings::CIDR_PATTERN,
+                "an IPv4 CIDR such as 10.0.0.0/16",
+            ),
+        ),
+        parameter(
+            name::SSH_CIDR,
+            Network,
+            "SSH CIDR",
+            string(
+                "IPv4 CIDR allowed to reach port 22 on the nodes.",
+                s.ssh_cidr.map(|c| c.to_string()),
+                settings::CIDR_PATTERN,
+                "an IPv4 CIDR such as 10.0.0.0/16",
+            ),
+        ),
+        parameter(
+            name::HA_COORDINATORS_COUNT,
+            Ec2,
+            "Number of coordinators (HA)",
+            number(
+                "Coordinators to run. HA is always on: 1 means no hot standby, so after a failure a new coordinator is launched, which takes several minutes; 2 or more keep hot standbys and switch within seconds. 2 or 3 suffice for most clusters.",
+                s.coordinators,
+                limits::COORDINATORS,
+            ),
+        ),
+        parameter(
+            name::COORDINATOR_INSTANCE_TYPE,
+            Ec2,
+            "Coordinator instance type",
+            string(
+                "EC2 instance type of the coordinators.",
+                Some(s.coordinator_instance_type.to_string()),
+                settings::INSTANCE_TYPE_PATTERN,
+                "an EC2 instance type such as m6i.xlarge",
+            ),
+        ),
+        parameter(
+            name::WORKERS_COUNT,
+            Ec2,
+            "Number of workers",
+            number("Presto workers to run.", s.workers, limits::WORKERS),
+        ),
+        parameter(
+            name::WORKER_INSTANCE_TYPE,
+            Ec2,
+            "Worker instance type",
+            string(
+                "EC2 instance type of the workers.",
+                Some(s.worker_instance_type.to_string()),
+                settings::INSTANCE_TYPE_PATTERN,
+                "an EC2 instance type such as m6i.2xlarge",
+            ),
+        ),
+        parameter(name::KEY_NAME, Ec2, "SSH key pair", key_name),
+        parameter(
+            name::IMAGE_ID,
+            Ec2,
+            "AMI",
+            aws_typed(
+                "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>",
+                "Amazon Linux 2023 AMI (x86_64) for every node, as an SSM parameter.",
+                Some("/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"),
+            ),
+        ),
+        parameter(
+            name::PRESTO_VERSION,
+            Presto,
+            "Presto version",
+            string(
+                "Presto release installed on every node.",
+                Some(s.presto_version.to_string()),
+                settings::PRESTO_VERSION_PATTERN,
+                "a Presto release number such as 0.293",
+            ),
+        ),
+        parameter(
+            name::PRESTO_HTTP_PORT,
+            Presto,
+            "Presto HTTP port",
+            number(
+                "Presto's HTTP port on every node.",
+                s.presto_port,
+                limits::PRESTO_PORT,
+            ),
+        ),
+        parameter(
+            name::PRESTO_ENVIRONMENT,
+            Presto,
+            "Presto environment name",
+            string(
+                "Presto node.environment, the same on every node.",
+                Some("production".to_owned()),
+                settings::ENVIRONMENT_PATTERN,
+                "lowercase letters, digits and underscores, starting with a letter or digit",
+            ),
+        ),
+        parameter(
+            name::HOSTED_ZONE_NAME,
+            Presto,
+            "Private hosted zone name",
+            string(
+                "Name of the private hosted zone created for the cluster. Changing it replaces the zone.",
+                Some(s.zone_name.to_string()),
+                settings::ZONE_NAME_PATTERN,
+                "a lowercase DNS name such as presto.internal",
+            ),
+        ),
+        parameter(
+            name::COORDINATOR_RECORD_NAME,
+            Presto,
+            "Coordinator record name",
+            string(
+                "Label of the coordinator record inside the zone; clients and workers use <label>.<zone>.",
+                Some(s.record_label.to_string()),
+                settings::LABEL_PATTERN,
+                "one lowercase DNS label such as coordinator",
+            ),
+        ),
+        parameter(
+            name::PROBE_INTERVAL_SECONDS,
+            HighAvailability,
+            "Probe interval (seconds)",
+            number(
+                "Seconds between two probes of every coordinator's /v1/info.",
+                s.probe_interval_seconds,
+                limits::PROBE_INTERVAL_SECONDS,
+            ),
+        ),
+        parameter(
+            name::PROBE_TIMEOUT_SECONDS,
+            HighAvailability,
+            "Probe timeout (seconds)",
+            number(
+                "Seconds a probe may take before it counts as a failure. Keep it below the grace period.",
+                s.probe_timeout_seconds,
+                limits::PROBE_TIMEOUT_SECONDS,
+            ),
+        ),
+        parameter(
+            name::FAILOVER_GRACE_SECONDS,
+            HighAvailability,
+            "Failover grace period (seconds)",
+            number(
+                "Seconds the active coordinator must fail without a break before the watcher replaces it; a pause shorter than this (a long GC) causes no failover. A stopped or terminated coordinator is replaced at once.",
+                s.grace_seconds,
+                limits::GRACE_SECONDS,
+            ),
+        ),
+        parameter(
+            name::LAMBDA_CODE_BUCKET,
+            LambdaCode,
+            "Lambda code bucket",
+            string(
+                "S3 bucket holding the two Lambda zips, in the stack's region.",
+                s.code_bucket.as_ref().map(ToString::to_string),
+                settings::BUCKET_PATTERN,
+                "an S3 bucket name",
+            ),
+        ),
+        parameter(
+            name::CUSTOM_RESOURCE_CODE_KEY,
+            LambdaCode,
+            "DNS custom resource code key",
+            string(
+                "S3 key of the coordinator DNS custom resource's zip.",
+                Some(s.custom_resource_code_key.to_string()),
+                settings::OBJECT_KEY_PATTERN,
+                "an S3 key without a leading '/'",
+            ),
+        ),
+        parameter(
+            name::WATCHER_CODE_KEY,
+            LambdaCode,
+            "Watcher code key",
+            string(
+                "S3 key of the watcher's zip.",
+                Some(s.watcher_code_key.to_string()),
+                settings::OBJECT_KEY_PATTERN,
+                "an S3 key without a leading '/'",
+            ),
+        ),
+    ]
+}
+
+/// The template's `Parameters`.
+pub fn declarations(table: &[Parameter]) -> Value {
+    let declared: Map<String, Value> = table
+        .iter()
+        .map(|p| (p.name.to_owned(), p.declaration.clone()))
+        .collect();
+    Value::Object(declared)
+}
+
+/// The console's `AWS::CloudFormation::Interface`: the sections in order, each with
+/// its parameters in table order, and every parameter's label.
+pub fn interface(table: &[Parameter]) -> Value {
+    let groups: Vec<Value> = Section::ALL
+        .iter()
+        .map(|&section| {
+            let names: Vec<&str> = table
+                .iter()
+                .filter(|p| p.section == section)
+                .map(|p| p.name)
+                .collect();
+            json!({ "Label": { "default": section.label() }, "Parameters": names })
+        })
+        .collect();
+    let labels: Map<String, Value> = table
+        .iter()
+        .map(|p| (p.name.to_owned(), json!({ "default": p.label })))
+        .collect();
+    json!({ "ParameterGroups": groups, "ParameterLabels": labels })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_section_holds_a_parameter_and_every_name_is_declared_once() {
+        let table = table(&StackSettings::default());
+        for section in Section::ALL {
+            assert!(
+                table.iter().any(|p| p.section == section),
+                "{section:?} is empty"
+            );
+        }
+        let mut names: Vec<&str> = table.iter().map(|p| p.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), table.len());
+        assert!(
+            table
+                .iter()
+                .all(|p| p.declaration["Description"].is_string())
+        );
+    }
+
+    #[test]
+    fn table_order_is_section_order_so_the_console_and_the_template_agree() {
+        let table = table(&StackSettings::default());
+        let position = |s: Section| Section::ALL.iter().position(|&x| x == s);
+        assert!(
+            table
+                .windows(2)
+                .all(|w| position(w[0].section) <= position(w[1].section))
+        );
+    }
+}

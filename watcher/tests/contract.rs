@@ -1,0 +1,45 @@
+//! The watcher reads exactly the environment the template gives it: every variable the
+//! template sets is one the watcher reads, and every one the watcher reads is set, with
+//! values it accepts. A name spelled differently on either side fails here, long
+//! before an end-to-end run would.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use presto_ha_generator::settings::StackSettings;
+use presto_ha_generator::template::{self, ids};
+use presto_ha_test_support::templates::resolve;
+use presto_ha_watcher::settings::Settings;
+
+#[test]
+fn the_watcher_reads_exactly_the_environment_the_template_gives_it() {
+    let template = template::build(&StackSettings::default()).expect("template");
+    let given: BTreeMap<String, String> = template["Resources"][ids::WATCHER_FUNCTION]
+        ["Properties"]["Environment"]["Variables"]
+        .as_object()
+        .expect("the watcher has environment variables")
+        .iter()
+        .map(|(name, value)| (name.clone(), resolve(&template, value)))
+        .collect();
+    let read = RefCell::new(Vec::new());
+    let settings = Settings::from_vars(|name| {
+        read.borrow_mut().push(name.to_owned());
+        given.get(name).cloned()
+    })
+    .unwrap_or_else(|e| panic!("the template's environment is refused: {e}; given {given:?}"));
+    let mut read = read.into_inner();
+    read.sort();
+    read.dedup();
+    assert_eq!(
+        read,
+        given.keys().cloned().collect::<Vec<_>>(),
+        "read by the watcher vs set by the template"
+    );
+    let defaults = StackSettings::default();
+    assert_eq!(settings.port, defaults.presto_port);
+    assert_eq!(
+        settings.tuning.grace.as_secs(),
+        u64::from(defaults.grace_seconds)
+    );
+    assert_eq!(settings.address.name.to_string(), "coordinator.presto.internal");
+}
