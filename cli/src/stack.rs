@@ -119,10 +119,10 @@ mod tests {
         ] {
             assert!(template["Outputs"][output]["Value"].is_object(), "{output}");
         }
-        for parameter in parameters::CODE
-            .iter()
-            .chain([&parameters::PRESTO_HTTP_PORT, &parameters::HA_COORDINATORS_COUNT])
-        {
+        for parameter in parameters::CODE.iter().chain([
+            &parameters::PRESTO_HTTP_PORT,
+            &parameters::HA_COORDINATORS_COUNT,
+        ]) {
             assert!(template["Parameters"][parameter].is_object(), "{parameter}");
         }
     }

@@ -398,8 +398,17 @@ mod tests {
             refused.to_string(),
             "refusing to switch: no healthy standby in coordinator group g (standbys: i-00000002 starting)"
         );
-        let alone = choose_target(&stack(), None, &members[..1], Some(&members[0]), &probes[..1])
-            .expect_err("no standby");
-        assert!(alone.to_string().ends_with("(standbys: none serving)"), "{alone}");
+        let alone = choose_target(
+            &stack(),
+            None,
+            &members[..1],
+            Some(&members[0]),
+            &probes[..1],
+        )
+        .expect_err("no standby");
+        assert!(
+            alone.to_string().ends_with("(standbys: none serving)"),
+            "{alone}"
+        );
     }
 }

@@ -26,7 +26,10 @@ fn the_custom_resource_reads_every_property_the_template_gives_it() {
         .collect();
     let parsed = DnsProperties::parse(&Value::Object(properties.clone()))
         .unwrap_or_else(|e| panic!("the template's properties are refused: {e}"));
-    assert_eq!(parsed.address.name.to_string(), "coordinator.presto.internal");
+    assert_eq!(
+        parsed.address.name.to_string(),
+        "coordinator.presto.internal"
+    );
     assert_eq!(parsed.port, StackSettings::default().presto_port);
     for name in properties.keys() {
         let mut broken = properties.clone();

@@ -486,7 +486,8 @@ async fn a_coordinator_that_never_answers_gets_failed_before_the_deadline() {
     presto_ha_test_support::needs!(Emulator);
     let mut f = Fixture::new("cr-deadline", &[Some(Behaviour::Hung)]).await;
     let mut properties = f.properties();
-    properties[property::PROBE_TIMEOUT_SECONDS] = "60".into();
+    // The longest probe timeout allowed, far past the deadline.
+    properties[property::PROBE_TIMEOUT_SECONDS] = "30".into();
     let event = f.event("Create", properties, None, None);
     let deadline = Duration::from_secs(8);
     let deadline_at = SystemTime::now() + deadline;
@@ -538,10 +539,10 @@ async fn malformed_events_are_answered_failed_naming_what_is_wrong() {
         ("Create", without(property::COORDINATOR_GROUP), None, None, "property CoordinatorGroupName: is missing".into()),
         ("Create", with(property::COORDINATOR_GROUP, "".into()), None, None, "property CoordinatorGroupName: must be an Auto Scaling group name".into()),
         ("Create", without(property::PRESTO_PORT), None, None, "property PrestoHttpPort: is missing".into()),
-        ("Create", with(property::PRESTO_PORT, "http".into()), None, None, "property PrestoHttpPort: must be a whole number from 1 to 65535, not \"http\"".into()),
-        ("Create", with(property::PRESTO_PORT, "70000".into()), None, None, "property PrestoHttpPort: must be a whole number from 1 to 65535, not 70000".into()),
-        ("Create", with(property::PROBE_TIMEOUT_SECONDS, "0".into()), None, None, "property ProbeTimeoutSeconds: must be a whole number from 1 to 60, not 0".into()),
-        ("Create", with(property::PROBE_TIMEOUT_SECONDS, "fast".into()), None, None, "property ProbeTimeoutSeconds: must be a whole number from 1 to 60, not \"fast\"".into()),
+        ("Create", with(property::PRESTO_PORT, "http".into()), None, None, "property PrestoHttpPort: must be a whole number from 1024 to 65535, not \"http\"".into()),
+        ("Create", with(property::PRESTO_PORT, "70000".into()), None, None, "property PrestoHttpPort: must be a whole number from 1024 to 65535, not 70000".into()),
+        ("Create", with(property::PROBE_TIMEOUT_SECONDS, "0".into()), None, None, "property ProbeTimeoutSeconds: must be a whole number from 1 to 30, not 0".into()),
+        ("Create", with(property::PROBE_TIMEOUT_SECONDS, "fast".into()), None, None, "property ProbeTimeoutSeconds: must be a whole number from 1 to 30, not \"fast\"".into()),
         ("Create", json!("HostedZoneId=Z1"), None, None, "malformed event: ResourceProperties must be an object".into()),
         ("Upsert", good.clone(), None, None, "malformed event: unknown variant `Upsert`, expected one of `Create`, `Update`, `Delete`".into()),
         ("Update", good.clone(), Some(id.as_str()), None, "malformed event: missing field `OldResourceProperties`".into()),

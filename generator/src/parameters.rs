@@ -108,12 +108,14 @@ pub fn table(s: &StackSettings) -> Vec<Parameter> {
         label,
         declaration,
     };
-    let mut key_name = aws_typed(
-        "AWS::EC2::KeyPair::KeyName",
-        "Key pair for SSH to the coordinators and workers (user ec2-user).",
-        s.key_name.as_deref(),
-    );
-    key_name["ConstraintDescription"] = "must be the name of an existing EC2 key pair".into();
+    let mut key_name = json!({
+        "Type": "AWS::EC2::KeyPair::KeyName",
+        "Description": "Key pair for SSH to the coordinators and workers (user ec2-user).",
+        "ConstraintDescription": "must be the name of an existing EC2 key pair",
+    });
+    if let Some(key) = &s.key_name {
+        key_name["Default"] = key.as_str().into();
+    }
     vec![
         parameter(
             name::VPC_ID,

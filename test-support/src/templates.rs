@@ -152,7 +152,10 @@ mod tests {
             (json!({ "Ref": "Port" }), "8080"),
             (json!({ "Ref": "HostedZone" }), "Z0123456789ABCDEFGHIJ"),
             (json!({ "Ref": "Group" }), "stack-Group-1A2B3C"),
-            (json!({ "Fn::Sub": "c.${Zone}:${Port}" }), "c.presto.internal:8080"),
+            (
+                json!({ "Fn::Sub": "c.${Zone}:${Port}" }),
+                "c.presto.internal:8080",
+            ),
             (json!(5), "5"),
         ];
         for (value, expected) in cases {

@@ -14,13 +14,13 @@ use presto_ha_watcher::settings::Settings;
 #[test]
 fn the_watcher_reads_exactly_the_environment_the_template_gives_it() {
     let template = template::build(&StackSettings::default()).expect("template");
-    let given: BTreeMap<String, String> = template["Resources"][ids::WATCHER_FUNCTION]
-        ["Properties"]["Environment"]["Variables"]
-        .as_object()
-        .expect("the watcher has environment variables")
-        .iter()
-        .map(|(name, value)| (name.clone(), resolve(&template, value)))
-        .collect();
+    let given: BTreeMap<String, String> =
+        template["Resources"][ids::WATCHER_FUNCTION]["Properties"]["Environment"]["Variables"]
+            .as_object()
+            .expect("the watcher has environment variables")
+            .iter()
+            .map(|(name, value)| (name.clone(), resolve(&template, value)))
+            .collect();
     let read = RefCell::new(Vec::new());
     let settings = Settings::from_vars(|name| {
         read.borrow_mut().push(name.to_owned());
@@ -41,5 +41,8 @@ fn the_watcher_reads_exactly_the_environment_the_template_gives_it() {
         settings.tuning.grace.as_secs(),
         u64::from(defaults.grace_seconds)
     );
-    assert_eq!(settings.address.name.to_string(), "coordinator.presto.internal");
+    assert_eq!(
+        settings.address.name.to_string(),
+        "coordinator.presto.internal"
+    );
 }
