@@ -126,10 +126,21 @@ pub struct SwitchoverArgs {
     #[arg(long, value_name = "INSTANCE_ID", value_parser = parse_instance_id)]
     pub to: Option<String>,
 
-    /// Terminate the old coordinator once the record has moved; the Auto Scaling
-    /// group launches a new standby in its place.
+    /// Terminate the old coordinator once the record has moved, clients have followed
+    /// it, and its queries have finished; the Auto Scaling group launches a new
+    /// standby in its place.
     #[arg(long)]
     pub terminate_old: bool,
+
+    /// With --terminate-old: how long clients may keep the old address beyond the
+    /// record's TTL (a JVM caches a lookup for 30 s by default).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration_or_zero)]
+    pub client_cache: Duration,
+
+    /// With --terminate-old: the longest wait for the old coordinator's queries to
+    /// finish; then it is terminated anyway.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration_or_zero)]
+    pub drain_timeout: Duration,
 }
 
 /// A CloudFormation stack name: a letter, then letters, digits and hyphens, at most
@@ -181,6 +192,12 @@ fn parse_duration(value: &str) -> Result<Duration, String> {
             "'{value}' is not a duration like 90s, 30m or 1h ({error})"
         )),
     }
+}
+
+/// A duration that may be zero, for waits one may skip.
+fn parse_duration_or_zero(value: &str) -> Result<Duration, String> {
+    humantime::parse_duration(value)
+        .map_err(|error| format!("'{value}' is not a duration like 0s, 30s or 10m ({error})"))
 }
 
 /// A key prefix: no leading '/', none of the characters S3 keys handle badly, and

@@ -13,9 +13,9 @@ use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
 use presto_ha_coordinators::choice::probe_serving;
 use presto_ha_coordinators::group::{Coordinators, InstanceState};
+use presto_ha_coordinators::notes::{LastFailover, Note, Route53Note, WatchNote};
 use presto_ha_coordinators::probe::{HealthProbe, HttpProbe};
 use presto_ha_coordinators::record::CoordinatorRecord;
-use presto_ha_watcher::note::{LastFailover, Note, Route53Note, WatchNote};
 use serde::Serialize;
 
 use crate::args::StatusArgs;

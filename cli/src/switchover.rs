@@ -12,8 +12,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use presto_ha_coordinators::choice::{Probed, healthiest, probe_serving};
 use presto_ha_coordinators::error_chain;
-use presto_ha_coordinators::group::{Coordinator, Coordinators, InstanceId, InstanceState};
-use presto_ha_coordinators::probe::{Health, HealthProbe, HttpProbe};
+use presto_ha_coordinators::group::{
+    Coordinator, Coordinators, InstanceId, InstanceState, move_protection,
+};
+use presto_ha_coordinators::probe::{Health, HealthProbe, HttpProbe, ProbeFailure, QueryLoad};
 use presto_ha_coordinators::record::{ARecord, CoordinatorRecord, RecordError};
 use presto_ha_watcher::watch::{AsgFence, Fence};
 
@@ -25,13 +27,47 @@ use crate::status::PROBE_TIMEOUT;
 /// How long to wait for Route 53 to apply the change before reporting it as accepted.
 pub const APPLY_BUDGET: Duration = Duration::from_secs(60);
 
-/// What to switch to.
-#[derive(Debug, Clone, Default)]
+/// How often the old coordinator's queries are counted while it drains.
+const DRAIN_POLL: Duration = Duration::from_secs(2);
+
+/// What to switch to, and how the old coordinator leaves.
+#[derive(Debug, Clone)]
 pub struct SwitchoverRequest {
     /// The standby to move to; `None` picks the longest-running healthy standby.
     pub to: Option<InstanceId>,
     /// Terminate the old coordinator after the switch, so the group replaces it.
     pub terminate_old: bool,
+    /// How long clients may keep a resolved address beyond the record's TTL (a JVM
+    /// caches lookups for 30 s by default).
+    pub client_cache: Duration,
+    /// The longest wait for the old coordinator's queries to finish.
+    pub drain_timeout: Duration,
+}
+
+/// What to do about the old coordinator, given its unfinished queries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Drain {
+    /// Nothing is left to finish: terminate it.
+    Done,
+    /// Queries are unfinished (or cannot be counted yet): ask again shortly.
+    Wait,
+    /// The drain timeout passed with work unfinished: terminate anyway.
+    TimedOut,
+}
+
+/// Decides from one count of the old coordinator's queries, `waited` into a drain of
+/// at most `timeout`. A coordinator that refuses connections runs nothing; one that
+/// answers but cannot be read is waited for, since what it runs is unknown.
+pub fn drain_step(
+    unfinished: &Result<usize, ProbeFailure>,
+    waited: Duration,
+    timeout: Duration,
+) -> Drain {
+    match unfinished {
+        Ok(0) | Err(ProbeFailure::Unreachable(_)) => Drain::Done,
+        _ if waited >= timeout => Drain::TimedOut,
+        _ => Drain::Wait,
+    }
 }
 
 impl SwitchoverArgs {
@@ -41,6 +77,8 @@ impl SwitchoverArgs {
         let request = SwitchoverRequest {
             to: self.to.map(InstanceId::new),
             terminate_old: self.terminate_old,
+            client_cache: self.client_cache,
+            drain_timeout: self.drain_timeout,
         };
         switchover(
             &cluster,
@@ -194,7 +232,7 @@ pub async fn switchover(
     stack: &ClusterStack,
     request: &SwitchoverRequest,
     coordinators: &impl Coordinators,
-    probe: &(impl HealthProbe + Sync),
+    probe: &(impl HealthProbe + QueryLoad + Sync),
     record: &impl CoordinatorRecord,
     fence: &impl Fence,
     out: &mut impl Write,
@@ -264,9 +302,31 @@ pub async fn switchover(
             )?,
         }
     }
+    let failed = move_protection(
+        coordinators,
+        &stack.group,
+        &members,
+        Some(&target.instance_id),
+    )
+    .await;
+    if failed.is_empty() {
+        writeln!(
+            out,
+            "{} is the coordinator protected from scale-in",
+            target.instance_id
+        )?;
+    }
+    for error in failed {
+        writeln!(
+            out,
+            "scale-in protection not moved ({}); the watcher repairs it within a probe interval",
+            error_chain(&error)
+        )?;
+    }
     if request.terminate_old {
         match active {
             Some(old) => {
+                drain(stack, request, probe, old, new.ttl, out).await?;
                 fence.terminate(&old.instance_id).await.with_context(|| {
                     format!(
                         "the record moved, but terminating {} failed",
@@ -285,14 +345,107 @@ pub async fn switchover(
     Ok(())
 }
 
+/// Waits until clients have followed the record and `old` has finished its queries, or
+/// the drain timeout has passed, saying what it waits for.
+async fn drain(
+    stack: &ClusterStack,
+    request: &SwitchoverRequest,
+    load: &impl QueryLoad,
+    old: &Coordinator,
+    ttl: u32,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let follow = Duration::from_secs(ttl.into()) + request.client_cache;
+    writeln!(
+        out,
+        "waiting {} s for clients to follow the record (TTL {ttl} s + client cache allowance {} s)",
+        follow.as_secs(),
+        request.client_cache.as_secs()
+    )?;
+    out.flush()?;
+    tokio::time::sleep(follow).await;
+    let Some(ip) = old.private_ip else {
+        return Ok(());
+    };
+    let started = Instant::now();
+    let mut said = None;
+    loop {
+        let unfinished = load.unfinished_queries(ip, stack.port, PROBE_TIMEOUT).await;
+        match drain_step(&unfinished, started.elapsed(), request.drain_timeout) {
+            Drain::Done => {
+                writeln!(out, "{} has no unfinished queries", old.instance_id)?;
+                return Ok(());
+            }
+            Drain::TimedOut => {
+                writeln!(
+                    out,
+                    "drain timeout ({} s) reached with {} on {}; terminating anyway",
+                    request.drain_timeout.as_secs(),
+                    describe_load(&unfinished),
+                    old.instance_id
+                )?;
+                return Ok(());
+            }
+            Drain::Wait => {
+                let now = describe_load(&unfinished);
+                if said.as_ref() != Some(&now) {
+                    writeln!(
+                        out,
+                        "waiting for {} to finish: {now} (drain timeout {} s)",
+                        old.instance_id,
+                        request.drain_timeout.as_secs()
+                    )?;
+                    out.flush()?;
+                    said = Some(now);
+                }
+                tokio::time::sleep(DRAIN_POLL).await;
+            }
+        }
+    }
+}
+
+fn describe_load(unfinished: &Result<usize, ProbeFailure>) -> String {
+    match unfinished {
+        Ok(1) => "1 unfinished query".to_owned(),
+        Ok(n) => format!("{n} unfinished queries"),
+        Err(failure) => format!(
+            "queries that cannot be counted ({})",
+            Health::Down(failure.clone())
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::net::Ipv4Addr;
     use std::time::{Duration, UNIX_EPOCH};
 
-    use presto_ha_coordinators::probe::ProbeFailure;
-
     use super::*;
+
+    #[test]
+    fn the_drain_ends_when_nothing_is_left_or_the_timeout_passes() {
+        let s = Duration::from_secs;
+        let timeout = s(600);
+        let cases = [
+            (Ok(0), s(0), Drain::Done),
+            (Ok(2), s(10), Drain::Wait),
+            (Ok(2), s(600), Drain::TimedOut),
+            (
+                Err(ProbeFailure::Unreachable("refused".into())),
+                s(1),
+                Drain::Done,
+            ),
+            (Err(ProbeFailure::Status(401)), s(1), Drain::Wait),
+            (Err(ProbeFailure::TimedOut), s(700), Drain::TimedOut),
+        ];
+        for (unfinished, waited, expected) in cases {
+            assert_eq!(
+                drain_step(&unfinished, waited, timeout),
+                expected,
+                "{unfinished:?} {waited:?}"
+            );
+        }
+    }
 
     fn stack() -> ClusterStack {
         ClusterStack {
@@ -315,6 +468,7 @@ mod tests {
             in_service,
             state,
             launch_time: Some(UNIX_EPOCH + Duration::from_secs(60 * u64::from(n))),
+            protected: false,
         }
     }
 

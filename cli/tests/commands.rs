@@ -7,14 +7,14 @@ use std::process::Output;
 use std::time::Duration;
 
 use presto_ha_coordinators::group::InstanceId;
+use presto_ha_coordinators::notes::{LastFailover, Note, Route53Note, WatchNote};
 use presto_ha_coordinators::record::{ARecord, CoordinatorRecord, RecordAddress, Route53Record};
 use presto_ha_test_support::aws::{
-    Member, Sandbox, SdkConfig, a_record, config, in_service_members,
+    Member, Sandbox, SdkConfig, a_record, config, in_service_members, protected_members,
 };
 use presto_ha_test_support::presto::{Behaviour, FakePresto};
 use presto_ha_test_support::stack::deploy;
 use presto_ha_test_support::templates::{generate, without_custom_resources};
-use presto_ha_watcher::note::{LastFailover, Note, Route53Note, WatchNote};
 use serde_json::Value;
 
 const PORT: u16 = 28082;
@@ -548,7 +548,7 @@ struct Cluster {
     name: String,
     address: RecordAddress,
     members: Vec<Member>,
-    _presto: Vec<FakePresto>,
+    presto: Vec<FakePresto>,
 }
 
 impl Cluster {
@@ -582,7 +582,7 @@ impl Cluster {
             name: sandbox.name,
             address,
             members,
-            _presto: presto,
+            presto,
         }
     }
 
@@ -772,18 +772,80 @@ async fn switchover_moves_to_a_healthy_standby_and_refuses_what_it_cannot_vouch_
         members.iter().any(|m| m == cluster.id(0)),
         "the old coordinator was left alone: {members:?}"
     );
-
-    // On to the last, retiring the one it leaves. (Not back to the first: the emulator
-    // refuses a CREATE it has journalled before even when the same batch deletes the
-    // record first, which Route 53 allows.)
-    let on = run(&["--to", cluster.id(3), "--terminate-old"]).await;
-    assert!(on.status.success(), "{}", describe(&on));
-    assert_eq!(cluster.record().await, Some(cluster.ip(3)));
+    // The protection from scale-in moved with the record.
     assert!(
-        text(&on.stdout).contains(&format!("terminated {}", cluster.id(2))),
+        text(&moved.stdout).contains(&format!(
+            "{} is the coordinator protected from scale-in",
+            cluster.id(2)
+        )),
         "{}",
-        describe(&on)
+        describe(&moved)
     );
+    assert_eq!(
+        protected_members(&cluster.config, &group).await,
+        [cluster.id(2).to_owned()]
+    );
+
+    // On to the last, retiring the one it leaves once its two running queries have
+    // finished. (Not back to the first: the emulator refuses a CREATE it has journalled
+    // before even when the same batch deletes the record first, which Route 53 allows.)
+    let old = cluster.presto[2].control();
+    old.set_running_queries(2);
+    let ec2 = aws_sdk_ec2::Client::new(&cluster.config);
+    let state = |id: String| {
+        let ec2 = ec2.clone();
+        async move {
+            let described = ec2
+                .describe_instances()
+                .instance_ids(id)
+                .send()
+                .await
+                .expect("DescribeInstances");
+            described.reservations()[0].instances()[0]
+                .state()
+                .and_then(|s| s.name())
+                .map(|n| n.as_str().to_owned())
+                .unwrap_or_default()
+        }
+    };
+    let finish_later = async {
+        // Past the record's TTL (5 s) and a few counts of the queries.
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let during = state(cluster.id(2).to_owned()).await;
+        old.set_running_queries(0);
+        during
+    };
+    let (on, during) = tokio::join!(
+        run(&[
+            "--to",
+            cluster.id(3),
+            "--terminate-old",
+            "--client-cache",
+            "0s"
+        ]),
+        finish_later
+    );
+    assert!(on.status.success(), "{}", describe(&on));
+    assert_eq!(during, "running", "terminated before its queries finished");
+    assert_eq!(cluster.record().await, Some(cluster.ip(3)));
+    let stdout = text(&on.stdout);
+    let said = [
+        "waiting 5 s for clients to follow the record (TTL 5 s + client cache allowance 0 s)"
+            .to_owned(),
+        format!(
+            "waiting for {} to finish: 2 unfinished queries (drain timeout 600 s)",
+            cluster.id(2)
+        ),
+        format!("{} has no unfinished queries", cluster.id(2)),
+        format!("terminated {}", cluster.id(2)),
+    ];
+    let mut at = 0;
+    for line in &said {
+        let found = stdout[at..]
+            .find(line.as_str())
+            .unwrap_or_else(|| panic!("{line:?} missing or out of order in:\n{stdout}"));
+        at += found + line.len();
+    }
     let members: Vec<String> = in_service_members(&cluster.config, &group)
         .await
         .into_iter()

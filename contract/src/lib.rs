@@ -124,8 +124,19 @@ pub mod dns_resource {
     pub const COORDINATOR_GROUP: &str = "CoordinatorGroupName";
     /// Property: the engine's HTTP port on the coordinators.
     pub const PRESTO_PORT: &str = "PrestoHttpPort";
-    /// Property: seconds a probe may take.
-    pub const PROBE_TIMEOUT_SECONDS: &str = "ProbeTimeoutSeconds";
+    /// Property: seconds a probe may take; the parameter's name, so that a refusal
+    /// names what the user set.
+    pub const PROBE_TIMEOUT_SECONDS: &str = super::parameters::PROBE_TIMEOUT_SECONDS;
+    /// Property: seconds between two probes, checked against the grace.
+    pub const PROBE_INTERVAL_SECONDS: &str = super::parameters::PROBE_INTERVAL_SECONDS;
+    /// Property: the watcher's grace, checked against the probe interval and timeout.
+    pub const GRACE_SECONDS: &str = super::parameters::FAILOVER_GRACE_SECONDS;
+    /// Property: the watcher Lambda's name, which a stack's deletion stops before it
+    /// removes the record and the notes.
+    pub const WATCHER_FUNCTION: &str = "WatcherFunctionName";
+    /// Property: the watcher Lambda's timeout in seconds, the longest a run that
+    /// started before the stop can go on writing.
+    pub const WATCHER_TIMEOUT_SECONDS: &str = "WatcherTimeoutSeconds";
     /// Attribute: the private IP the record points at.
     pub const COORDINATOR_IP: &str = "CoordinatorIp";
     /// Attribute: the instance the record points at.
@@ -168,6 +179,11 @@ pub mod limits {
     /// TTLs of the coordinator record that the Lambdas accept.
     pub const RECORD_TTL_SECONDS: RangeInclusive<u32> = 1..=3600;
 }
+
+/// The watcher Lambda's timeout: one scheduled minute of probing plus room to finish
+/// a failover it started near the end. No run lasts longer, which is what lets a
+/// stack's deletion know when the last one has ended.
+pub const WATCHER_TIMEOUT_SECONDS: u32 = 90;
 
 /// TTL of the coordinator record. Workers' JVMs cache lookups for the same time, so
 /// after a switch every node follows within about twice this.

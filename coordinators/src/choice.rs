@@ -70,6 +70,7 @@ mod tests {
             in_service: true,
             state: InstanceState::Running,
             launch_time: Some(UNIX_EPOCH + Duration::from_secs(launched)),
+            protected: false,
         }
     }
 

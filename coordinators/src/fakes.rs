@@ -9,7 +9,9 @@ use std::net::Ipv4Addr;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::group::{Coordinator, Coordinators, GroupError};
+use crate::aws::AwsCallError;
+use crate::group::{Coordinator, Coordinators, GroupError, InstanceId};
+use crate::notes::{Note, WatchNote};
 use crate::probe::{Health, HealthProbe, ProbeFailure};
 use crate::record::{ARecord, ChangeId, CoordinatorRecord, RecordAddress, RecordError, ZoneId};
 
@@ -23,6 +25,7 @@ pub struct FakeRoute53 {
 struct Route53State {
     zones: HashSet<ZoneId>,
     records: HashMap<RecordAddress, ARecord>,
+    notes: HashMap<String, String>,
     changes: Vec<(RecordAddress, Option<ARecord>, Option<ARecord>)>,
     read_failures: Vec<RecordError>,
     swap_failures: Vec<RecordError>,
@@ -54,6 +57,19 @@ impl FakeRoute53 {
     /// The record's value.
     pub fn get(&self, at: &RecordAddress) -> Option<ARecord> {
         self.lock().records.get(at).cloned()
+    }
+
+    /// The names of the notes the zone `zone` holds, sorted.
+    pub fn note_names(&self, zone: &ZoneId) -> Vec<String> {
+        let state = self.lock();
+        let mut names: Vec<String> = state
+            .notes
+            .keys()
+            .filter(|key| key.starts_with(&format!("{zone}/")))
+            .cloned()
+            .collect();
+        names.sort();
+        names
     }
 
     /// Every change accepted so far: address, old value, new value.
@@ -142,6 +158,28 @@ impl CoordinatorRecord for FakeRoute53 {
     }
 }
 
+impl WatchNote for FakeRoute53 {
+    async fn read(&self, at: &RecordAddress, note: Note) -> Result<Option<String>, AwsCallError> {
+        Ok(self.lock().notes.get(&note_key(at, note)).cloned())
+    }
+
+    async fn write(&self, at: &RecordAddress, note: Note, text: &str) -> Result<(), AwsCallError> {
+        self.lock()
+            .notes
+            .insert(note_key(at, note), text.to_owned());
+        Ok(())
+    }
+
+    async fn remove(&self, at: &RecordAddress, note: Note) -> Result<bool, AwsCallError> {
+        Ok(self.lock().notes.remove(&note_key(at, note)).is_some())
+    }
+}
+
+/// Where the fake keeps a note: zone and name.
+fn note_key(at: &RecordAddress, note: Note) -> String {
+    format!("{}/{}", at.zone, note.name(at))
+}
+
 /// Auto Scaling groups in memory.
 #[derive(Debug, Default)]
 pub struct FakeGroups {
@@ -167,6 +205,46 @@ impl Coordinators for FakeGroups {
             .ok_or_else(|| GroupError::NoSuchGroup(group.to_owned()))?;
         members.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
         Ok(members)
+    }
+
+    async fn protect(
+        &self,
+        group: &str,
+        instance: &InstanceId,
+        protected: bool,
+    ) -> Result<(), GroupError> {
+        let mut groups = self.groups.lock().unwrap_or_else(|p| p.into_inner());
+        let members = groups
+            .get_mut(group)
+            .ok_or_else(|| GroupError::NoSuchGroup(group.to_owned()))?;
+        let member = members
+            .iter_mut()
+            .find(|m| &m.instance_id == instance && m.in_service)
+            .ok_or_else(|| {
+                // What Auto Scaling answers for an instance it does not hold in service.
+                GroupError::Aws(AwsCallError {
+                    operation: "SetInstanceProtection",
+                    resource: format!("instance {instance} of coordinator group {group}"),
+                    detail: "ValidationError: The instance is not part of the group or is not in service"
+                        .into(),
+                })
+            })?;
+        member.protected = protected;
+        Ok(())
+    }
+}
+
+impl FakeGroups {
+    /// The members the group protects from scale-in.
+    pub fn protected(&self, group: &str) -> Vec<InstanceId> {
+        let groups = self.groups.lock().unwrap_or_else(|p| p.into_inner());
+        groups
+            .get(group)
+            .into_iter()
+            .flatten()
+            .filter(|m| m.protected)
+            .map(|m| m.instance_id.clone())
+            .collect()
     }
 }
 

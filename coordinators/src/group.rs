@@ -58,6 +58,8 @@ pub struct Coordinator {
     pub state: InstanceState,
     /// When it was launched.
     pub launch_time: Option<SystemTime>,
+    /// Whether the group protects it from scale-in.
+    pub protected: bool,
 }
 
 impl Coordinator {
@@ -80,13 +82,58 @@ pub enum GroupError {
     Aws(#[from] AwsCallError),
 }
 
-/// Lists the members of a coordinator group.
+/// Lists the members of a coordinator group and protects them from scale-in.
 pub trait Coordinators {
     /// Every instance the group holds, in any lifecycle state, sorted by instance id.
     fn members(
         &self,
         group: &str,
     ) -> impl Future<Output = Result<Vec<Coordinator>, GroupError>> + Send;
+
+    /// Protects `instance` from scale-in, or lifts its protection.
+    fn protect(
+        &self,
+        group: &str,
+        instance: &InstanceId,
+        protected: bool,
+    ) -> impl Future<Output = Result<(), GroupError>> + Send;
+}
+
+/// The protection changes that leave exactly `active` protected from scale-in among
+/// the in-service members, in the order to make them: the active one first, so that a
+/// crash half-way leaves two members protected at worst, never none.
+pub fn protection_changes(
+    members: &[Coordinator],
+    active: Option<&InstanceId>,
+) -> Vec<(InstanceId, bool)> {
+    let in_service = members.iter().filter(|m| m.in_service);
+    let protect = in_service
+        .clone()
+        .filter(|m| Some(&m.instance_id) == active && !m.protected);
+    let release = in_service.filter(|m| Some(&m.instance_id) != active && m.protected);
+    protect
+        .map(|m| (m.instance_id.clone(), true))
+        .chain(release.map(|m| (m.instance_id.clone(), false)))
+        .collect()
+}
+
+/// Makes [`protection_changes`] through `coordinators`, one instance at a time, so that
+/// one refused change (an instance terminating meanwhile) does not stop the others.
+/// Returns what failed.
+pub async fn move_protection(
+    coordinators: &impl Coordinators,
+    group: &str,
+    members: &[Coordinator],
+    active: Option<&InstanceId>,
+) -> Vec<GroupError> {
+    let mut failed = Vec::new();
+    for (instance, protected) in protection_changes(members, active) {
+        match coordinators.protect(group, &instance, protected).await {
+            Ok(()) => tracing::info!(%instance, protected, "scale-in protection set"),
+            Err(error) => failed.push(error),
+        }
+    }
+    failed
 }
 
 /// [`Coordinators`] backed by Auto Scaling and EC2.
@@ -131,6 +178,7 @@ impl Coordinators for AwsCoordinators {
                     in_service: instance.lifecycle_state() == Some(&LifecycleState::InService),
                     state: InstanceState::Unknown,
                     launch_time: None,
+                    protected: instance.protected_from_scale_in().unwrap_or(false),
                 })
             })
             .collect();
@@ -180,5 +228,92 @@ impl Coordinators for AwsCoordinators {
         }
         members.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
         Ok(members)
+    }
+
+    async fn protect(
+        &self,
+        group: &str,
+        instance: &InstanceId,
+        protected: bool,
+    ) -> Result<(), GroupError> {
+        self.autoscaling
+            .set_instance_protection()
+            .auto_scaling_group_name(group)
+            .instance_ids(instance.as_str())
+            .protected_from_scale_in(protected)
+            .send()
+            .await
+            .map_err(|e| {
+                AwsCallError::sdk(
+                    "SetInstanceProtection",
+                    format_args!("instance {instance} of coordinator group {group}"),
+                    e,
+                )
+            })?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(n: u8, in_service: bool, protected: bool) -> Coordinator {
+        Coordinator {
+            instance_id: InstanceId::new(format!("i-{n}")),
+            private_ip: Some(Ipv4Addr::new(10, 0, 0, n)),
+            in_service,
+            state: InstanceState::Running,
+            launch_time: None,
+            protected,
+        }
+    }
+
+    #[test]
+    fn protection_goes_to_the_active_member_first_then_leaves_the_others() {
+        let id = |n: u8| InstanceId::new(format!("i-{n}"));
+        // (members, the active one, the changes expected: instance and protection)
+        type Case = (Vec<Coordinator>, Option<u8>, Vec<(u8, bool)>);
+        let cases: [Case; 5] = [
+            // A switch from 1 to 2: protect 2 before releasing 1.
+            (
+                vec![
+                    member(1, true, true),
+                    member(2, true, false),
+                    member(3, true, false),
+                ],
+                Some(2),
+                vec![(2, true), (1, false)],
+            ),
+            // Already right: nothing to do.
+            (
+                vec![member(1, true, true), member(2, true, false)],
+                Some(1),
+                vec![],
+            ),
+            // Two protected after a crash half-way: release the stale one.
+            (
+                vec![member(1, true, true), member(2, true, true)],
+                Some(2),
+                vec![(1, false)],
+            ),
+            // No active member: release everyone (scale-in may pick any).
+            (vec![member(1, true, true)], None, vec![(1, false)]),
+            // Members not in service are left alone: Auto Scaling refuses them.
+            (
+                vec![member(1, false, true), member(2, true, false)],
+                Some(2),
+                vec![(2, true)],
+            ),
+        ];
+        for (members, active, expected) in cases {
+            let expected: Vec<(InstanceId, bool)> =
+                expected.into_iter().map(|(n, p)| (id(n), p)).collect();
+            assert_eq!(
+                protection_changes(&members, active.map(id).as_ref()),
+                expected,
+                "active {active:?}"
+            );
+        }
     }
 }

@@ -29,5 +29,6 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 pub mod group;
+pub mod notes;
 pub mod probe;
 pub mod record;

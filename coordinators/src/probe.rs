@@ -127,6 +127,71 @@ impl HealthProbe for HttpProbe {
     }
 }
 
+/// The user the queries listing is asked as. Without authentication, Trino and
+/// prestodb only need a name; it shows in their logs.
+const LISTING_USER: &str = "presto-ha";
+
+/// What a coordinator still has to do before it can go.
+pub trait QueryLoad {
+    /// How many queries the coordinator at `ip:port` has not finished: queued,
+    /// planning, running or finishing.
+    fn unfinished_queries(
+        &self,
+        ip: Ipv4Addr,
+        port: u16,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<usize, ProbeFailure>> + Send;
+}
+
+/// One query of `GET /v1/query`, as far as it is read.
+#[derive(Debug, Deserialize)]
+struct QuerySummary {
+    state: String,
+}
+
+/// Query states after which a query holds nothing on the coordinator.
+const DONE_STATES: [&str; 2] = ["FINISHED", "FAILED"];
+
+impl QueryLoad for HttpProbe {
+    async fn unfinished_queries(
+        &self,
+        ip: Ipv4Addr,
+        port: u16,
+        timeout: Duration,
+    ) -> Result<usize, ProbeFailure> {
+        let url = format!("http://{}/v1/query", SocketAddrV4::new(ip, port));
+        let response = self
+            .client
+            .get(&url)
+            .header("X-Trino-User", LISTING_USER)
+            .header("X-Presto-User", LISTING_USER)
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|error| {
+                if error.is_timeout() {
+                    ProbeFailure::TimedOut
+                } else {
+                    ProbeFailure::Unreachable(error_chain(&error))
+                }
+            })?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            return Err(ProbeFailure::Status(status));
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|error| ProbeFailure::BadBody(error_chain(&error)))?;
+        let queries: Vec<QuerySummary> = serde_json::from_slice(&body)
+            .map_err(|error| ProbeFailure::BadBody(error.to_string()))?;
+        Ok(queries
+            .iter()
+            .filter(|q| !DONE_STATES.contains(&q.state.as_str()))
+            .count())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,5 +288,32 @@ mod tests {
             .probe(Ipv4Addr::LOCALHOST, port, Duration::from_millis(300))
             .await;
         assert_eq!(health, Health::Down(ProbeFailure::TimedOut));
+    }
+
+    #[tokio::test]
+    async fn unfinished_queries_count_all_but_finished_and_failed_ones() {
+        let body = r#"[{"queryId":"a","state":"RUNNING"},{"queryId":"b","state":"QUEUED"},{"queryId":"c","state":"FINISHED"},{"queryId":"d","state":"FAILED"},{"queryId":"e","state":"PLANNING"}]"#;
+        let port = serve(Router::new().route(
+            "/v1/query",
+            get(move |headers: axum::http::HeaderMap| async move {
+                if headers.get("X-Trino-User").is_none() {
+                    return (StatusCode::UNAUTHORIZED, "");
+                }
+                (StatusCode::OK, body)
+            }),
+        ))
+        .await;
+        let probe = HttpProbe::new().expect("client");
+        let loopback = Ipv4Addr::LOCALHOST;
+        let timeout = Duration::from_secs(2);
+        assert_eq!(
+            probe.unfinished_queries(loopback, port, timeout).await,
+            Ok(3)
+        );
+        let broken = serve(Router::new().route("/v1/query", get(|| async { "{}" }))).await;
+        assert!(matches!(
+            probe.unfinished_queries(loopback, broken, timeout).await,
+            Err(ProbeFailure::BadBody(_))
+        ));
     }
 }

@@ -191,6 +191,11 @@ impl Route53Record {
     pub fn new(client: aws_sdk_route53::Client) -> Self {
         Self { client }
     }
+
+    /// The client, for the notes kept beside the record.
+    pub(crate) fn client(&self) -> &aws_sdk_route53::Client {
+        &self.client
+    }
 }
 
 fn record_set(at: &RecordAddress, record: &ARecord) -> Result<ResourceRecordSet, RecordError> {

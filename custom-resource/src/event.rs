@@ -6,7 +6,9 @@ use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use aws_lambda_events::event::cloudformation::CloudFormationCustomResourceRequest;
-use presto_ha_contract::{RECORD_TTL_SECONDS, dns_resource as property, limits, widen};
+use presto_ha_contract::{
+    ProbeSetting, RECORD_TTL_SECONDS, check_timing, dns_resource as property, limits, widen,
+};
 use presto_ha_coordinators::record::{RecordAddress, RecordName, ZoneId};
 use serde_json::Value;
 
@@ -52,6 +54,18 @@ pub struct DnsProperties {
     pub port: u16,
     /// How long one probe may take.
     pub probe_timeout: Duration,
+    /// The watcher's probe interval and grace, when the template passes them (it
+    /// does since they are checked here; older templates did not).
+    pub watch: Option<WatchTimings>,
+}
+
+/// The watcher's timings that must fit the probe timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WatchTimings {
+    /// Time between two probes.
+    pub interval: Duration,
+    /// How long the active coordinator must fail before it is replaced.
+    pub grace: Duration,
 }
 
 /// A request, checked.
@@ -66,12 +80,47 @@ pub enum Request {
         /// The new properties.
         properties: DnsProperties,
     },
-    /// The stack is being deleted, or this resource replaced or rolled back. Only the
-    /// physical id counts: it names what was created.
+    /// The stack is being deleted, or this resource replaced or rolled back. The
+    /// physical id names what was created; of the properties only the watcher's are
+    /// read, leniently, so that a Delete is carried out whatever else they hold.
     Delete {
         /// The resource's id.
         physical_id: String,
+        /// The stack, to ask whether it is being deleted.
+        stack_id: String,
+        /// The watcher that writes next to the record, when the properties name it.
+        watcher: Option<WatcherRef>,
     },
+}
+
+/// The watcher Lambda that writes next to the record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatcherRef {
+    /// Its function name.
+    pub function: String,
+    /// Its timeout: no run lasts longer.
+    pub timeout: Duration,
+}
+
+impl WatcherRef {
+    /// The watcher the properties name, if they name one usably.
+    fn from_properties(properties: &Value) -> Option<Self> {
+        let function = properties
+            .get(property::WATCHER_FUNCTION)?
+            .as_str()
+            .filter(|f| !f.is_empty())?;
+        let timeout = number(
+            properties,
+            property::WATCHER_TIMEOUT_SECONDS,
+            None,
+            1..=900u16,
+        )
+        .ok()?;
+        Some(Self {
+            function: function.to_owned(),
+            timeout: Duration::from_secs(timeout.into()),
+        })
+    }
 }
 
 /// The probe timeout when an event names none (events from templates that predate
@@ -84,6 +133,21 @@ pub enum EventError {
     /// Not the shape of a CloudFormation custom-resource request.
     #[error("malformed event: {0}")]
     Shape(String),
+    /// The watcher's timings do not fit together: the stack would deploy a watcher
+    /// that refuses to start.
+    #[error(
+        "{setting} ({value} s) must be shorter than {grace_name} ({grace} s): a grace no longer than one probe would fail a coordinator on a single slow answer"
+    )]
+    Timing {
+        /// The property that is too long.
+        setting: &'static str,
+        /// Its value in seconds.
+        value: u64,
+        /// The grace's property.
+        grace_name: &'static str,
+        /// The grace in seconds.
+        grace: u64,
+    },
     /// A property is missing or has a value this resource cannot use.
     #[error("property {name}: {problem}")]
     Property {
@@ -109,6 +173,8 @@ impl Request {
             }),
             CloudFormationCustomResourceRequest::Delete(delete) => Ok(Self::Delete {
                 physical_id: non_empty_id(delete.physical_resource_id)?,
+                stack_id: delete.stack_id,
+                watcher: WatcherRef::from_properties(&delete.resource_properties),
             }),
             _ => Err(EventError::Shape("unknown request type".into())),
         }
@@ -158,12 +224,45 @@ impl DnsProperties {
             Some(DEFAULT_PROBE_TIMEOUT_SECONDS),
             limits::PROBE_TIMEOUT_SECONDS,
         )?;
+        let probe_timeout = Duration::from_secs(probe_timeout.into());
+        let seconds = |name, range: RangeInclusive<u16>| {
+            optional_number(properties, name, range)
+                .map(|n| n.map(|n| Duration::from_secs(n.into())))
+        };
+        let interval = seconds(
+            property::PROBE_INTERVAL_SECONDS,
+            limits::PROBE_INTERVAL_SECONDS,
+        )?;
+        let grace = seconds(property::GRACE_SECONDS, limits::GRACE_SECONDS)?;
+        let watch = match (interval, grace) {
+            (Some(interval), Some(grace)) => {
+                check_timing(interval, probe_timeout, grace).map_err(|e| EventError::Timing {
+                    setting: match e.setting {
+                        ProbeSetting::Interval => property::PROBE_INTERVAL_SECONDS,
+                        ProbeSetting::Timeout => property::PROBE_TIMEOUT_SECONDS,
+                    },
+                    value: e.value.as_secs(),
+                    grace_name: property::GRACE_SECONDS,
+                    grace: grace.as_secs(),
+                })?;
+                Some(WatchTimings { interval, grace })
+            }
+            (None, None) => None,
+            (Some(_), None) => return Err(property_error(property::GRACE_SECONDS, "is missing")),
+            (None, Some(_)) => {
+                return Err(property_error(
+                    property::PROBE_INTERVAL_SECONDS,
+                    "is missing",
+                ));
+            }
+        };
         Ok(Self {
             address: RecordAddress { zone, name },
             ttl,
             group,
             port,
-            probe_timeout: Duration::from_secs(probe_timeout.into()),
+            probe_timeout,
+            watch,
         })
     }
 }
@@ -229,6 +328,21 @@ where
         .ok_or_else(|| property_error(name, format!("{}, not {value}", expected())))
 }
 
+/// A whole-number property within `range`, `None` when absent.
+fn optional_number<T>(
+    properties: &Value,
+    name: &'static str,
+    range: RangeInclusive<T>,
+) -> Result<Option<T>, EventError>
+where
+    T: Copy + Into<u64> + TryFrom<u64>,
+{
+    match properties.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(_) => number(properties, name, None, range).map(Some),
+    }
+}
+
 /// The physical id of the resource managing `address`: stable across updates that
 /// keep the zone and name, and different when either changes (which CloudFormation
 /// takes as a replacement and answers with a Delete of the old id).
@@ -290,7 +404,9 @@ mod tests {
         assert_eq!(
             Request::parse(delete).expect("valid"),
             Request::Delete {
-                physical_id: "Z0123456789ABC/coordinator.presto.internal".into()
+                physical_id: "Z0123456789ABC/coordinator.presto.internal".into(),
+                stack_id: "arn:aws:cloudformation:us-east-1:123456789012:stack/analytics/5b6f2c10-1234-11ef-9a4b-0a1b2c3d4e5f".into(),
+                watcher: None,
             }
         );
     }
@@ -315,6 +431,69 @@ mod tests {
         let properties = DnsProperties::parse(&numbers).expect("numbers are fine too");
         assert_eq!((properties.ttl, properties.port), (30, 8443));
         assert_eq!(properties.probe_timeout, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn the_watchers_timings_must_fit_the_grace() {
+        let with = |pairs: &[(&str, &str)]| {
+            let mut properties = properties();
+            for (key, value) in pairs {
+                properties[*key] = json!(value);
+            }
+            DnsProperties::parse(&properties).map_err(|e| e.to_string())
+        };
+        let fits = with(&[
+            ("ProbeIntervalSeconds", "2"),
+            ("FailoverGraceSeconds", "15"),
+        ])
+        .expect("fits");
+        assert_eq!(
+            fits.watch,
+            Some(WatchTimings {
+                interval: Duration::from_secs(2),
+                grace: Duration::from_secs(15)
+            })
+        );
+        let refused = [
+            (
+                [
+                    ("ProbeIntervalSeconds", "15"),
+                    ("FailoverGraceSeconds", "15"),
+                ],
+                "ProbeIntervalSeconds (15 s) must be shorter than FailoverGraceSeconds (15 s)",
+            ),
+            (
+                [("ProbeIntervalSeconds", "2"), ("FailoverGraceSeconds", "5")],
+                "",
+            ),
+            (
+                [("ProbeTimeoutSeconds", "9"), ("FailoverGraceSeconds", "8")],
+                "property ProbeIntervalSeconds: is missing",
+            ),
+        ];
+        for (pairs, expected) in refused {
+            let result = with(&pairs);
+            if expected.is_empty() {
+                assert!(result.is_ok(), "{pairs:?}: {result:?}");
+            } else {
+                let error = result.expect_err("refused");
+                assert!(error.starts_with(expected), "{pairs:?}: {error}");
+            }
+        }
+        let timeout = with(&[
+            ("ProbeIntervalSeconds", "1"),
+            ("ProbeTimeoutSeconds", "8"),
+            ("FailoverGraceSeconds", "8"),
+        ]);
+        assert!(timeout.expect_err("refused").starts_with(
+            "ProbeTimeoutSeconds (8 s) must be shorter than FailoverGraceSeconds (8 s)"
+        ));
+        assert_eq!(
+            DnsProperties::parse(&properties())
+                .expect("old events")
+                .watch,
+            None
+        );
     }
 
     #[test]

@@ -15,22 +15,28 @@ use std::time::Duration;
 use presto_ha_contract::dns_resource as attribute;
 use presto_ha_coordinators::choice::{first_serving, healthiest, probe_serving};
 use presto_ha_coordinators::error_chain;
-use presto_ha_coordinators::group::{Coordinator, Coordinators, GroupError, InstanceId};
+use presto_ha_coordinators::group::{
+    Coordinator, Coordinators, GroupError, InstanceId, move_protection,
+};
+use presto_ha_coordinators::notes::{Note, WatchNote};
 use presto_ha_coordinators::probe::HealthProbe;
-use presto_ha_coordinators::record::{ARecord, CoordinatorRecord, RecordError};
+use presto_ha_coordinators::record::{ARecord, CoordinatorRecord, RecordAddress, RecordError};
 use tokio::time::Instant;
 
-use crate::event::{DnsProperties, Request, address_of, physical_id};
+use crate::event::{DnsProperties, Request, WatcherRef, address_of, physical_id};
+use crate::watcher::WatcherControl;
 
-/// The three AWS-facing services a request uses.
+/// The AWS-facing services a request uses.
 #[derive(Debug)]
-pub struct Services<C, P, R> {
+pub struct Services<C, P, R, W> {
     /// The coordinator group's members.
     pub coordinators: C,
     /// Presto's health.
     pub probe: P,
-    /// The coordinator record.
+    /// The coordinator record and the watcher's notes beside it.
     pub record: R,
+    /// The stack and the watcher, for a Delete.
+    pub watcher: W,
 }
 
 /// What a successful request tells CloudFormation.
@@ -68,6 +74,8 @@ const WRITE_RESERVE: Duration = Duration::from_secs(20);
 const SYNC_WAIT_MAX: Duration = Duration::from_secs(30);
 /// Compare-and-swap attempts before a Create or Update gives up on a busy record.
 const SWAP_ATTEMPTS: u32 = 3;
+/// Time a Delete keeps after waiting out the watcher, for removing and answering.
+const DELETE_RESERVE: Duration = Duration::from_secs(30);
 
 /// The coordinator the record points at.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,21 +85,23 @@ struct Target {
 }
 
 /// Carries out `request`, finishing before `deadline` or being cut off by the caller.
-pub async fn handle<C, P, R>(
-    services: &Services<C, P, R>,
+pub async fn handle<C, P, R, W>(
+    services: &Services<C, P, R, W>,
     request: Request,
     deadline: Instant,
 ) -> Result<Success, HandlerError>
 where
     C: Coordinators,
     P: HealthProbe + Sync,
-    R: CoordinatorRecord,
+    R: CoordinatorRecord + WatchNote,
+    W: WatcherControl,
 {
     match request {
         // An Update whose zone or name changed derives a new id: CloudFormation takes
         // that as a replacement and deletes the old record afterwards.
         Request::Create(properties) | Request::Update { properties, .. } => {
             let target = ensure_record(services, &properties, deadline).await?;
+            let reason = protect_target(services, &properties.group, &target.instance_id).await;
             let data = BTreeMap::from([
                 (attribute::COORDINATOR_IP.to_owned(), target.ip.to_string()),
                 (
@@ -106,15 +116,45 @@ where
             Ok(Success {
                 physical_id: physical_id(&properties.address),
                 data,
-                reason: None,
+                reason,
             })
         }
-        Request::Delete { physical_id } => Ok(remove_record(&services.record, physical_id).await),
+        Request::Delete {
+            physical_id,
+            stack_id,
+            watcher,
+        } => Ok(delete(services, physical_id, &stack_id, watcher, deadline).await),
     }
 }
 
-async fn ensure_record<C, P, R>(
-    services: &Services<C, P, R>,
+/// Leaves exactly `target` protected from scale-in, after the record points at it. A
+/// failure does not fail the request (the record is right, and the watcher repairs
+/// protection every round); it is logged and returned as the answer's reason.
+async fn protect_target<C, P, R, W>(
+    services: &Services<C, P, R, W>,
+    group: &str,
+    target: &InstanceId,
+) -> Option<String>
+where
+    C: Coordinators,
+{
+    let failed = match services.coordinators.members(group).await {
+        Ok(members) => move_protection(&services.coordinators, group, &members, Some(target)).await,
+        Err(error) => vec![error],
+    };
+    if failed.is_empty() {
+        return None;
+    }
+    let errors: Vec<String> = failed.iter().map(|e| error_chain(e)).collect();
+    tracing::warn!(errors = ?errors, "scale-in protection not moved; the watcher repairs it");
+    Some(format!(
+        "scale-in protection not moved to {target} (the watcher repairs it): {}",
+        errors.join("; ")
+    ))
+}
+
+async fn ensure_record<C, P, R, W>(
+    services: &Services<C, P, R, W>,
     properties: &DnsProperties,
     deadline: Instant,
 ) -> Result<Target, HandlerError>
@@ -187,8 +227,8 @@ where
 
 /// The member to seed the record with: the healthiest, waiting for one to turn
 /// healthy while time allows, else the first serving one.
-async fn choose<C, P, R>(
-    services: &Services<C, P, R>,
+async fn choose<C, P, R, W>(
+    services: &Services<C, P, R, W>,
     properties: &DnsProperties,
     members: &[Coordinator],
     deadline: Instant,
@@ -224,45 +264,109 @@ where
     }
 }
 
-async fn remove_record(record: &impl CoordinatorRecord, physical_id: String) -> Success {
-    let done = |reason: Option<String>| Success {
+/// Removes the record and the watcher's notes named by `physical_id`, after making
+/// sure no watcher run can write them again (see [`crate::watcher`]). Never fails:
+/// what cannot be done is said in the reason, and the stack goes on.
+async fn delete<C, P, R, W>(
+    services: &Services<C, P, R, W>,
+    physical_id: String,
+    stack_id: &str,
+    watcher: Option<WatcherRef>,
+    deadline: Instant,
+) -> Success
+where
+    R: CoordinatorRecord + WatchNote,
+    W: WatcherControl,
+{
+    let done = |reasons: Vec<String>| Success {
         physical_id: physical_id.clone(),
         data: BTreeMap::new(),
-        reason,
+        reason: (!reasons.is_empty()).then(|| reasons.join("; ")),
     };
     let Some(address) = address_of(&physical_id) else {
         tracing::info!(
             physical_id,
             "no record was created under this id; nothing to delete"
         );
-        return done(None);
+        return done(Vec::new());
     };
+    let mut reasons = Vec::new();
+    if let Some(watcher) = watcher {
+        // Stopping the watcher on a mere replacement would end failover for good, so
+        // when in doubt it is left running; the wait below still covers every run
+        // that started before the stack's triggers were removed.
+        let going_away = match services.watcher.stack_going_away(stack_id).await {
+            Ok(going_away) => going_away,
+            Err(error) => {
+                tracing::warn!(error = %error, "could not tell whether the stack is being deleted; leaving the watcher running");
+                false
+            }
+        };
+        if going_away {
+            match services.watcher.stop_watcher(&watcher.function).await {
+                Ok(()) => tracing::info!(function = watcher.function, "watcher stopped"),
+                Err(error) => {
+                    tracing::error!(error = %error, "could not stop the watcher");
+                    reasons.push(format!("watcher not stopped: {error}"));
+                }
+            }
+        }
+        let until = (Instant::now() + watcher.timeout).min(
+            deadline
+                .checked_sub(DELETE_RESERVE)
+                .unwrap_or_else(Instant::now),
+        );
+        tracing::info!(
+            wait_seconds = until.saturating_duration_since(Instant::now()).as_secs(),
+            going_away,
+            "waiting out watcher runs that may still write next to the record"
+        );
+        tokio::time::sleep_until(until).await;
+    }
+    reasons.extend(remove_record(&services.record, &address).await);
+    for note in Note::ALL {
+        match services.record.remove(&address, note).await {
+            Ok(removed) => tracing::info!(note = note.name(&address), removed, "note removed"),
+            Err(error) => {
+                tracing::error!(error = %error, "failed to delete a note");
+                reasons.push(format!(
+                    "note {} left in place: {error}",
+                    note.name(&address)
+                ));
+            }
+        }
+    }
+    done(reasons)
+}
+
+/// Removes the record; what could not be removed, as a reason.
+async fn remove_record(record: &impl CoordinatorRecord, address: &RecordAddress) -> Option<String> {
     // A Delete never blocks the stack: what cannot be removed is reported, not failed.
     let left_in_place = |error: &dyn std::error::Error| {
         tracing::error!(record = %address, error = %error_chain(error), "failed to delete the coordinator record");
-        done(Some(format!(
+        Some(format!(
             "record {address} left in place: {}",
             error_chain(error)
-        )))
+        ))
     };
     let mut attempt = 1;
     loop {
-        let current = match record.read(&address).await {
+        let current = match record.read(address).await {
             Ok(Some(current)) => current,
             Ok(None) => {
                 tracing::info!(record = %address, "record already absent");
-                return done(None);
+                return None;
             }
             Err(RecordError::NoSuchZone(_)) => {
                 tracing::info!(record = %address, "hosted zone already gone");
-                return done(None);
+                return None;
             }
             Err(error) => return left_in_place(&error),
         };
-        match record.swap(&address, Some(&current), None).await {
+        match record.swap(address, Some(&current), None).await {
             Ok(_) | Err(RecordError::NoSuchZone(_)) => {
                 tracing::info!(record = %address, previous = %current, "record deleted");
-                return done(None);
+                return None;
             }
             Err(RecordError::Conflict { message, .. }) if attempt < SWAP_ATTEMPTS => {
                 tracing::warn!(record = %address, attempt, message, "record changed while deleting; reading it again");
@@ -277,6 +381,7 @@ async fn remove_record(record: &impl CoordinatorRecord, physical_id: String) -> 
 mod tests {
     use std::time::UNIX_EPOCH;
 
+    use crate::event::WatcherRef;
     use presto_ha_coordinators::aws::AwsCallError;
     use presto_ha_coordinators::fakes::{FakeGroups, FakeProbe, FakeRoute53};
     use presto_ha_coordinators::group::InstanceState;
@@ -301,6 +406,7 @@ mod tests {
             group: GROUP.into(),
             port: 8080,
             probe_timeout: Duration::from_secs(2),
+            watch: None,
         }
     }
 
@@ -316,17 +422,40 @@ mod tests {
             in_service: true,
             state: InstanceState::Running,
             launch_time: Some(UNIX_EPOCH + Duration::from_secs(launched)),
+            protected: false,
         }
     }
 
-    fn services(
-        members: Vec<Coordinator>,
-        healthy: &[u8],
-    ) -> Services<FakeGroups, FakeProbe, FakeRoute53> {
+    type Fakes = Services<FakeGroups, FakeProbe, FakeRoute53, FakeWatcher>;
+
+    /// The stack and the watcher: whether the stack is going away, and which watchers
+    /// were stopped.
+    #[derive(Debug, Default)]
+    struct FakeWatcher {
+        going_away: bool,
+        stopped: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl WatcherControl for FakeWatcher {
+        async fn stack_going_away(&self, _stack_id: &str) -> Result<bool, AwsCallError> {
+            Ok(self.going_away)
+        }
+
+        async fn stop_watcher(&self, function: &str) -> Result<(), AwsCallError> {
+            self.stopped
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(function.to_owned());
+            Ok(())
+        }
+    }
+
+    fn services(members: Vec<Coordinator>, healthy: &[u8]) -> Fakes {
         let services = Services {
             coordinators: FakeGroups::default(),
             probe: FakeProbe::default(),
             record: FakeRoute53::with_zones(&[&"Z1".parse().expect("zone")]),
+            watcher: FakeWatcher::default(),
         };
         for m in &members {
             let n = m.private_ip.expect("ip").octets()[3];
@@ -345,13 +474,11 @@ mod tests {
         Instant::now() + Duration::from_secs(seconds)
     }
 
-    async fn create(
-        services: &Services<FakeGroups, FakeProbe, FakeRoute53>,
-    ) -> Result<Success, HandlerError> {
+    async fn create(services: &Fakes) -> Result<Success, HandlerError> {
         handle(services, Request::Create(properties()), later(300)).await
     }
 
-    fn record_ip(services: &Services<FakeGroups, FakeProbe, FakeRoute53>) -> Option<Ipv4Addr> {
+    fn record_ip(services: &Fakes) -> Option<Ipv4Addr> {
         services
             .record
             .get(&properties().address)
@@ -379,6 +506,38 @@ mod tests {
             Some(ARecord::single(ip(3), 5))
         );
         assert_eq!(services.record.changes().len(), 1);
+        assert_eq!(
+            services.coordinators.protected("coordinators"),
+            [InstanceId::new("i-3")]
+        );
+        assert_eq!(success.reason, None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_update_that_moves_the_record_moves_the_protection_after_it() {
+        let mut old = member(1, 10);
+        old.protected = true;
+        let mut gone = member(9, 5);
+        gone.in_service = false;
+        gone.protected = true;
+        let services = services(vec![old, member(2, 20), gone], &[2]);
+        services
+            .record
+            .put(&properties().address, Some(ARecord::single(ip(7), 5)));
+        let update = Request::Update {
+            physical_id: "Z1/coordinator.presto.internal".into(),
+            properties: properties(),
+        };
+        let success = handle(&services, update, later(300))
+            .await
+            .expect("updated");
+        assert_eq!(record_ip(&services), Some(ip(2)));
+        // Only in-service members are touched: Auto Scaling refuses the others.
+        assert_eq!(
+            services.coordinators.protected("coordinators"),
+            [InstanceId::new("i-2"), InstanceId::new("i-9")]
+        );
+        assert_eq!(success.reason, None);
     }
 
     #[tokio::test(start_paused = true)]
@@ -527,6 +686,8 @@ mod tests {
             .put(&properties().address, Some(ARecord::single(ip(1), 5)));
         let delete = |id: &str| Request::Delete {
             physical_id: id.into(),
+            stack_id: "stack".into(),
+            watcher: None,
         };
         let success = handle(
             &services,
@@ -569,6 +730,8 @@ mod tests {
             })]);
         let request = Request::Delete {
             physical_id: "Z1/coordinator.presto.internal".into(),
+            stack_id: "stack".into(),
+            watcher: None,
         };
         let success = handle(&services, request, later(300))
             .await
@@ -579,5 +742,131 @@ mod tests {
                 "record coordinator.presto.internal in zone Z1 left in place: ListResourceRecordSets failed for coordinator.presto.internal in zone Z1: AccessDenied: not allowed"
             )
         );
+    }
+
+    /// A watcher run that started before the Delete and goes on for `run` as a real
+    /// one would: every two seconds it finds the record absent, seeds it again (a
+    /// CREATE, which Route 53 accepts once the record is gone; the emulator would
+    /// refuse a value it has journalled) and rewrites its memory note.
+    async fn watcher_run(services: std::sync::Arc<Fakes>, run: Duration) {
+        let address = properties().address;
+        let until = Instant::now() + run;
+        while Instant::now() < until {
+            let current = CoordinatorRecord::read(&services.record, &address)
+                .await
+                .expect("read");
+            if current.is_none() {
+                let _ = services
+                    .record
+                    .swap(&address, None, Some(&ARecord::single(ip(1), 5)))
+                    .await;
+            }
+            services
+                .record
+                .write(&address, Note::Memory, "at=1 i-1=1")
+                .await
+                .expect("note");
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stack_deletion_stops_the_watcher_waits_out_its_runs_then_leaves_nothing() {
+        let mut services = services(vec![member(1, 10)], &[1]);
+        services.watcher.going_away = true;
+        let services = std::sync::Arc::new(services);
+        let address = properties().address;
+        services
+            .record
+            .put(&address, Some(ARecord::single(ip(1), 5)));
+        for note in Note::ALL {
+            services
+                .record
+                .write(&address, note, "x")
+                .await
+                .expect("note");
+        }
+        let in_flight = tokio::spawn(watcher_run(services.clone(), Duration::from_secs(58)));
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let started = Instant::now();
+        let request = Request::Delete {
+            physical_id: "Z1/coordinator.presto.internal".into(),
+            stack_id: "stack".into(),
+            watcher: Some(WatcherRef {
+                function: "stack-WatcherFunction-1".into(),
+                timeout: Duration::from_secs(90),
+            }),
+        };
+        let success = handle(&services, request, later(300))
+            .await
+            .expect("never fails");
+        assert_eq!(success.reason, None);
+        assert!(
+            in_flight.is_finished(),
+            "answered while a run could still write"
+        );
+        assert!(
+            started.elapsed() >= Duration::from_secs(90),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(services.record.get(&address), None);
+        assert_eq!(
+            services.record.note_names(&address.zone),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            *services.watcher.stopped.lock().expect("lock"),
+            ["stack-WatcherFunction-1"]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_replacement_leaves_the_watcher_running_but_still_waits_out_old_runs() {
+        let services = std::sync::Arc::new(services(vec![member(1, 10)], &[1]));
+        let address = properties().address;
+        let in_flight = tokio::spawn(watcher_run(services.clone(), Duration::from_secs(40)));
+        let request = Request::Delete {
+            physical_id: "Z1/coordinator.presto.internal".into(),
+            stack_id: "stack".into(),
+            watcher: Some(WatcherRef {
+                function: "stack-WatcherFunction-1".into(),
+                timeout: Duration::from_secs(90),
+            }),
+        };
+        handle(&services, request, later(300))
+            .await
+            .expect("never fails");
+        assert!(in_flight.is_finished());
+        assert_eq!(services.record.get(&address), None);
+        assert_eq!(
+            services.record.note_names(&address.zone),
+            Vec::<String>::new()
+        );
+        assert!(services.watcher.stopped.lock().expect("lock").is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_the_wait_a_run_in_flight_would_leave_the_zone_unclean() {
+        // The same race with no watcher named: the Delete answers at once, and the run
+        // writes the record and its note again. This is what the wait prevents.
+        let services = std::sync::Arc::new(services(vec![member(1, 10)], &[1]));
+        let address = properties().address;
+        let in_flight = tokio::spawn(watcher_run(services.clone(), Duration::from_secs(20)));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let request = Request::Delete {
+            physical_id: "Z1/coordinator.presto.internal".into(),
+            stack_id: "stack".into(),
+            watcher: None,
+        };
+        handle(&services, request, later(300))
+            .await
+            .expect("never fails");
+        in_flight.await.expect("run");
+        assert_eq!(
+            services.record.get(&address),
+            Some(ARecord::single(ip(1), 5))
+        );
+        assert_eq!(services.record.note_names(&address.zone).len(), 1);
     }
 }

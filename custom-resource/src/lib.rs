@@ -10,6 +10,7 @@
 pub mod event;
 pub mod handler;
 pub mod response;
+pub mod watcher;
 
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
@@ -17,6 +18,7 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use presto_ha_coordinators::error_chain;
 use presto_ha_coordinators::group::Coordinators;
+use presto_ha_coordinators::notes::WatchNote;
 use presto_ha_coordinators::probe::HealthProbe;
 use presto_ha_coordinators::record::CoordinatorRecord;
 use serde_json::Value;
@@ -25,6 +27,7 @@ use tokio::time::Instant;
 use crate::event::{DnsProperties, ReplyTo, Request, physical_id};
 use crate::handler::Services;
 use crate::response::{Answer, Responder};
+use crate::watcher::WatcherControl;
 
 /// Time kept before the Lambda deadline for sending the answer: the work is cut off
 /// this long before it.
@@ -43,8 +46,8 @@ pub enum AnswerError {
 
 /// Handles one event and answers it exactly once. Returns `Ok` once an answer,
 /// SUCCESS or FAILED, was delivered; an error only when none could be.
-pub async fn answer<C, P, R>(
-    services: &Services<C, P, R>,
+pub async fn answer<C, P, R, W>(
+    services: &Services<C, P, R, W>,
     responder: &Responder,
     event: Value,
     deadline: Instant,
@@ -52,7 +55,8 @@ pub async fn answer<C, P, R>(
 where
     C: Coordinators,
     P: HealthProbe + Sync,
-    R: CoordinatorRecord,
+    R: CoordinatorRecord + WatchNote,
+    W: WatcherControl,
 {
     let Some(reply) = ReplyTo::from_event(&event) else {
         let shown: String = event.to_string().chars().take(512).collect();

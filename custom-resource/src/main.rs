@@ -7,17 +7,20 @@ use presto_ha_coordinators::aws::{AwsClients, load_config};
 use presto_ha_coordinators::probe::HttpProbe;
 use presto_ha_custom_resource::handler::Services;
 use presto_ha_custom_resource::response::Responder;
+use presto_ha_custom_resource::watcher::AwsWatcherControl;
 use serde_json::Value;
 use tokio::time::Instant;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let aws = AwsClients::new(&load_config().await);
+    let config = load_config().await;
+    let aws = AwsClients::new(&config);
     let services = Services {
         coordinators: aws.coordinators(),
         probe: HttpProbe::new()?,
         record: aws.record(),
+        watcher: AwsWatcherControl::new(&config),
     };
     let responder = Responder::new()?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {

@@ -3,14 +3,23 @@
 //! made invalid, is refused by name. A property spelled differently on either side
 //! fails here, long before an end-to-end run would.
 
-use presto_ha_custom_resource::event::DnsProperties;
+use std::time::Duration;
+
+use presto_ha_contract::dns_resource as property;
+use presto_ha_custom_resource::event::{DnsProperties, Request, WatcherRef};
 use presto_ha_generator::settings::StackSettings;
 use presto_ha_generator::template::{self, ids};
 use presto_ha_test_support::templates::resolve;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 /// The properties CloudFormation itself reads, not the handler.
 const CLOUDFORMATION_OWN: [&str; 2] = ["ServiceToken", "ServiceTimeout"];
+/// The properties only a Delete reads (leniently: a Delete is carried out whatever
+/// they hold).
+const READ_ON_DELETE: [&str; 2] = [
+    property::WATCHER_FUNCTION,
+    property::WATCHER_TIMEOUT_SECONDS,
+];
 
 #[test]
 fn the_custom_resource_reads_every_property_the_template_gives_it() {
@@ -31,7 +40,10 @@ fn the_custom_resource_reads_every_property_the_template_gives_it() {
         "coordinator.presto.internal"
     );
     assert_eq!(parsed.port, StackSettings::default().presto_port);
-    for name in properties.keys() {
+    for name in properties
+        .keys()
+        .filter(|name| !READ_ON_DELETE.contains(&name.as_str()))
+    {
         let mut broken = properties.clone();
         broken.insert(name.clone(), Value::String(String::new()));
         let error = DnsProperties::parse(&Value::Object(broken))
@@ -42,4 +54,25 @@ fn the_custom_resource_reads_every_property_the_template_gives_it() {
             "{name} is not read by that name: {error}"
         );
     }
+    let delete = json!({
+        "RequestType": "Delete",
+        "ResponseURL": "http://127.0.0.1:1/answer",
+        "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/s/1",
+        "RequestId": "r",
+        "ResourceType": "Custom::CoordinatorDns",
+        "LogicalResourceId": ids::COORDINATOR_DNS,
+        "PhysicalResourceId": "Z0123456789ABCDEFGHIJ/coordinator.presto.internal",
+        "ResourceProperties": properties,
+    });
+    let Ok(Request::Delete { watcher, .. }) = Request::parse(delete) else {
+        panic!("the template's Delete does not parse");
+    };
+    assert_eq!(
+        watcher,
+        Some(WatcherRef {
+            function: resolve(&template, &json!({ "Ref": ids::WATCHER_FUNCTION })),
+            timeout: Duration::from_secs(presto_ha_contract::WATCHER_TIMEOUT_SECONDS.into()),
+        }),
+        "the Delete does not find the watcher the template names"
+    );
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime};
 use presto_ha_contract::dns_resource as property;
 use presto_ha_test_support::aws::SdkConfig;
 use presto_ha_test_support::aws::{
-    Member, Sandbox, a_record, config, in_service_members as members,
+    Member, Sandbox, a_record, config, in_service_members as members, protected_members,
 };
 use presto_ha_test_support::capture::{CapturedPut, ResponseCapture};
 use presto_ha_test_support::lambda::{Invocation, LambdaProcess};
@@ -102,6 +102,8 @@ impl Fixture {
             property::COORDINATOR_GROUP: self.group(),
             property::PRESTO_PORT: PORT.to_string(),
             property::PROBE_TIMEOUT_SECONDS: "1",
+            property::PROBE_INTERVAL_SECONDS: "1",
+            property::GRACE_SECONDS: "5",
         })
     }
 
@@ -212,6 +214,11 @@ async fn create_update_and_delete_keep_the_record_right() {
         f.record(RECORD).await,
         Some((vec![chosen.1.to_string()], 5))
     );
+    // Exactly the coordinator the record points at is protected from scale-in.
+    assert_eq!(
+        protected_members(&f.config, f.group()).await,
+        std::slice::from_ref(&chosen.0)
+    );
 
     // The same event delivered again (Lambda's async retry) changes nothing.
     let put = f.answer(&event, DEADLINE).await;
@@ -248,6 +255,37 @@ async fn create_update_and_delete_keep_the_record_right() {
         assert_eq!(put.body["RequestId"], format!("request-{request}"));
         assert_eq!(f.record(RECORD).await, None);
     }
+}
+
+#[tokio::test]
+async fn the_active_coordinator_survives_a_scale_in() {
+    presto_ha_test_support::needs!(Emulator);
+    let mut f = Fixture::new("cr-scale-in", &[Some(Behaviour::Healthy); 3]).await;
+    let event = f.event("Create", f.properties(), None, None);
+    let put = f.answer(&event, DEADLINE).await;
+    assert_eq!(put.body["Status"], "SUCCESS", "{}", put.body);
+    let active = put.body["Data"]["CoordinatorInstanceId"]
+        .as_str()
+        .expect("the active coordinator")
+        .to_owned();
+    // HACoordinatorsCount lowered to 1: the group scales in to one member. Unprotected,
+    // the emulator (like Auto Scaling's default policy here) would remove the oldest
+    // first, which is the active one.
+    aws_sdk_autoscaling::Client::new(&f.config)
+        .update_auto_scaling_group()
+        .auto_scaling_group_name(f.group())
+        .min_size(1)
+        .max_size(1)
+        .desired_capacity(1)
+        .send()
+        .await
+        .expect("UpdateAutoScalingGroup");
+    let left: Vec<String> = members(&f.config, f.group())
+        .await
+        .into_iter()
+        .map(|m| m.0)
+        .collect();
+    assert_eq!(left, [active]);
 }
 
 #[tokio::test]
@@ -488,6 +526,7 @@ async fn a_coordinator_that_never_answers_gets_failed_before_the_deadline() {
     let mut properties = f.properties();
     // The longest probe timeout allowed, far past the deadline.
     properties[property::PROBE_TIMEOUT_SECONDS] = "30".into();
+    properties[property::GRACE_SECONDS] = "300".into();
     let event = f.event("Create", properties, None, None);
     let deadline = Duration::from_secs(8);
     let deadline_at = SystemTime::now() + deadline;
@@ -543,6 +582,15 @@ async fn malformed_events_are_answered_failed_naming_what_is_wrong() {
         ("Create", with(property::PRESTO_PORT, "70000".into()), None, None, "property PrestoHttpPort: must be a whole number from 1024 to 65535, not 70000".into()),
         ("Create", with(property::PROBE_TIMEOUT_SECONDS, "0".into()), None, None, "property ProbeTimeoutSeconds: must be a whole number from 1 to 30, not 0".into()),
         ("Create", with(property::PROBE_TIMEOUT_SECONDS, "fast".into()), None, None, "property ProbeTimeoutSeconds: must be a whole number from 1 to 30, not \"fast\"".into()),
+        // The watcher's timings, refused here so that the console user sees why in the
+        // stack's events and the stack rolls back, rather than getting a watcher that
+        // refuses to start.
+        ("Create", with(property::PROBE_INTERVAL_SECONDS, "10".into()), None, None, "ProbeIntervalSeconds (10 s) must be shorter than FailoverGraceSeconds (5 s)".into()),
+        ("Create", with(property::PROBE_TIMEOUT_SECONDS, "5".into()), None, None, "ProbeTimeoutSeconds (5 s) must be shorter than FailoverGraceSeconds (5 s)".into()),
+        ("Create", with(property::GRACE_SECONDS, "2".into()), None, None, "property FailoverGraceSeconds: must be a whole number from 5 to 300, not 2".into()),
+        ("Create", with(property::PROBE_INTERVAL_SECONDS, "0".into()), None, None, "property ProbeIntervalSeconds: must be a whole number from 1 to 30, not 0".into()),
+        ("Create", without(property::GRACE_SECONDS), None, None, "property FailoverGraceSeconds: is missing".into()),
+        ("Update", with(property::PROBE_INTERVAL_SECONDS, "30".into()), Some(id.as_str()), Some(good.clone()), "ProbeIntervalSeconds (30 s) must be shorter than FailoverGraceSeconds (5 s)".into()),
         ("Create", json!("HostedZoneId=Z1"), None, None, "malformed event: ResourceProperties must be an object".into()),
         ("Upsert", good.clone(), None, None, "malformed event: unknown variant `Upsert`, expected one of `Create`, `Update`, `Delete`".into()),
         ("Update", good.clone(), Some(id.as_str()), None, "malformed event: missing field `OldResourceProperties`".into()),

@@ -7,7 +7,8 @@
 use serde_json::{Map, Value, json};
 
 use presto_ha_contract::{
-    RECORD_TTL_SECONDS, dns_resource, outputs, parameters as param, watcher_env,
+    RECORD_TTL_SECONDS, WATCHER_TIMEOUT_SECONDS, dns_resource, outputs, parameters as param,
+    watcher_env,
 };
 
 use crate::parameters;
@@ -32,9 +33,6 @@ pub mod ids {
 
 /// How often the schedule starts the watcher. Each run probes for about this long.
 pub const WATCHER_SCHEDULE: &str = "rate(1 minute)";
-/// The watcher's Lambda timeout: one scheduled minute of probing plus room to finish
-/// a failover it started near the end.
-pub const WATCHER_TIMEOUT_SECONDS: u32 = 90;
 /// The custom resource's Lambda timeout; CloudFormation's own wait is a little longer.
 pub const CUSTOM_RESOURCE_TIMEOUT_SECONDS: u32 = 300;
 /// How long CloudFormation waits for the custom resource's answer before failing it.
@@ -45,6 +43,21 @@ pub const ROOT_VOLUME_GIB: u32 = 50;
 pub const LOG_RETENTION_DAYS: u32 = 365;
 /// How long the coordinators may take to install and start Presto at stack creation.
 pub const COORDINATOR_READY_TIMEOUT: &str = "PT20M";
+/// The parameters the coordinators' launch template reads: changing any of them gives
+/// the template a new version, and the coordinator group is then replaced whole (a new
+/// group beside the old, the record moved to it, then the old removed). Changing any
+/// other parameter leaves the running coordinators alone. The README lists them.
+pub const COORDINATOR_DEFINING_PARAMETERS: [&str; 8] = [
+    param::COORDINATOR_INSTANCE_TYPE,
+    param::KEY_NAME,
+    param::IMAGE_ID,
+    param::PRESTO_VERSION,
+    param::PRESTO_HTTP_PORT,
+    param::PRESTO_ENVIRONMENT,
+    param::HOSTED_ZONE_NAME,
+    param::COORDINATOR_RECORD_NAME,
+];
+
 /// Where Presto keeps its data on every node.
 const DATA_DIR: &str = "/var/presto/data";
 
@@ -399,12 +412,26 @@ fn coordinator_dns_statements() -> Vec<Value> {
             "Resource": sub("arn:${AWS::Partition}:route53:::hostedzone/${HostedZone}"),
         }),
         json!({
+            "Sid": "ProtectActiveCoordinator",
+            "Effect": "Allow",
+            "Action": "autoscaling:SetInstanceProtection",
+            "Resource": coordinator_group_arn(),
+        }),
+        json!({
             "Sid": "ChangeStatus",
             "Effect": "Allow",
             "Action": "route53:GetChange",
             "Resource": sub("arn:${AWS::Partition}:route53:::change/*"),
         }),
     ]
+}
+
+/// The coordinator group's ARN; its UUID part cannot be known, hence the `*`.
+fn coordinator_group_arn() -> Value {
+    sub(&format!(
+        "arn:${{AWS::Partition}}:autoscaling:${{AWS::Region}}:${{AWS::AccountId}}:autoScalingGroup:*:autoScalingGroupName/{}",
+        placeholder(ids::COORDINATOR_GROUP)
+    ))
 }
 
 fn lambda_role(description: &str, statements: Vec<Value>) -> Value {
@@ -493,12 +520,27 @@ fn function(
 
 /// The two Lambdas, their roles and logs, and what starts the watcher.
 fn lambdas(architecture: LambdaArchitecture) -> Vec<(&'static str, Value)> {
+    let mut dns_statements = coordinator_dns_statements();
+    dns_statements.extend([
+        json!({
+            "Sid": "KnowWhetherTheStackIsBeingDeleted",
+            "Effect": "Allow",
+            "Action": "cloudformation:DescribeStacks",
+            "Resource": r#ref("AWS::StackId"),
+        }),
+        json!({
+            "Sid": "StopTheWatcherWhenTheStackIsDeleted",
+            "Effect": "Allow",
+            "Action": "lambda:PutFunctionConcurrency",
+            "Resource": get_att(ids::WATCHER_FUNCTION, "Arn"),
+        }),
+    ]);
     let mut watcher_statements = coordinator_dns_statements();
     watcher_statements.push(json!({
         "Sid": "ReplaceFailedCoordinator",
         "Effect": "Allow",
         "Action": "autoscaling:TerminateInstanceInAutoScalingGroup",
-        "Resource": sub("arn:${AWS::Partition}:autoscaling:${AWS::Region}:${AWS::AccountId}:autoScalingGroup:*:autoScalingGroupName/${CoordinatorGroup}"),
+        "Resource": coordinator_group_arn(),
     }));
     let watcher_environment = json!({
         watcher_env::HOSTED_ZONE_ID: r#ref(ids::HOSTED_ZONE),
@@ -553,8 +595,8 @@ fn lambdas(architecture: LambdaArchitecture) -> Vec<(&'static str, Value)> {
         (
             "CoordinatorDnsRole",
             lambda_role(
-                "Coordinator DNS custom resource: read the coordinators, write the coordinator record.",
-                coordinator_dns_statements(),
+                "Coordinator DNS custom resource: read the coordinators, write the coordinator record; when the stack is deleted, stop the watcher.",
+                dns_statements,
             ),
         ),
         ("CoordinatorDnsLogGroup", log_group()),
@@ -642,6 +684,10 @@ fn coordinator_dns() -> (&'static str, Value) {
                 dns_resource::COORDINATOR_GROUP: r#ref(ids::COORDINATOR_GROUP),
                 dns_resource::PRESTO_PORT: r#ref(param::PRESTO_HTTP_PORT),
                 dns_resource::PROBE_TIMEOUT_SECONDS: r#ref(param::PROBE_TIMEOUT_SECONDS),
+                dns_resource::PROBE_INTERVAL_SECONDS: r#ref(param::PROBE_INTERVAL_SECONDS),
+                dns_resource::GRACE_SECONDS: r#ref(param::FAILOVER_GRACE_SECONDS),
+                dns_resource::WATCHER_FUNCTION: r#ref(ids::WATCHER_FUNCTION),
+                dns_resource::WATCHER_TIMEOUT_SECONDS: WATCHER_TIMEOUT_SECONDS,
             },
         }),
     )
@@ -893,5 +939,51 @@ mod tests {
         let coordinator = user_data("CoordinatorLaunchTemplate");
         assert!(coordinator.contains("--resource CoordinatorGroup"));
         assert!(coordinator.contains("discovery-server.enabled=true"));
+    }
+
+    /// Every parameter `value` names, through `Ref` or an `Fn::Sub` placeholder.
+    fn parameters_named(template: &Value, value: &Value, found: &mut Vec<String>) {
+        let is_parameter = |name: &str| template["Parameters"].get(name).is_some();
+        match value {
+            Value::Object(map) => {
+                for (key, inner) in map {
+                    match (key.as_str(), inner) {
+                        ("Ref", Value::String(name)) if is_parameter(name) => {
+                            found.push(name.clone())
+                        }
+                        ("Fn::Sub", Value::String(text)) => {
+                            for piece in text.split("${").skip(1) {
+                                let name = piece.split('}').next().unwrap_or_default();
+                                if is_parameter(name) {
+                                    found.push(name.to_owned());
+                                }
+                            }
+                        }
+                        _ => parameters_named(template, inner, found),
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for item in items {
+                    parameters_named(template, item, found);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn only_the_documented_parameters_change_the_coordinator_launch_template() {
+        let t = template(&StackSettings::default());
+        let mut found = Vec::new();
+        parameters_named(&t, &t["Resources"]["CoordinatorLaunchTemplate"], &mut found);
+        found.sort();
+        found.dedup();
+        let mut documented: Vec<String> = COORDINATOR_DEFINING_PARAMETERS
+            .iter()
+            .map(|p| (*p).to_owned())
+            .collect();
+        documented.sort();
+        assert_eq!(found, documented);
     }
 }

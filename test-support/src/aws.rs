@@ -243,6 +243,50 @@ pub async fn in_service_members(config: &SdkConfig, group: &str) -> Vec<Member> 
     members
 }
 
+/// The record sets of `zone`, as `(name, type)`.
+pub async fn zone_records(config: &SdkConfig, zone: &str) -> Vec<(String, String)> {
+    let listed = aws_sdk_route53::Client::new(config)
+        .list_resource_record_sets()
+        .hosted_zone_id(zone)
+        .send()
+        .await
+        .expect("ListResourceRecordSets");
+    listed
+        .resource_record_sets()
+        .iter()
+        .map(|set| (set.name().to_owned(), set.r#type().as_str().to_owned()))
+        .collect()
+}
+
+/// The reserved concurrency of `function`, `None` when none is reserved.
+pub async fn reserved_concurrency(config: &SdkConfig, function: &str) -> Option<i32> {
+    aws_sdk_lambda::Client::new(config)
+        .get_function_concurrency()
+        .function_name(function)
+        .send()
+        .await
+        .expect("GetFunctionConcurrency")
+        .reserved_concurrent_executions()
+}
+
+/// The members of `group` that Auto Scaling protects from scale-in, sorted.
+pub async fn protected_members(config: &SdkConfig, group: &str) -> Vec<String> {
+    let groups = aws_sdk_autoscaling::Client::new(config)
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(group)
+        .send()
+        .await
+        .expect("DescribeAutoScalingGroups");
+    let mut protected: Vec<String> = groups.auto_scaling_groups()[0]
+        .instances()
+        .iter()
+        .filter(|i| i.protected_from_scale_in() == Some(true))
+        .filter_map(|i| i.instance_id().map(str::to_owned))
+        .collect();
+    protected.sort();
+    protected
+}
+
 /// The A record `name` (without the final dot) in `zone`, as the emulator holds it:
 /// its values and TTL.
 pub async fn a_record(config: &SdkConfig, zone: &str, name: &str) -> Option<(Vec<String>, i64)> {

@@ -15,6 +15,24 @@ use axum::routing::{get, post};
 use serde_json::Value;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
+/// A binary of another package of this workspace. Cargo hands a test only its own
+/// package's binaries (`CARGO_BIN_EXE_*`), but `cargo test --workspace` builds every
+/// package's next to the test binaries.
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let test = std::env::current_exe().expect("the test binary's path");
+    let profile = test
+        .parent()
+        .and_then(Path::parent)
+        .expect("the target profile folder");
+    let binary = profile.join(name);
+    assert!(
+        binary.is_file(),
+        "{} is missing: run the tests with cargo test --workspace (as scripts/test.sh does), which builds it",
+        binary.display()
+    );
+    binary
+}
+
 /// How an invocation ended, as the function reported it to the Runtime API.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Invocation {

@@ -1,5 +1,6 @@
 //! Presto coordinators played by HTTP servers bound to the instances' private IPs
-//! (loopback addresses in the sandbox), answering `/v1/info` like Presto does.
+//! (loopback addresses in the sandbox), answering `/v1/info` and `/v1/query` like
+//! Presto does.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -26,6 +27,7 @@ pub enum Behaviour {
 /// One fake coordinator.
 pub struct FakePresto {
     behaviour: Arc<Mutex<Behaviour>>,
+    running: Arc<Mutex<usize>>,
     server: Option<tokio::task::JoinHandle<()>>,
     address: SocketAddr,
 }
@@ -37,6 +39,7 @@ impl FakePresto {
         let address = SocketAddr::from((ip, port));
         let mut fake = Self {
             behaviour,
+            running: Arc::new(Mutex::new(0)),
             server: None,
             address,
         };
@@ -47,7 +50,8 @@ impl FakePresto {
     async fn listen(&mut self) {
         let router = Router::new()
             .route("/v1/info", get(info))
-            .with_state(self.behaviour.clone());
+            .with_state(self.behaviour.clone())
+            .route("/v1/query", get(queries).with_state(self.running.clone()));
         let listener = tokio::net::TcpListener::bind(self.address)
             .await
             .unwrap_or_else(|e| panic!("failed to bind fake Presto on {}: {e}", self.address));
@@ -65,6 +69,7 @@ impl FakePresto {
     pub fn control(&self) -> PrestoControl {
         PrestoControl {
             behaviour: self.behaviour.clone(),
+            running: self.running.clone(),
             server: self.server.as_ref().map(|s| s.abort_handle()),
         }
     }
@@ -81,6 +86,7 @@ impl FakePresto {
 #[derive(Clone)]
 pub struct PrestoControl {
     behaviour: Arc<Mutex<Behaviour>>,
+    running: Arc<Mutex<usize>>,
     server: Option<tokio::task::AbortHandle>,
 }
 
@@ -88,6 +94,11 @@ impl PrestoControl {
     /// Changes how the fake behaves from now on.
     pub fn set(&self, behaviour: Behaviour) {
         *self.behaviour.lock().expect("lock") = behaviour;
+    }
+
+    /// Sets how many queries it reports running (besides one finished).
+    pub fn set_running_queries(&self, count: usize) {
+        *self.running.lock().expect("lock") = count;
     }
 
     /// Stops listening, as when Presto has exited.
@@ -117,4 +128,18 @@ async fn info(State(behaviour): State<Arc<Mutex<Behaviour>>>) -> Response {
         Behaviour::Failing => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
         Behaviour::Hung => std::future::pending().await,
     }
+}
+
+/// `GET /v1/query`: the running queries set, and one finished, as Presto lists them.
+async fn queries(State(running): State<Arc<Mutex<usize>>>) -> Response {
+    let running = *running.lock().expect("lock");
+    let mut listed: Vec<String> = (0..running)
+        .map(|n| format!(r#"{{"queryId":"20261126_{n:06}_00000_aaaaa","state":"RUNNING"}}"#))
+        .collect();
+    listed.push(r#"{"queryId":"20261126_999999_00000_aaaaa","state":"FINISHED"}"#.to_owned());
+    (
+        [("content-type", "application/json")],
+        format!("[{}]", listed.join(",")),
+    )
+        .into_response()
 }

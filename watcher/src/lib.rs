@@ -7,6 +7,5 @@
 #![warn(missing_docs)]
 
 pub mod decide;
-pub mod note;
 pub mod settings;
 pub mod watch;

@@ -5,8 +5,8 @@ use std::time::{Duration, SystemTime};
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use presto_ha_coordinators::aws::{AwsClients, load_config};
+use presto_ha_coordinators::notes::Route53Note;
 use presto_ha_coordinators::probe::HttpProbe;
-use presto_ha_watcher::note::Route53Note;
 use presto_ha_watcher::settings::Settings;
 use presto_ha_watcher::watch::{AsgFence, Services, watch};
 use serde_json::Value;

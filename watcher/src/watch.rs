@@ -8,14 +8,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use presto_ha_coordinators::aws::AwsCallError;
 use presto_ha_coordinators::choice::probe_serving;
 use presto_ha_coordinators::error_chain;
-use presto_ha_coordinators::group::{Coordinators, GroupError, InstanceId};
+use presto_ha_coordinators::group::{
+    Coordinator, Coordinators, GroupError, InstanceId, move_protection,
+};
 use presto_ha_coordinators::probe::HealthProbe;
-use presto_ha_coordinators::record::{CoordinatorRecord, RecordError};
+use presto_ha_coordinators::record::{ARecord, CoordinatorRecord, RecordError};
 use tokio::time::Instant;
 
 use crate::decide::{Memory, Observation, Step, plan};
-use crate::note::{LastFailover, Note, WatchNote};
 use crate::settings::Settings;
+use presto_ha_coordinators::notes::{LastFailover, Note, WatchNote};
 
 /// Terminating a coordinator so the group replaces it.
 pub trait Fence {
@@ -209,12 +211,17 @@ where
     let record_text = observation.record.as_ref().map(ToString::to_string);
     if steps.is_empty() {
         tracing::debug!(record = record_text, probes = ?summary, "all well");
-        return Ok(healthy_standbys);
+    } else {
+        tracing::info!(record = record_text, probes = ?summary, steps = ?steps, "acting");
     }
-    tracing::info!(record = record_text, probes = ?summary, steps = ?steps, "acting");
+    // What the record points at once the steps are taken, and who was terminated.
+    let mut record_now = observation.record.clone();
+    let mut terminated = Vec::new();
+    let mut record_known = true;
     for step in steps {
         match step {
             Step::Terminate { instance, why } => {
+                terminated.push(instance.clone());
                 match services.fence.terminate(&instance).await {
                     Ok(()) => {
                         tracing::info!(instance = %instance, why = ?why, "coordinator terminated for replacement")
@@ -238,6 +245,7 @@ where
                     .await
                 {
                     Ok(_) => {
+                        record_now = Some(to.clone());
                         // The member the record pointed at, serving or not any more.
                         let old = from.as_ref().and_then(|f| f.ip()).and_then(|ip| {
                             observation
@@ -276,6 +284,7 @@ where
                         }
                     }
                     Err(RecordError::Conflict { message, .. }) => {
+                        record_known = false;
                         tracing::warn!(
                             message,
                             "record changed since it was read; another writer acted; reading again next round"
@@ -285,6 +294,34 @@ where
                 }
             }
         }
+    }
+    // Exactly the active coordinator is protected from scale-in: moved after a
+    // switch, and repaired when it drifted (a crash between record and protection, or
+    // a change by hand). Not after a lost race: the record's value is then unknown
+    // until the next round reads it.
+    if !record_known {
+        return Ok(healthy_standbys);
+    }
+    let staying: Vec<Coordinator> = observation
+        .members
+        .iter()
+        .filter(|m| !terminated.contains(&m.instance_id))
+        .cloned()
+        .collect();
+    let active_now = record_now
+        .as_ref()
+        .and_then(ARecord::ip)
+        .and_then(|ip| staying.iter().find(|m| m.serving_ip() == Some(ip)))
+        .map(|m| m.instance_id.clone());
+    for error in move_protection(
+        &services.coordinators,
+        &settings.group,
+        &staying,
+        active_now.as_ref(),
+    )
+    .await
+    {
+        tracing::warn!(error = %error, "could not move the scale-in protection; trying again next round");
     }
     Ok(healthy_standbys)
 }

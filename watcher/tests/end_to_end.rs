@@ -8,8 +8,13 @@ mod fixture;
 use std::time::Duration;
 
 use fixture::*;
-use presto_ha_test_support::aws::in_service_members;
+use presto_ha_contract::dns_resource as property;
+use presto_ha_test_support::aws::{in_service_members, reserved_concurrency, zone_records};
+use presto_ha_test_support::capture::ResponseCapture;
+use presto_ha_test_support::lambda::{Invocation, LambdaProcess, workspace_binary};
 use presto_ha_test_support::presto::Behaviour;
+use serde_json::{Value, json};
+use tokio::time::Instant;
 
 #[tokio::test]
 async fn a_coordinator_that_refuses_connections_is_replaced() {
@@ -114,4 +119,91 @@ async fn a_cold_start_resumes_the_grace_where_the_last_watcher_left_it() {
     f.run(scheduled(), 4).await;
     f.assert_failed_over(&old, 2).await;
     assert!(f.watcher.log_text().contains("memory recalled"));
+}
+
+/// The stack is deleted while a watcher run is writing: the real custom-resource
+/// binary stops the watcher, waits out every run that may still write, then removes
+/// the record and the notes, so the zone holds only SOA and NS and can be deleted.
+#[tokio::test]
+async fn a_stack_deleted_during_a_watcher_run_leaves_the_zone_empty() {
+    presto_ha_test_support::needs!(Emulator);
+    let mut f = Fixture::new("watch-delete", 2).await;
+    // A failing standby keeps the run writing its memory note every round.
+    let standby = f.coordinators[1].clone();
+    f.presto.get_mut(&standby.1).expect("fake").stop();
+    let capture = ResponseCapture::start().await;
+    let mut dns = LambdaProcess::start(
+        &workspace_binary("presto-ha-custom-resource"),
+        "watch-delete-dns",
+        &[],
+    )
+    .await;
+    let watcher_timeout = 12;
+    let event = json!({
+        "RequestType": "Delete",
+        "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:dns",
+        "ResponseURL": capture.url(),
+        // A stack CloudFormation no longer knows: it is going away.
+        "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/watch-delete-gone/0000",
+        "RequestId": "request-delete",
+        "LogicalResourceId": "CoordinatorDns",
+        "ResourceType": "Custom::CoordinatorDns",
+        "PhysicalResourceId": format!("{}/{RECORD}", f.zone),
+        "ResourceProperties": {
+            property::HOSTED_ZONE_ID: f.zone,
+            property::RECORD_NAME: RECORD,
+            property::TTL: "5",
+            property::COORDINATOR_GROUP: f.group,
+            property::PRESTO_PORT: PORT.to_string(),
+            property::PROBE_TIMEOUT_SECONDS: "1",
+            property::WATCHER_FUNCTION: f.watcher_function,
+            property::WATCHER_TIMEOUT_SECONDS: watcher_timeout.to_string(),
+        },
+    });
+    let zone = f.zone.clone();
+    let config = f.config.clone();
+    let (invocation, waited, notes_during) = f
+        .run_with(scheduled(), 8, async {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let notes_during = zone_records(&config, &zone).await;
+            let started = Instant::now();
+            let invocation = dns.invoke(&event, Duration::from_secs(120)).await;
+            (invocation, started.elapsed(), notes_during)
+        })
+        .await;
+    assert!(
+        notes_during
+            .iter()
+            .any(|(name, kind)| kind == "TXT" && name.starts_with("_presto-ha-watcher.")),
+        "the run had written its note before the Delete: {notes_during:?}"
+    );
+    assert_eq!(
+        invocation,
+        Invocation::Response(Value::Null),
+        "{}",
+        dns.log_text()
+    );
+    assert!(
+        waited >= Duration::from_secs(watcher_timeout),
+        "answered after {waited:?}, before every run could have ended"
+    );
+    let puts = capture.take();
+    assert_eq!(puts.len(), 1, "{puts:?}");
+    assert_eq!(puts[0].body["Status"], "SUCCESS", "{}", puts[0].body);
+    assert!(
+        puts[0].body.get("Reason").is_none_or(Value::is_null),
+        "{}",
+        puts[0].body
+    );
+    let left = zone_records(&f.config, &f.zone).await;
+    assert!(
+        left.iter().all(|(_, kind)| kind == "SOA" || kind == "NS"),
+        "the zone still holds records of ours: {left:?}; log:\n{}",
+        dns.log_text()
+    );
+    assert_eq!(
+        reserved_concurrency(&f.config, &f.watcher_function).await,
+        Some(0),
+        "the watcher was not stopped"
+    );
 }

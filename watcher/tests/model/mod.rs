@@ -176,6 +176,7 @@ impl World {
                     InstanceState::Running
                 },
                 launch_time: Some(UNIX_EPOCH + n.launched),
+                protected: false,
             })
             .collect();
         let probes = members

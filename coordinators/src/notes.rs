@@ -3,20 +3,23 @@
 //! cold starts (`_presto-ha-watcher.<record>`) and its last failover
 //! (`_presto-ha-failover.<record>`, which `presto-ha status` shows). Notes are advisory,
 //! so they are written with UPSERT; the coordinator record itself only ever changes by
-//! compare-and-swap.
+//! compare-and-swap. The custom resource removes every note in [`Note::ALL`] when the
+//! stack is deleted, so that the zone can go.
 
 use std::fmt;
 use std::future::Future;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use aws_sdk_route53::operation::change_resource_record_sets::ChangeResourceRecordSetsError;
 use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
 };
 use presto_ha_contract::notes;
-use presto_ha_coordinators::aws::AwsCallError;
-use presto_ha_coordinators::group::InstanceId;
-use presto_ha_coordinators::record::RecordAddress;
+
+use crate::aws::AwsCallError;
+use crate::group::InstanceId;
+use crate::record::{RecordAddress, Route53Record};
 
 /// Which note.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +31,9 @@ pub enum Note {
 }
 
 impl Note {
+    /// Every note the watcher writes: what a stack's deletion removes.
+    pub const ALL: [Self; 2] = [Self::Memory, Self::LastFailover];
+
     /// The TXT record's name for the coordinator record `at`.
     pub fn name(self, at: &RecordAddress) -> String {
         let prefix = match self {
@@ -58,6 +64,12 @@ pub trait WatchNote {
         note: Note,
         text: &str,
     ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+    /// Removes the note; `false` when there was none.
+    fn remove(
+        &self,
+        at: &RecordAddress,
+        note: Note,
+    ) -> impl Future<Output = Result<bool, AwsCallError>> + Send;
 }
 
 /// The last switch of the record the watcher made, as its note keeps it:
@@ -131,8 +143,13 @@ impl Route53Note {
     }
 }
 
-impl WatchNote for Route53Note {
-    async fn read(&self, at: &RecordAddress, note: Note) -> Result<Option<String>, AwsCallError> {
+impl Route53Note {
+    /// The note's TXT record set as Route 53 holds it, `None` when absent.
+    async fn current(
+        &self,
+        at: &RecordAddress,
+        note: Note,
+    ) -> Result<Option<ResourceRecordSet>, AwsCallError> {
         let name = note.name(at);
         let listed = self
             .client
@@ -148,6 +165,82 @@ impl WatchNote for Route53Note {
             .resource_record_sets()
             .first()
             .filter(|set| set.r#type() == &RrType::Txt && set.name().eq_ignore_ascii_case(&name))
+            .cloned())
+    }
+
+    /// Sends one change of the note's record set; `false` when Route 53 refused the
+    /// batch (a DELETE that no longer matches).
+    async fn change(
+        &self,
+        at: &RecordAddress,
+        note: Note,
+        action: ChangeAction,
+        set: ResourceRecordSet,
+    ) -> Result<bool, AwsCallError> {
+        let failed = |e: &dyn std::error::Error| {
+            AwsCallError::other("ChangeResourceRecordSets", note.describe(at), e)
+        };
+        let change = Change::builder()
+            .action(action)
+            .resource_record_set(set)
+            .build()
+            .map_err(|e| failed(&e))?;
+        let batch = ChangeBatch::builder()
+            .changes(change)
+            .build()
+            .map_err(|e| failed(&e))?;
+        match self
+            .client
+            .change_resource_record_sets()
+            .hosted_zone_id(at.zone.to_string())
+            .change_batch(batch)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(ChangeResourceRecordSetsError::InvalidChangeBatch(_))
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(AwsCallError::sdk(
+                "ChangeResourceRecordSets",
+                note.describe(at),
+                e,
+            )),
+        }
+    }
+}
+
+/// The notes beside the record, through the record's own client: the custom resource
+/// removes both with one.
+impl WatchNote for Route53Record {
+    async fn read(&self, at: &RecordAddress, note: Note) -> Result<Option<String>, AwsCallError> {
+        Route53Note::new(self.client().clone()).read(at, note).await
+    }
+
+    async fn write(&self, at: &RecordAddress, note: Note, text: &str) -> Result<(), AwsCallError> {
+        Route53Note::new(self.client().clone())
+            .write(at, note, text)
+            .await
+    }
+
+    async fn remove(&self, at: &RecordAddress, note: Note) -> Result<bool, AwsCallError> {
+        Route53Note::new(self.client().clone())
+            .remove(at, note)
+            .await
+    }
+}
+
+impl WatchNote for Route53Note {
+    async fn read(&self, at: &RecordAddress, note: Note) -> Result<Option<String>, AwsCallError> {
+        Ok(self
+            .current(at, note)
+            .await?
+            .as_ref()
             .and_then(|set| set.resource_records().first())
             .map(|record| record.value().trim_matches('"').to_owned()))
     }
@@ -169,23 +262,37 @@ impl WatchNote for Route53Note {
             .resource_records(record)
             .build()
             .map_err(|e| failed(&e))?;
-        let change = Change::builder()
-            .action(ChangeAction::Upsert)
-            .resource_record_set(set)
-            .build()
-            .map_err(|e| failed(&e))?;
-        let batch = ChangeBatch::builder()
-            .changes(change)
-            .build()
-            .map_err(|e| failed(&e))?;
-        self.client
-            .change_resource_record_sets()
-            .hosted_zone_id(at.zone.to_string())
-            .change_batch(batch)
-            .send()
-            .await
-            .map_err(|e| AwsCallError::sdk("ChangeResourceRecordSets", note.describe(at), e))?;
-        Ok(())
+        if self.change(at, note, ChangeAction::Upsert, set).await? {
+            Ok(())
+        } else {
+            Err(AwsCallError {
+                operation: "ChangeResourceRecordSets",
+                resource: note.describe(at),
+                detail: "InvalidChangeBatch: Route 53 refused the note".into(),
+            })
+        }
+    }
+
+    async fn remove(&self, at: &RecordAddress, note: Note) -> Result<bool, AwsCallError> {
+        // A DELETE must name the exact current values; a note rewritten in between is
+        // read again.
+        let mut attempt = 1;
+        loop {
+            let Some(set) = self.current(at, note).await? else {
+                return Ok(false);
+            };
+            if self.change(at, note, ChangeAction::Delete, set).await? {
+                return Ok(true);
+            }
+            if attempt == 3 {
+                return Err(AwsCallError {
+                    operation: "ChangeResourceRecordSets",
+                    resource: note.describe(at),
+                    detail: "InvalidChangeBatch: the note kept changing while being deleted".into(),
+                });
+            }
+            attempt += 1;
+        }
     }
 }
 
