@@ -143,6 +143,23 @@ pub mod dns_resource {
     pub const COORDINATOR_INSTANCE_ID: &str = "CoordinatorInstanceId";
 }
 
+/// The `Custom::PinnedImage` resource: the image every node boots, resolved once and
+/// kept, so that an update replaces coordinators only when asked to.
+pub mod image_resource {
+    /// The resource type.
+    pub const TYPE: &str = "Custom::PinnedImage";
+    /// Property: the image asked for, the `ImageId` parameter: empty to keep the
+    /// pinned one (the latest at creation), [`LATEST`] to take the latest now, or an
+    /// AMI id.
+    pub const IMAGE_ID: &str = "ImageId";
+    /// Property: the SSM parameter that names the latest image.
+    pub const LATEST_PARAMETER: &str = "LatestImageParameter";
+    /// Attribute: the image pinned.
+    pub const PINNED_IMAGE_ID: &str = "ImageId";
+    /// The `ImageId` value that asks for the latest image.
+    pub const LATEST: &str = "latest";
+}
+
 /// The TXT records the watcher keeps next to the coordinator record, in the stack's
 /// zone: `<prefix>.<record name>`.
 pub mod notes {

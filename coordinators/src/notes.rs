@@ -151,7 +151,7 @@ impl Route53Note {
         note: Note,
     ) -> Result<Option<ResourceRecordSet>, AwsCallError> {
         let name = note.name(at);
-        let listed = self
+        let listed = match self
             .client
             .list_resource_record_sets()
             .hosted_zone_id(at.zone.to_string())
@@ -160,7 +160,23 @@ impl Route53Note {
             .max_items(1)
             .send()
             .await
-            .map_err(|e| AwsCallError::sdk("ListResourceRecordSets", note.describe(at), e))?;
+        {
+            Ok(listed) => listed,
+            // No zone, no note.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_no_such_hosted_zone()) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => {
+                return Err(AwsCallError::sdk(
+                    "ListResourceRecordSets",
+                    note.describe(at),
+                    e,
+                ));
+            }
+        };
         Ok(listed
             .resource_record_sets()
             .first()

@@ -136,7 +136,7 @@ pub enum EventError {
     /// The watcher's timings do not fit together: the stack would deploy a watcher
     /// that refuses to start.
     #[error(
-        "{setting} ({value} s) must be shorter than {grace_name} ({grace} s): a grace no longer than one probe would fail a coordinator on a single slow answer"
+        "property {setting}: {value} s must be shorter than {grace_name} ({grace} s): a grace no longer than one probe would fail a coordinator on a single slow answer"
     )]
     Timing {
         /// The property that is too long.
@@ -460,7 +460,7 @@ mod tests {
                     ("ProbeIntervalSeconds", "15"),
                     ("FailoverGraceSeconds", "15"),
                 ],
-                "ProbeIntervalSeconds (15 s) must be shorter than FailoverGraceSeconds (15 s)",
+                "property ProbeIntervalSeconds: 15 s must be shorter than FailoverGraceSeconds (15 s)",
             ),
             (
                 [("ProbeIntervalSeconds", "2"), ("FailoverGraceSeconds", "5")],
@@ -486,7 +486,7 @@ mod tests {
             ("FailoverGraceSeconds", "8"),
         ]);
         assert!(timeout.expect_err("refused").starts_with(
-            "ProbeTimeoutSeconds (8 s) must be shorter than FailoverGraceSeconds (8 s)"
+            "property ProbeTimeoutSeconds: 8 s must be shorter than FailoverGraceSeconds (8 s)"
         ));
         assert_eq!(
             DnsProperties::parse(&properties())

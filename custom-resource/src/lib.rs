@@ -1,21 +1,26 @@
-//! The `Custom::CoordinatorDns` Lambda: seeds the coordinator record when the stack
-//! is created, keeps it right through updates, removes it on delete, and answers
-//! CloudFormation every time, so that no stack ever waits on it.
+//! The stack's custom-resource Lambda. `Custom::CoordinatorDns` seeds the coordinator
+//! record when the stack is created, keeps it right through updates, and on delete
+//! stops the watcher and removes the record and its notes ([`watcher`]);
+//! `Custom::PinnedImage` keeps the nodes' image ([`image`]). Every event is answered,
+//! so that no stack ever waits on it.
 //!
 //! [`answer`] is the whole invocation: read where the answer goes, check the request
-//! ([`event`]), carry it out under a deadline and with panics caught ([`handler`]),
-//! and PUT the result ([`response`]).
+//! ([`event`], [`image`]), carry it out under a deadline and with panics caught
+//! ([`handler`]), and PUT the result ([`response`]).
 #![warn(missing_docs)]
 
 pub mod event;
 pub mod handler;
+pub mod image;
 pub mod response;
 pub mod watcher;
 
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use futures_util::FutureExt;
+use presto_ha_contract::image_resource;
 use presto_ha_coordinators::error_chain;
 use presto_ha_coordinators::group::Coordinators;
 use presto_ha_coordinators::notes::WatchNote;
@@ -25,7 +30,8 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::event::{DnsProperties, ReplyTo, Request, physical_id};
-use crate::handler::Services;
+use crate::handler::{Services, Success};
+use crate::image::{ImageCatalog, ImageRequest};
 use crate::response::{Answer, Responder};
 use crate::watcher::WatcherControl;
 
@@ -48,6 +54,7 @@ pub enum AnswerError {
 /// SUCCESS or FAILED, was delivered; an error only when none could be.
 pub async fn answer<C, P, R, W>(
     services: &Services<C, P, R, W>,
+    images: &impl ImageCatalog,
     responder: &Responder,
     event: Value,
     deadline: Instant,
@@ -69,34 +76,27 @@ where
         .unwrap_or("?")
         .to_owned();
     let started = Instant::now();
-    let outcome = match Request::parse(event.clone()) {
-        Err(error) => Answer::Failed {
-            physical_id: failed_physical_id(&reply, &event),
-            reason: error.to_string(),
-        },
-        Ok(request) => {
-            let work =
-                AssertUnwindSafe(handler::handle(services, request, deadline)).catch_unwind();
-            let cutoff = deadline
-                .checked_sub(ANSWER_RESERVE)
-                .unwrap_or_else(Instant::now);
-            match tokio::time::timeout_at(cutoff, work).await {
-                Ok(Ok(Ok(success))) => Answer::Success(success),
-                Ok(Ok(Err(error))) => Answer::Failed {
-                    physical_id: failed_physical_id(&reply, &event),
-                    reason: error_chain(&error),
-                },
-                Ok(Err(panic)) => Answer::Failed {
-                    physical_id: failed_physical_id(&reply, &event),
-                    reason: format!("the handler panicked: {}", panic_message(panic.as_ref())),
-                },
-                Err(_) => Answer::Failed {
-                    physical_id: failed_physical_id(&reply, &event),
-                    reason: format!(
-                        "gave up after {:.1}s to answer before the Lambda deadline (coordinators or AWS too slow)",
-                        started.elapsed().as_secs_f64()
-                    ),
-                },
+    let is_image = event.get("ResourceType").and_then(Value::as_str) == Some(image_resource::TYPE);
+    let outcome = if is_image {
+        match ImageRequest::parse(&event) {
+            Err(error) => Answer::Failed {
+                physical_id: failed_physical_id(&reply, &event),
+                reason: error.to_string(),
+            },
+            Ok(request) => {
+                let work = image::pin(images, request);
+                finish(work, &reply, &event, deadline, started).await
+            }
+        }
+    } else {
+        match Request::parse(event.clone()) {
+            Err(error) => Answer::Failed {
+                physical_id: failed_physical_id(&reply, &event),
+                reason: error.to_string(),
+            },
+            Ok(request) => {
+                let work = handler::handle(services, request, deadline);
+                finish(work, &reply, &event, deadline, started).await
             }
         }
     };
@@ -128,6 +128,39 @@ where
         )
         .await?;
     Ok(())
+}
+
+/// Runs a handler's `work` to its answer: its success, or FAILED with the error, the
+/// panic, or the cut-off shortly before the deadline.
+async fn finish<E: std::error::Error>(
+    work: impl Future<Output = Result<Success, E>>,
+    reply: &ReplyTo,
+    event: &Value,
+    deadline: Instant,
+    started: Instant,
+) -> Answer {
+    let work = AssertUnwindSafe(work).catch_unwind();
+    let cutoff = deadline
+        .checked_sub(ANSWER_RESERVE)
+        .unwrap_or_else(Instant::now);
+    match tokio::time::timeout_at(cutoff, work).await {
+        Ok(Ok(Ok(success))) => Answer::Success(success),
+        Ok(Ok(Err(error))) => Answer::Failed {
+            physical_id: failed_physical_id(reply, event),
+            reason: error_chain(&error),
+        },
+        Ok(Err(panic)) => Answer::Failed {
+            physical_id: failed_physical_id(reply, event),
+            reason: format!("the handler panicked: {}", panic_message(panic.as_ref())),
+        },
+        Err(_) => Answer::Failed {
+            physical_id: failed_physical_id(reply, event),
+            reason: format!(
+                "gave up after {:.1}s to answer before the Lambda deadline (coordinators or AWS too slow)",
+                started.elapsed().as_secs_f64()
+            ),
+        },
+    }
 }
 
 /// The physical id a FAILED answer carries: the request's own on Update and Delete;

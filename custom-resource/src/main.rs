@@ -6,6 +6,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use presto_ha_coordinators::aws::{AwsClients, load_config};
 use presto_ha_coordinators::probe::HttpProbe;
 use presto_ha_custom_resource::handler::Services;
+use presto_ha_custom_resource::image::SsmImageCatalog;
 use presto_ha_custom_resource::response::Responder;
 use presto_ha_custom_resource::watcher::AwsWatcherControl;
 use serde_json::Value;
@@ -22,12 +23,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         record: aws.record(),
         watcher: AwsWatcherControl::new(&config),
     };
+    let images = SsmImageCatalog::new(&config);
     let responder = Responder::new()?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let deadline = deadline(event.context.deadline());
-        let (services, responder) = (&services, &responder);
+        let (services, images, responder) = (&services, &images, &responder);
         async move {
-            presto_ha_custom_resource::answer(services, responder, event.payload, deadline)
+            presto_ha_custom_resource::answer(services, images, responder, event.payload, deadline)
                 .await
                 .map_err(lambda_runtime::Error::from)
         }

@@ -76,3 +76,46 @@ fn the_custom_resource_reads_every_property_the_template_gives_it() {
         "the Delete does not find the watcher the template names"
     );
 }
+
+#[test]
+fn the_custom_resource_reads_every_property_of_the_pinned_image() {
+    use presto_ha_custom_resource::image::{ImageRequest, Wanted};
+    use presto_ha_generator::settings::LATEST_IMAGE_PARAMETER;
+
+    let template = template::build(&StackSettings::default()).expect("template");
+    let resource = &template["Resources"][ids::PINNED_IMAGE];
+    assert_eq!(resource["Type"], presto_ha_contract::image_resource::TYPE);
+    let properties: Map<String, Value> = resource["Properties"]
+        .as_object()
+        .expect("properties")
+        .iter()
+        .filter(|(name, _)| !CLOUDFORMATION_OWN.contains(&name.as_str()))
+        .map(|(name, value)| (name.clone(), Value::String(resolve(&template, value))))
+        .collect();
+    let create = |properties: &Map<String, Value>| {
+        json!({
+            "RequestType": "Create",
+            "ResourceType": resource["Type"],
+            "ResourceProperties": properties,
+        })
+    };
+    assert_eq!(
+        ImageRequest::parse(&create(&properties)).expect("the template's properties"),
+        ImageRequest::Pin {
+            pinned: None,
+            wanted: Wanted::Pinned,
+            latest_parameter: LATEST_IMAGE_PARAMETER.to_owned(),
+        }
+    );
+    for name in properties.keys() {
+        let mut broken = properties.clone();
+        broken.insert(name.clone(), Value::String("?not valid?".into()));
+        let error = ImageRequest::parse(&create(&broken))
+            .expect_err("an invalid value is refused")
+            .to_string();
+        assert!(
+            error.starts_with(&format!("property {name}:")),
+            "{name} is not read by that name: {error}"
+        );
+    }
+}

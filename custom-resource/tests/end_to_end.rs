@@ -289,6 +289,94 @@ async fn the_active_coordinator_survives_a_scale_in() {
 }
 
 #[tokio::test]
+async fn the_image_is_pinned_at_create_and_kept_until_asked_otherwise() {
+    presto_ha_test_support::needs!(Emulator);
+    let mut f = Fixture::new("cr-image", &[Some(Behaviour::Healthy)]).await;
+    let latest = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
+    let image_event =
+        |f: &mut Fixture, kind: &str, image: &str, parameter: &str, physical: Option<&str>| {
+            let properties = json!({
+                "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:dns",
+                "ImageId": image,
+                "LatestImageParameter": parameter,
+            });
+            let mut event = f.event(
+                kind,
+                properties.clone(),
+                physical,
+                (kind == "Update").then_some(properties),
+            );
+            event["ResourceType"] = "Custom::PinnedImage".into();
+            event["LogicalResourceId"] = "PinnedImage".into();
+            event
+        };
+    // Create: the image the SSM parameter names now, as the physical id and attribute.
+    let event = image_event(&mut f, "Create", "", latest, None);
+    let put = f.answer(&event, DEADLINE).await;
+    assert_eq!(put.body["Status"], "SUCCESS", "{}", put.body);
+    let pinned = put.body["PhysicalResourceId"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    assert!(pinned.starts_with("ami-"), "{pinned}");
+    assert_eq!(put.body["Data"]["ImageId"], pinned.as_str());
+    // An update that asks nothing keeps it, whatever the parameter says now.
+    let event = image_event(
+        &mut f,
+        "Update",
+        "",
+        "/aws/service/no/such/parameter",
+        Some(&pinned),
+    );
+    let put = f.answer(&event, DEADLINE).await;
+    assert_eq!(put.body["Status"], "SUCCESS", "{}", put.body);
+    assert_eq!(put.body["PhysicalResourceId"], pinned.as_str());
+    // An image named is taken.
+    let event = image_event(
+        &mut f,
+        "Update",
+        "ami-0123456789abcdef0",
+        latest,
+        Some(&pinned),
+    );
+    let put = f.answer(&event, DEADLINE).await;
+    assert_eq!(put.body["PhysicalResourceId"], "ami-0123456789abcdef0");
+    assert_eq!(put.body["Data"]["ImageId"], "ami-0123456789abcdef0");
+    // Asking for the latest looks again; a parameter that is not there is named.
+    let event = image_event(
+        &mut f,
+        "Update",
+        "latest",
+        "/aws/service/no/such/parameter",
+        Some(&pinned),
+    );
+    let put = f.answer(&event, DEADLINE).await;
+    assert_eq!(put.body["Status"], "FAILED", "{}", put.body);
+    let reason = put.body["Reason"].as_str().expect("reason");
+    assert!(
+        reason.starts_with(
+            "GetParameter failed for parameter /aws/service/no/such/parameter: ParameterNotFound"
+        ),
+        "{reason}"
+    );
+    assert_eq!(put.body["PhysicalResourceId"], pinned.as_str());
+    let event = image_event(&mut f, "Create", "ubuntu-22", latest, None);
+    let put = f.answer(&event, DEADLINE).await;
+    assert_eq!(put.body["Status"], "FAILED", "{}", put.body);
+    assert!(
+        put.body["Reason"].as_str().is_some_and(
+            |r| r.starts_with("property ImageId: must be empty, 'latest' or an AMI id")
+        ),
+        "{}",
+        put.body
+    );
+    // Delete releases it; nothing is removed.
+    let event = image_event(&mut f, "Delete", "", latest, Some(&pinned));
+    let put = f.answer(&event, DEADLINE).await;
+    assert_eq!(put.body["Status"], "SUCCESS", "{}", put.body);
+}
+
+#[tokio::test]
 async fn create_prefers_a_healthy_coordinator_over_a_starting_one() {
     presto_ha_test_support::needs!(Emulator);
     let mut f = Fixture::new(
@@ -585,12 +673,12 @@ async fn malformed_events_are_answered_failed_naming_what_is_wrong() {
         // The watcher's timings, refused here so that the console user sees why in the
         // stack's events and the stack rolls back, rather than getting a watcher that
         // refuses to start.
-        ("Create", with(property::PROBE_INTERVAL_SECONDS, "10".into()), None, None, "ProbeIntervalSeconds (10 s) must be shorter than FailoverGraceSeconds (5 s)".into()),
-        ("Create", with(property::PROBE_TIMEOUT_SECONDS, "5".into()), None, None, "ProbeTimeoutSeconds (5 s) must be shorter than FailoverGraceSeconds (5 s)".into()),
+        ("Create", with(property::PROBE_INTERVAL_SECONDS, "10".into()), None, None, "property ProbeIntervalSeconds: 10 s must be shorter than FailoverGraceSeconds (5 s)".into()),
+        ("Create", with(property::PROBE_TIMEOUT_SECONDS, "5".into()), None, None, "property ProbeTimeoutSeconds: 5 s must be shorter than FailoverGraceSeconds (5 s)".into()),
         ("Create", with(property::GRACE_SECONDS, "2".into()), None, None, "property FailoverGraceSeconds: must be a whole number from 5 to 300, not 2".into()),
         ("Create", with(property::PROBE_INTERVAL_SECONDS, "0".into()), None, None, "property ProbeIntervalSeconds: must be a whole number from 1 to 30, not 0".into()),
         ("Create", without(property::GRACE_SECONDS), None, None, "property FailoverGraceSeconds: is missing".into()),
-        ("Update", with(property::PROBE_INTERVAL_SECONDS, "30".into()), Some(id.as_str()), Some(good.clone()), "ProbeIntervalSeconds (30 s) must be shorter than FailoverGraceSeconds (5 s)".into()),
+        ("Update", with(property::PROBE_INTERVAL_SECONDS, "30".into()), Some(id.as_str()), Some(good.clone()), "property ProbeIntervalSeconds: 30 s must be shorter than FailoverGraceSeconds (5 s)".into()),
         ("Create", json!("HostedZoneId=Z1"), None, None, "malformed event: ResourceProperties must be an object".into()),
         ("Upsert", good.clone(), None, None, "malformed event: unknown variant `Upsert`, expected one of `Create`, `Update`, `Delete`".into()),
         ("Update", good.clone(), Some(id.as_str()), None, "malformed event: missing field `OldResourceProperties`".into()),

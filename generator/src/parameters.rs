@@ -212,10 +212,11 @@ pub fn table(s: &StackSettings) -> Vec<Parameter> {
             name::IMAGE_ID,
             Ec2,
             "AMI",
-            aws_typed(
-                "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>",
-                "Amazon Linux 2023 AMI (x86_64) for every node, as an SSM parameter.",
-                Some("/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"),
+            string(
+                "Image of every node. Empty: the latest Amazon Linux 2023 (x86_64) when the stack is created, kept across updates so that an update replaces no coordinator unless asked to. 'latest': the latest now (this update replaces the coordinators if it is newer; set it back to empty to keep it). Or an AMI id.",
+                Some(String::new()),
+                settings::IMAGE_PATTERN,
+                "empty, latest, or an AMI id such as ami-0123456789abcdef0",
             ),
         ),
         parameter(

@@ -23,6 +23,12 @@ pub const ZONE_NAME_PATTERN: &str =
 pub const LABEL_PATTERN: &str = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$";
 /// `AllowedPattern` for an EC2 instance type.
 pub const INSTANCE_TYPE_PATTERN: &str = r"^[a-z][a-z0-9-]*\.[a-z0-9]+$";
+/// `AllowedPattern` for the image asked for: empty (keep the pinned one), `latest`,
+/// or an AMI id.
+pub const IMAGE_PATTERN: &str = r"^(|latest|ami-[0-9a-f]{8}|ami-[0-9a-f]{17})$";
+/// The SSM parameter naming the latest Amazon Linux 2023 image for the nodes.
+pub const LATEST_IMAGE_PARAMETER: &str =
+    "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
 /// `AllowedPattern` for a Presto release number.
 pub const PRESTO_VERSION_PATTERN: &str = r"^[0-9]+(\.[0-9]+)*$";
 /// `AllowedPattern` for Presto's `node.environment`.

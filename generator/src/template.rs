@@ -7,13 +7,13 @@
 use serde_json::{Map, Value, json};
 
 use presto_ha_contract::{
-    RECORD_TTL_SECONDS, WATCHER_TIMEOUT_SECONDS, dns_resource, outputs, parameters as param,
-    watcher_env,
+    RECORD_TTL_SECONDS, WATCHER_TIMEOUT_SECONDS, dns_resource, image_resource, limits, outputs,
+    parameters as param, watcher_env,
 };
 
 use crate::parameters;
 use crate::presto::{self, NodeValues, PrestoFile, RenderError};
-use crate::settings::{LambdaArchitecture, StackSettings};
+use crate::settings::{LATEST_IMAGE_PARAMETER, LambdaArchitecture, StackSettings};
 
 /// Logical ids of the resources other code refers to.
 pub mod ids {
@@ -29,6 +29,13 @@ pub mod ids {
     pub const CUSTOM_RESOURCE_FUNCTION: &str = "CoordinatorDnsFunction";
     /// The watcher Lambda.
     pub const WATCHER_FUNCTION: &str = "WatcherFunction";
+    /// The custom resource's permissions on the coordinator group and the watcher. A
+    /// policy of its own: in the function's role they would make a cycle (the group's
+    /// launch template needs the pinned image, which that function serves, and the
+    /// watcher names the group).
+    pub const GROUP_AND_WATCHER_POLICY: &str = "CoordinatorDnsGroupAndWatcher";
+    /// The `Custom::PinnedImage` resource that keeps the nodes' image.
+    pub const PINNED_IMAGE: &str = "PinnedImage";
 }
 
 /// How often the schedule starts the watcher. Each run probes for about this long.
@@ -47,16 +54,18 @@ pub const COORDINATOR_READY_TIMEOUT: &str = "PT20M";
 /// the template a new version, and the coordinator group is then replaced whole (a new
 /// group beside the old, the record moved to it, then the old removed). Changing any
 /// other parameter leaves the running coordinators alone. The README lists them.
-pub const COORDINATOR_DEFINING_PARAMETERS: [&str; 8] = [
+pub const COORDINATOR_DEFINING_PARAMETERS: [&str; 6] = [
     param::COORDINATOR_INSTANCE_TYPE,
     param::KEY_NAME,
     param::IMAGE_ID,
     param::PRESTO_VERSION,
     param::PRESTO_HTTP_PORT,
     param::PRESTO_ENVIRONMENT,
-    param::HOSTED_ZONE_NAME,
-    param::COORDINATOR_RECORD_NAME,
 ];
+
+/// How long a rolling update waits for a new worker to install and start Presto
+/// before it replaces the next one.
+const WORKER_START_TIME: &str = "PT5M";
 
 /// Where Presto keeps its data on every node.
 const DATA_DIR: &str = "/var/presto/data";
@@ -106,7 +115,7 @@ fn resources(architecture: LambdaArchitecture) -> Result<Value, RenderError> {
         .into_iter()
         .chain(nodes()?)
         .chain(lambdas(architecture))
-        .chain([coordinator_dns()])
+        .chain([coordinator_dns(), pinned_image()])
     {
         resources.insert(id.to_owned(), resource);
     }
@@ -276,7 +285,7 @@ fn launch_template(coordinator: bool) -> Result<Value, RenderError> {
         "Type": "AWS::EC2::LaunchTemplate",
         "Properties": {
             "LaunchTemplateData": {
-                "ImageId": r#ref(param::IMAGE_ID),
+                "ImageId": get_att(ids::PINNED_IMAGE, image_resource::PINNED_IMAGE_ID),
                 "InstanceType": r#ref(instance_type),
                 "KeyName": r#ref(param::KEY_NAME),
                 "IamInstanceProfile": { "Arn": get_att("NodeInstanceProfile", "Arn") },
@@ -380,10 +389,22 @@ fn nodes() -> Result<Vec<(&'static str, Value)>, RenderError> {
             ids::WORKER_GROUP,
             json!({
                 "Type": "AWS::AutoScaling::AutoScalingGroup",
+                // A new worker launch template (another engine version, instance type
+                // or image) replaces the workers one at a time, each new one first, so
+                // that the count in service never drops below WorkersCount.
+                "UpdatePolicy": {
+                    "AutoScalingRollingUpdate": {
+                        "MaxBatchSize": 1,
+                        "MinInstancesInService": r#ref(param::WORKERS_COUNT),
+                        "PauseTime": WORKER_START_TIME,
+                    },
+                },
                 "Properties": {
                     "LaunchTemplate": launch_template_ref("WorkerLaunchTemplate"),
                     "MinSize": r#ref(param::WORKERS_COUNT),
-                    "MaxSize": r#ref(param::WORKERS_COUNT),
+                    // Room for the extra worker of a rolling update; nothing scales the
+                    // group, so it keeps WorkersCount otherwise.
+                    "MaxSize": *limits::WORKERS.end() + 1,
                     "DesiredCapacity": r#ref(param::WORKERS_COUNT),
                     "VPCZoneIdentifier": r#ref(param::WORKER_SUBNET_IDS),
                     "HealthCheckType": "EC2",
@@ -412,18 +433,22 @@ fn coordinator_dns_statements() -> Vec<Value> {
             "Resource": sub("arn:${AWS::Partition}:route53:::hostedzone/${HostedZone}"),
         }),
         json!({
-            "Sid": "ProtectActiveCoordinator",
-            "Effect": "Allow",
-            "Action": "autoscaling:SetInstanceProtection",
-            "Resource": coordinator_group_arn(),
-        }),
-        json!({
             "Sid": "ChangeStatus",
             "Effect": "Allow",
             "Action": "route53:GetChange",
             "Resource": sub("arn:${AWS::Partition}:route53:::change/*"),
         }),
     ]
+}
+
+/// Moving the protection from scale-in to the active coordinator.
+fn protect_statement() -> Value {
+    json!({
+        "Sid": "ProtectActiveCoordinator",
+        "Effect": "Allow",
+        "Action": "autoscaling:SetInstanceProtection",
+        "Resource": coordinator_group_arn(),
+    })
 }
 
 /// The coordinator group's ARN; its UUID part cannot be known, hence the `*`.
@@ -523,19 +548,22 @@ fn lambdas(architecture: LambdaArchitecture) -> Vec<(&'static str, Value)> {
     let mut dns_statements = coordinator_dns_statements();
     dns_statements.extend([
         json!({
+            "Sid": "ReadTheLatestImage",
+            "Effect": "Allow",
+            "Action": "ssm:GetParameter",
+            "Resource": sub(&format!(
+                "arn:${{AWS::Partition}}:ssm:${{AWS::Region}}::parameter{LATEST_IMAGE_PARAMETER}"
+            )),
+        }),
+        json!({
             "Sid": "KnowWhetherTheStackIsBeingDeleted",
             "Effect": "Allow",
             "Action": "cloudformation:DescribeStacks",
             "Resource": r#ref("AWS::StackId"),
         }),
-        json!({
-            "Sid": "StopTheWatcherWhenTheStackIsDeleted",
-            "Effect": "Allow",
-            "Action": "lambda:PutFunctionConcurrency",
-            "Resource": get_att(ids::WATCHER_FUNCTION, "Arn"),
-        }),
     ]);
     let mut watcher_statements = coordinator_dns_statements();
+    watcher_statements.push(protect_statement());
     watcher_statements.push(json!({
         "Sid": "ReplaceFailedCoordinator",
         "Effect": "Allow",
@@ -600,6 +628,28 @@ fn lambdas(architecture: LambdaArchitecture) -> Vec<(&'static str, Value)> {
             ),
         ),
         ("CoordinatorDnsLogGroup", log_group()),
+        (
+            ids::GROUP_AND_WATCHER_POLICY,
+            json!({
+                "Type": "AWS::IAM::Policy",
+                "Properties": {
+                    "PolicyName": "coordinator-group-and-watcher",
+                    "Roles": [r#ref("CoordinatorDnsRole")],
+                    "PolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            protect_statement(),
+                            {
+                                "Sid": "StopTheWatcherWhenTheStackIsDeleted",
+                                "Effect": "Allow",
+                                "Action": "lambda:PutFunctionConcurrency",
+                                "Resource": get_att(ids::WATCHER_FUNCTION, "Arn"),
+                            },
+                        ],
+                    },
+                },
+            }),
+        ),
         (
             ids::CUSTOM_RESOURCE_FUNCTION,
             function(
@@ -670,11 +720,29 @@ fn lambdas(architecture: LambdaArchitecture) -> Vec<(&'static str, Value)> {
     ]
 }
 
+/// The image every node boots, resolved by the custom-resource Lambda and kept.
+fn pinned_image() -> (&'static str, Value) {
+    (
+        ids::PINNED_IMAGE,
+        json!({
+            "Type": image_resource::TYPE,
+            "Properties": {
+                "ServiceToken": get_att(ids::CUSTOM_RESOURCE_FUNCTION, "Arn"),
+                "ServiceTimeout": CUSTOM_RESOURCE_SERVICE_TIMEOUT_SECONDS,
+                image_resource::IMAGE_ID: r#ref(param::IMAGE_ID),
+                image_resource::LATEST_PARAMETER: LATEST_IMAGE_PARAMETER,
+            },
+        }),
+    )
+}
+
 fn coordinator_dns() -> (&'static str, Value) {
     (
         ids::COORDINATOR_DNS,
         json!({
             "Type": dns_resource::TYPE,
+            // Created after, and deleted before, the permissions it uses.
+            "DependsOn": ids::GROUP_AND_WATCHER_POLICY,
             "Properties": {
                 "ServiceToken": get_att(ids::CUSTOM_RESOURCE_FUNCTION, "Arn"),
                 "ServiceTimeout": CUSTOM_RESOURCE_SERVICE_TIMEOUT_SECONDS,
@@ -951,6 +1019,13 @@ mod tests {
                         ("Ref", Value::String(name)) if is_parameter(name) => {
                             found.push(name.clone())
                         }
+                        // The pinned image passes its own parameter through.
+                        ("Fn::GetAtt", Value::Array(parts))
+                            if parts.first() == Some(&Value::from(ids::PINNED_IMAGE)) =>
+                        {
+                            let image = &template["Resources"][ids::PINNED_IMAGE]["Properties"];
+                            parameters_named(template, image, found);
+                        }
                         ("Fn::Sub", Value::String(text)) => {
                             for piece in text.split("${").skip(1) {
                                 let name = piece.split('}').next().unwrap_or_default();
@@ -985,5 +1060,32 @@ mod tests {
             .collect();
         documented.sort();
         assert_eq!(found, documented);
+    }
+
+    #[test]
+    fn workers_roll_one_at_a_time_and_the_image_is_pinned_for_every_node() {
+        let t = template(&StackSettings::default());
+        let workers = &t["Resources"][ids::WORKER_GROUP];
+        let rolling = &workers["UpdatePolicy"]["AutoScalingRollingUpdate"];
+        assert_eq!(rolling["MaxBatchSize"], 1);
+        assert_eq!(
+            rolling["MinInstancesInService"],
+            r#ref(param::WORKERS_COUNT)
+        );
+        assert!(
+            workers["Properties"]["MaxSize"].as_u64() > Some(u64::from(*limits::WORKERS.end())),
+            "no room for the extra worker of a rolling update"
+        );
+        for id in ["CoordinatorLaunchTemplate", "WorkerLaunchTemplate"] {
+            assert_eq!(
+                t["Resources"][id]["Properties"]["LaunchTemplateData"]["ImageId"],
+                get_att(ids::PINNED_IMAGE, image_resource::PINNED_IMAGE_ID),
+                "{id}"
+            );
+        }
+        assert_eq!(
+            t["Resources"][ids::PINNED_IMAGE]["Type"],
+            "Custom::PinnedImage"
+        );
     }
 }

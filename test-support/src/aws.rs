@@ -9,6 +9,7 @@ pub use aws_config::SdkConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_cloudformation::config::Credentials;
 use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
+use presto_ha_contract::parameters;
 
 /// The variable holding the emulator's endpoint, as the SDK reads it.
 pub const ENDPOINT_VAR: &str = "AWS_ENDPOINT_URL";
@@ -187,13 +188,13 @@ impl Sandbox {
     pub fn parameters(&self) -> Vec<(&'static str, String)> {
         let subnets = self.subnet_ids.join(",");
         vec![
-            ("VpcId", self.vpc_id.clone()),
-            ("CoordinatorSubnetIds", subnets.clone()),
-            ("WorkerSubnetIds", subnets),
-            ("ClientCidr", "127.0.0.0/8".into()),
-            ("SshCidr", "127.0.0.0/8".into()),
-            ("KeyName", self.key_name.clone()),
-            ("LambdaCodeBucket", self.code_bucket.clone()),
+            (parameters::VPC_ID, self.vpc_id.clone()),
+            (parameters::COORDINATOR_SUBNET_IDS, subnets.clone()),
+            (parameters::WORKER_SUBNET_IDS, subnets),
+            (parameters::CLIENT_CIDR, "127.0.0.0/8".into()),
+            (parameters::SSH_CIDR, "127.0.0.0/8".into()),
+            (parameters::KEY_NAME, self.key_name.clone()),
+            (parameters::LAMBDA_CODE_BUCKET, self.code_bucket.clone()),
         ]
     }
 }

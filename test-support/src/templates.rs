@@ -1,8 +1,9 @@
 //! The templates under test, generated in-process with the real command line.
 
 use clap::Parser;
+use presto_ha_contract::image_resource;
 use presto_ha_generator::cli::{self, Args};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// The text `generate ARGS` prints.
 pub fn generate_text(args: &[&str]) -> String {
@@ -18,11 +19,19 @@ pub fn generate(args: &[&str]) -> Value {
     serde_json::from_str(&generate_text(args)).expect("generate prints JSON")
 }
 
+/// The parameter that stands in for `Custom::PinnedImage` in the emulator.
+pub const IMAGE_STAND_IN: &str = "PinnedImageStandIn";
+
 /// The template without its `Custom::` resources, which the emulator cannot run (it
 /// needs Docker for a Lambda-backed custom resource), and without what refers to
 /// them. Returns the logical ids removed, resources and outputs alike.
+///
+/// The pinned image is the exception, since every node refers to it: its attribute is
+/// replaced by a parameter [`IMAGE_STAND_IN`] of the SSM parameter type, which the
+/// emulator resolves from the same SSM parameter the custom resource reads.
 pub fn without_custom_resources(template: &Value) -> (Value, Vec<String>) {
     let mut template = template.clone();
+    stand_in_for_the_pinned_image(&mut template);
     let mut removed: Vec<String> = Vec::new();
     let resources = template["Resources"].as_object_mut().expect("Resources");
     loop {
@@ -74,6 +83,55 @@ pub fn without_custom_resources(template: &Value) -> (Value, Vec<String>) {
         }
     }
     (template, removed)
+}
+
+/// Replaces every `Fn::GetAtt` of a `Custom::PinnedImage` by a parameter resolved from
+/// the SSM parameter that resource would read.
+fn stand_in_for_the_pinned_image(template: &mut Value) {
+    let pinned: Vec<(String, Value)> = template["Resources"]
+        .as_object()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, r)| r["Type"] == image_resource::TYPE)
+        .map(|(id, r)| {
+            (
+                id.clone(),
+                r["Properties"][image_resource::LATEST_PARAMETER].clone(),
+            )
+        })
+        .collect();
+    for (id, parameter) in pinned {
+        template["Parameters"][IMAGE_STAND_IN] = json!({
+            "Type": "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>",
+            "Default": parameter,
+        });
+        replace_get_att(
+            &mut template["Resources"],
+            &id,
+            &json!({ "Ref": IMAGE_STAND_IN }),
+        );
+    }
+}
+
+fn replace_get_att(value: &mut Value, id: &str, by: &Value) {
+    match value {
+        Value::Object(map) => {
+            let names = |parts: &Value| parts.get(0).and_then(Value::as_str) == Some(id);
+            if map.len() == 1 && map.get("Fn::GetAtt").is_some_and(names) {
+                *value = by.clone();
+                return;
+            }
+            for inner in map.values_mut() {
+                replace_get_att(inner, id, by);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                replace_get_att(item, id, by);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Whether `value` holds a `Ref`, `Fn::GetAtt` or `Fn::Sub` naming one of `ids`.
@@ -161,6 +219,24 @@ mod tests {
         for (value, expected) in cases {
             assert_eq!(resolve(&template, &value), expected, "{value}");
         }
+    }
+
+    #[test]
+    fn the_pinned_image_has_a_stand_in_and_the_nodes_keep_their_image() {
+        let template = json!({
+            "Parameters": {},
+            "Resources": {
+                "Image": { "Type": "Custom::PinnedImage", "Properties": { "LatestImageParameter": "/aws/latest" } },
+                "Nodes": { "Type": "AWS::EC2::LaunchTemplate", "Properties": { "ImageId": { "Fn::GetAtt": ["Image", "ImageId"] } } },
+            },
+        });
+        let (kept, removed) = without_custom_resources(&template);
+        assert_eq!(removed, ["Image"]);
+        assert_eq!(
+            kept["Resources"]["Nodes"]["Properties"]["ImageId"],
+            json!({ "Ref": IMAGE_STAND_IN })
+        );
+        assert_eq!(kept["Parameters"][IMAGE_STAND_IN]["Default"], "/aws/latest");
     }
 
     #[test]

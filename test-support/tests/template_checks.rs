@@ -3,7 +3,7 @@
 //!
 //! Re-bless the golden files after an intended change with
 //! `PRESTO_HA_BLESS=1 scripts/test.sh` (or the same variable on
-//! `cargo test -p presto-ha-tests --test template_checks`), then review the diff.
+//! `cargo test -p presto-ha-test-support --test template_checks`), then review the diff.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};

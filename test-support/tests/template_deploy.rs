@@ -1,8 +1,9 @@
 //! The generated template deployed into the emulator's CloudFormation.
 //!
 //! The emulator runs a Lambda-backed custom resource only through Docker, which this
-//! machine does not have, so `Custom::CoordinatorDns` (and nothing else) is removed
-//! before deploying; the custom resource's own tests drive its Lambda directly.
+//! machine does not have, so `Custom::CoordinatorDns` and `Custom::PinnedImage` (and
+//! nothing else) are removed before deploying, the image standing in as an SSM-typed
+//! parameter; the custom resource's own tests drive its Lambda directly.
 
 use presto_ha_generator::template::ids;
 use presto_ha_test_support::aws::{Sandbox, config, in_service_members};
@@ -20,8 +21,8 @@ async fn deploys_with(coordinators: u8, workers: u16) {
     let (deployable, removed) = without_custom_resources(&template);
     assert_eq!(
         removed,
-        [ids::COORDINATOR_DNS],
-        "only the custom resource is left out"
+        [ids::COORDINATOR_DNS, ids::PINNED_IMAGE],
+        "only the custom resources are left out"
     );
 
     let stack = deploy(&config, &sandbox.name, &deployable, &sandbox.parameters())

@@ -206,4 +206,12 @@ async fn a_stack_deleted_during_a_watcher_run_leaves_the_zone_empty() {
         Some(0),
         "the watcher was not stopped"
     );
+    // What the stack's deletion does next, and what a leftover record would refuse
+    // (HostedZoneNotEmpty, which the emulator reproduces).
+    aws_sdk_route53::Client::new(&f.config)
+        .delete_hosted_zone()
+        .id(&f.zone)
+        .send()
+        .await
+        .expect("the empty zone deletes");
 }
