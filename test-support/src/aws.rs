@@ -202,16 +202,9 @@ impl Sandbox {
 /// The group's InService members, longest-running first (ties by instance id):
 /// the order in which the Lambdas prefer coordinators.
 pub async fn in_service_members(config: &SdkConfig, group: &str) -> Vec<Member> {
-    let asg = aws_sdk_autoscaling::Client::new(config);
     let ec2 = aws_sdk_ec2::Client::new(config);
-    let groups = asg
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names(group)
-        .send()
+    let ids: Vec<String> = group_instances(config, group)
         .await
-        .expect("DescribeAutoScalingGroups");
-    let ids: Vec<String> = groups.auto_scaling_groups()[0]
-        .instances()
         .iter()
         .filter(|i| {
             i.lifecycle_state()
@@ -270,16 +263,24 @@ pub async fn reserved_concurrency(config: &SdkConfig, function: &str) -> Option<
         .reserved_concurrent_executions()
 }
 
-/// The members of `group` that Auto Scaling protects from scale-in, sorted.
-pub async fn protected_members(config: &SdkConfig, group: &str) -> Vec<String> {
+/// The instances `group` holds, as Auto Scaling describes them.
+async fn group_instances(
+    config: &SdkConfig,
+    group: &str,
+) -> Vec<aws_sdk_autoscaling::types::Instance> {
     let groups = aws_sdk_autoscaling::Client::new(config)
         .describe_auto_scaling_groups()
         .auto_scaling_group_names(group)
         .send()
         .await
         .expect("DescribeAutoScalingGroups");
-    let mut protected: Vec<String> = groups.auto_scaling_groups()[0]
-        .instances()
+    groups.auto_scaling_groups()[0].instances().to_vec()
+}
+
+/// The members of `group` that Auto Scaling protects from scale-in, sorted.
+pub async fn protected_members(config: &SdkConfig, group: &str) -> Vec<String> {
+    let mut protected: Vec<String> = group_instances(config, group)
+        .await
         .iter()
         .filter(|i| i.protected_from_scale_in() == Some(true))
         .filter_map(|i| i.instance_id().map(str::to_owned))
