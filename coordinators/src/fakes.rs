@@ -29,6 +29,8 @@ struct Route53State {
     changes: Vec<(RecordAddress, Option<ARecord>, Option<ARecord>)>,
     read_failures: Vec<RecordError>,
     swap_failures: Vec<RecordError>,
+    /// Another writer's change, made just before the next swap is checked.
+    interleaved: Option<(RecordAddress, Option<ARecord>)>,
 }
 
 impl FakeRoute53 {
@@ -82,6 +84,12 @@ impl FakeRoute53 {
         self.lock().read_failures = errors.into_iter().rev().collect();
     }
 
+    /// Lets another writer set the record to `record` between the caller's read and
+    /// its next swap, which Route 53 then checks against that value.
+    pub fn interleave_next_swap(&self, at: &RecordAddress, record: Option<ARecord>) {
+        self.lock().interleaved = Some((at.clone(), record));
+    }
+
     /// Makes the next swaps fail with these errors, one swap each, in order, as when
     /// another writer changed the record or Route 53 refused.
     pub fn fail_next_swaps(&self, errors: Vec<RecordError>) {
@@ -111,6 +119,12 @@ impl CoordinatorRecord for FakeRoute53 {
             return Ok(None);
         }
         let mut state = self.lock();
+        if let Some((other, record)) = state.interleaved.take() {
+            match record {
+                Some(record) => state.records.insert(other, record),
+                None => state.records.remove(&other),
+            };
+        }
         if let Some(error) = state.swap_failures.pop() {
             return Err(error);
         }

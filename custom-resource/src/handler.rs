@@ -668,14 +668,23 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_lost_race_reads_again_instead_of_overwriting() {
-        let services = services(vec![member(1, 10), member(2, 20)], &[1, 2]);
-        services.record.fail_next_swaps(vec![RecordError::Conflict {
-            address: properties().address,
-            message: "values do not match".into(),
-        }]);
-        // The read succeeds; the other writer is simulated by the refused swap.
-        create(&services).await.expect("created after re-reading");
-        assert_eq!(record_ip(&services), Some(ip(1)));
+        // Another writer (a watcher) points the record at member 2 between this
+        // Create's read and its swap: on an absent record the CREATE then finds it
+        // there; on a stray value the DELETE no longer matches. Either way the swap is
+        // refused by the fake's own checks, the handler reads again, finds a serving
+        // member and keeps the other writer's value.
+        for before in [None, Some(ARecord::single(ip(7), 5))] {
+            let services = services(vec![member(1, 10), member(2, 20)], &[1, 2]);
+            let address = properties().address;
+            services.record.put(&address, before.clone());
+            services
+                .record
+                .interleave_next_swap(&address, Some(ARecord::single(ip(2), 5)));
+            let success = create(&services).await.expect("created after re-reading");
+            assert_eq!(record_ip(&services), Some(ip(2)), "from {before:?}");
+            assert_eq!(success.data["CoordinatorIp"], "10.0.0.2", "from {before:?}");
+            assert!(services.record.changes().is_empty(), "from {before:?}");
+        }
     }
 
     #[tokio::test(start_paused = true)]

@@ -118,7 +118,15 @@ async fn a_cold_start_resumes_the_grace_where_the_last_watcher_left_it() {
     f.cold_start().await;
     f.run(scheduled(), 4).await;
     f.assert_failed_over(&old, 2).await;
-    assert!(f.watcher.log_text().contains("memory recalled"));
+    // What the new process recalled names the failing active coordinator (every first
+    // invocation logs a recall; only one from the note names it).
+    let log = f.watcher.log_text();
+    assert!(
+        log.lines()
+            .any(|line| line.contains("memory recalled") && line.contains(&old.0)),
+        "the cold start did not recall {}:\n{log}",
+        old.0
+    );
 }
 
 /// The stack is deleted while a watcher run is writing: the real custom-resource

@@ -59,20 +59,11 @@ fn a_crashed_or_hung_active_is_replaced_within_grace_plus_one_interval_plus_2s()
 #[test]
 fn a_terminated_or_stopped_active_is_replaced_at_the_next_probe() {
     for fault in [Fault::Terminate, Fault::Stop] {
-        let s = Scenario {
-            seed: 7,
-            coordinators: 2,
-            watchers: 1,
-            faults: vec![(Duration::from_secs(1_101), fault, 0)],
-            crash_percent: 0,
-            throttle_percent: 0,
-            spaced_short_pauses: false,
-        };
         let mut world = World::new(2);
         let mut memory = Memory::default();
         world.advance(Duration::from_secs(1_102));
         let active = world.active().expect("active").id.clone();
-        match s.faults[0].1 {
+        match fault {
             Fault::Stop => {
                 world
                     .nodes
