@@ -79,6 +79,10 @@ pub enum Request {
         physical_id: String,
         /// The new properties.
         properties: DnsProperties,
+        /// The coordinator group the old properties named, when it was another (the
+        /// group was replaced): its members are released from scale-in protection
+        /// once the record has moved, so that the old group can be deleted.
+        replaced_group: Option<String>,
     },
     /// The stack is being deleted, or this resource replaced or rolled back. The
     /// physical id names what was created; of the properties only the watcher's are
@@ -90,6 +94,10 @@ pub enum Request {
         stack_id: String,
         /// The watcher that writes next to the record, when the properties name it.
         watcher: Option<WatcherRef>,
+        /// The coordinator group, when the properties name it: when the stack goes
+        /// away its members are released from scale-in protection, which would
+        /// otherwise keep CloudFormation from emptying and deleting the group.
+        group: Option<String>,
     },
 }
 
@@ -167,18 +175,34 @@ impl Request {
             CloudFormationCustomResourceRequest::Create(create) => Ok(Self::Create(
                 DnsProperties::parse(&create.resource_properties)?,
             )),
-            CloudFormationCustomResourceRequest::Update(update) => Ok(Self::Update {
-                physical_id: non_empty_id(update.physical_resource_id)?,
-                properties: DnsProperties::parse(&update.resource_properties)?,
-            }),
+            CloudFormationCustomResourceRequest::Update(update) => {
+                let properties = DnsProperties::parse(&update.resource_properties)?;
+                let replaced_group = group_of(&update.old_resource_properties)
+                    .filter(|old| *old != properties.group);
+                Ok(Self::Update {
+                    physical_id: non_empty_id(update.physical_resource_id)?,
+                    properties,
+                    replaced_group,
+                })
+            }
             CloudFormationCustomResourceRequest::Delete(delete) => Ok(Self::Delete {
                 physical_id: non_empty_id(delete.physical_resource_id)?,
                 stack_id: delete.stack_id,
                 watcher: WatcherRef::from_properties(&delete.resource_properties),
+                group: group_of(&delete.resource_properties),
             }),
             _ => Err(EventError::Shape("unknown request type".into())),
         }
     }
+}
+
+/// The coordinator group properties name, read leniently.
+fn group_of(properties: &Value) -> Option<String> {
+    properties
+        .get(property::COORDINATOR_GROUP)?
+        .as_str()
+        .filter(|group| !group.is_empty())
+        .map(str::to_owned)
 }
 
 fn non_empty_id(id: String) -> Result<String, EventError> {
@@ -407,6 +431,7 @@ mod tests {
                 physical_id: "Z0123456789ABC/coordinator.presto.internal".into(),
                 stack_id: "arn:aws:cloudformation:us-east-1:123456789012:stack/analytics/5b6f2c10-1234-11ef-9a4b-0a1b2c3d4e5f".into(),
                 watcher: None,
+                group: Some("stack-CoordinatorGroup-ABC".into()),
             }
         );
     }

@@ -99,32 +99,77 @@ where
     match request {
         // An Update whose zone or name changed derives a new id: CloudFormation takes
         // that as a replacement and deletes the old record afterwards.
-        Request::Create(properties) | Request::Update { properties, .. } => {
-            let target = ensure_record(services, &properties, deadline).await?;
-            let reason = protect_target(services, &properties.group, &target.instance_id).await;
-            let data = BTreeMap::from([
-                (attribute::COORDINATOR_IP.to_owned(), target.ip.to_string()),
-                (
-                    attribute::COORDINATOR_INSTANCE_ID.to_owned(),
-                    target.instance_id.to_string(),
-                ),
-                (
-                    attribute::RECORD_NAME.to_owned(),
-                    properties.address.name.to_string(),
-                ),
-            ]);
-            Ok(Success {
-                physical_id: physical_id(&properties.address),
-                data,
-                reason,
-            })
-        }
+        Request::Create(properties) => ensured(services, properties, None, deadline).await,
+        Request::Update {
+            properties,
+            replaced_group,
+            ..
+        } => ensured(services, properties, replaced_group, deadline).await,
         Request::Delete {
             physical_id,
             stack_id,
             watcher,
-        } => Ok(delete(services, physical_id, &stack_id, watcher, deadline).await),
+            group,
+        } => Ok(delete(services, physical_id, &stack_id, watcher, group, deadline).await),
     }
+}
+
+/// Create and Update: the record ensured, then the protection moved to its target
+/// and, when the group was replaced, lifted from the old group's members.
+async fn ensured<C, P, R, W>(
+    services: &Services<C, P, R, W>,
+    properties: DnsProperties,
+    replaced_group: Option<String>,
+    deadline: Instant,
+) -> Result<Success, HandlerError>
+where
+    C: Coordinators,
+    P: HealthProbe + Sync,
+    R: CoordinatorRecord,
+{
+    let target = ensure_record(services, &properties, deadline).await?;
+    let protected = protect_target(services, &properties.group, &target.instance_id).await;
+    let released = match replaced_group {
+        Some(old) => release_group(&services.coordinators, &old).await,
+        None => None,
+    };
+    let reasons: Vec<String> = protected.into_iter().chain(released).collect();
+    let data = BTreeMap::from([
+        (attribute::COORDINATOR_IP.to_owned(), target.ip.to_string()),
+        (
+            attribute::COORDINATOR_INSTANCE_ID.to_owned(),
+            target.instance_id.to_string(),
+        ),
+        (
+            attribute::RECORD_NAME.to_owned(),
+            properties.address.name.to_string(),
+        ),
+    ]);
+    Ok(Success {
+        physical_id: physical_id(&properties.address),
+        data,
+        reason: (!reasons.is_empty()).then(|| reasons.join("; ")),
+    })
+}
+
+/// Lifts the scale-in protection of every member of `group`; what failed, as a reason.
+async fn release_group(coordinators: &impl Coordinators, group: &str) -> Option<String> {
+    let failed = match coordinators.members(group).await {
+        Ok(members) => move_protection(coordinators, group, &members, None).await,
+        // A group already gone protects nothing.
+        Err(GroupError::NoSuchGroup(_)) => Vec::new(),
+        Err(error) => vec![error],
+    };
+    if failed.is_empty() {
+        tracing::info!(group, "scale-in protection lifted from the group");
+        return None;
+    }
+    let errors: Vec<String> = failed.iter().map(|e| error_chain(e)).collect();
+    tracing::error!(group, errors = ?errors, "scale-in protection not lifted");
+    Some(format!(
+        "scale-in protection of coordinator group {group} not lifted: {}",
+        errors.join("; ")
+    ))
 }
 
 /// Leaves exactly `target` protected from scale-in, after the record points at it. A
@@ -272,9 +317,11 @@ async fn delete<C, P, R, W>(
     physical_id: String,
     stack_id: &str,
     watcher: Option<WatcherRef>,
+    group: Option<String>,
     deadline: Instant,
 ) -> Success
 where
+    C: Coordinators,
     R: CoordinatorRecord + WatchNote,
     W: WatcherControl,
 {
@@ -322,6 +369,11 @@ where
             "waiting out watcher runs that may still write next to the record"
         );
         tokio::time::sleep_until(until).await;
+        // CloudFormation empties a group by lowering its size, which spares protected
+        // members: lift the protection, now that no watcher run can set it again.
+        if let (true, Some(group)) = (going_away, &group) {
+            reasons.extend(release_group(&services.coordinators, group).await);
+        }
     }
     reasons.extend(remove_record(&services.record, &address).await);
     for note in Note::ALL {
@@ -514,6 +566,39 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_replaced_group_is_released_once_the_record_moved_into_the_new_one() {
+        let services = services(vec![member(2, 20)], &[2]);
+        let mut old_active = member(1, 10);
+        old_active.protected = true;
+        services
+            .coordinators
+            .set("old-coordinators", vec![old_active]);
+        services
+            .record
+            .put(&properties().address, Some(ARecord::single(ip(1), 5)));
+        let update = Request::Update {
+            physical_id: "Z1/coordinator.presto.internal".into(),
+            properties: properties(),
+            replaced_group: Some("old-coordinators".into()),
+        };
+        let success = handle(&services, update, later(300))
+            .await
+            .expect("updated");
+        assert_eq!(record_ip(&services), Some(ip(2)));
+        assert_eq!(
+            services.coordinators.protected(GROUP),
+            [InstanceId::new("i-2")]
+        );
+        assert!(
+            services
+                .coordinators
+                .protected("old-coordinators")
+                .is_empty()
+        );
+        assert_eq!(success.reason, None);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn an_update_that_moves_the_record_moves_the_protection_after_it() {
         let mut old = member(1, 10);
         old.protected = true;
@@ -527,6 +612,7 @@ mod tests {
         let update = Request::Update {
             physical_id: "Z1/coordinator.presto.internal".into(),
             properties: properties(),
+            replaced_group: None,
         };
         let success = handle(&services, update, later(300))
             .await
@@ -609,6 +695,7 @@ mod tests {
         let request = Request::Update {
             physical_id: "Z1/coordinator.presto.internal".into(),
             properties: properties(),
+            replaced_group: None,
         };
         let success = handle(&services, request, later(300))
             .await
@@ -632,6 +719,7 @@ mod tests {
         let request = Request::Update {
             physical_id: "Z1/coordinator.presto.internal".into(),
             properties: properties(),
+            replaced_group: None,
         };
         handle(&services, request, later(300))
             .await
@@ -650,6 +738,7 @@ mod tests {
         let request = Request::Update {
             physical_id: "Z1/coordinator.presto.internal".into(),
             properties: renamed.clone(),
+            replaced_group: None,
         };
         let success = handle(&services, request, later(300))
             .await
@@ -697,6 +786,7 @@ mod tests {
             physical_id: id.into(),
             stack_id: "stack".into(),
             watcher: None,
+            group: None,
         };
         let success = handle(
             &services,
@@ -741,6 +831,7 @@ mod tests {
             physical_id: "Z1/coordinator.presto.internal".into(),
             stack_id: "stack".into(),
             watcher: None,
+            group: None,
         };
         let success = handle(&services, request, later(300))
             .await
@@ -781,7 +872,9 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_stack_deletion_stops_the_watcher_waits_out_its_runs_then_leaves_nothing() {
-        let mut services = services(vec![member(1, 10)], &[1]);
+        let mut active = member(1, 10);
+        active.protected = true;
+        let mut services = services(vec![active], &[1]);
         services.watcher.going_away = true;
         let services = std::sync::Arc::new(services);
         let address = properties().address;
@@ -805,6 +898,7 @@ mod tests {
                 function: "stack-WatcherFunction-1".into(),
                 timeout: Duration::from_secs(90),
             }),
+            group: Some(GROUP.into()),
         };
         let success = handle(&services, request, later(300))
             .await
@@ -828,11 +922,15 @@ mod tests {
             *services.watcher.stopped.lock().expect("lock"),
             ["stack-WatcherFunction-1"]
         );
+        // Nothing keeps CloudFormation from emptying the group now.
+        assert!(services.coordinators.protected(GROUP).is_empty());
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_replacement_leaves_the_watcher_running_but_still_waits_out_old_runs() {
-        let services = std::sync::Arc::new(services(vec![member(1, 10)], &[1]));
+        let mut active = member(1, 10);
+        active.protected = true;
+        let services = std::sync::Arc::new(services(vec![active], &[1]));
         let address = properties().address;
         let in_flight = tokio::spawn(watcher_run(services.clone(), Duration::from_secs(40)));
         let request = Request::Delete {
@@ -842,6 +940,7 @@ mod tests {
                 function: "stack-WatcherFunction-1".into(),
                 timeout: Duration::from_secs(90),
             }),
+            group: Some(GROUP.into()),
         };
         handle(&services, request, later(300))
             .await
@@ -853,6 +952,10 @@ mod tests {
             Vec::<String>::new()
         );
         assert!(services.watcher.stopped.lock().expect("lock").is_empty());
+        assert_eq!(
+            services.coordinators.protected(GROUP),
+            [InstanceId::new("i-1")]
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -867,6 +970,7 @@ mod tests {
             physical_id: "Z1/coordinator.presto.internal".into(),
             stack_id: "stack".into(),
             watcher: None,
+            group: None,
         };
         handle(&services, request, later(300))
             .await

@@ -237,16 +237,25 @@ pub async fn in_service_members(config: &SdkConfig, group: &str) -> Vec<Member> 
     members
 }
 
-/// The record sets of `zone`, as `(name, type)`.
-pub async fn zone_records(config: &SdkConfig, zone: &str) -> Vec<(String, String)> {
-    let listed = aws_sdk_route53::Client::new(config)
+/// The record sets of `zone`, as the emulator holds them.
+async fn record_sets(
+    config: &SdkConfig,
+    zone: &str,
+) -> Vec<aws_sdk_route53::types::ResourceRecordSet> {
+    aws_sdk_route53::Client::new(config)
         .list_resource_record_sets()
         .hosted_zone_id(zone)
         .send()
         .await
-        .expect("ListResourceRecordSets");
-    listed
+        .expect("ListResourceRecordSets")
         .resource_record_sets()
+        .to_vec()
+}
+
+/// The record sets of `zone`, as `(name, type)`.
+pub async fn zone_records(config: &SdkConfig, zone: &str) -> Vec<(String, String)> {
+    record_sets(config, zone)
+        .await
         .iter()
         .map(|set| (set.name().to_owned(), set.r#type().as_str().to_owned()))
         .collect()
@@ -292,14 +301,8 @@ pub async fn protected_members(config: &SdkConfig, group: &str) -> Vec<String> {
 /// The A record `name` (without the final dot) in `zone`, as the emulator holds it:
 /// its values and TTL.
 pub async fn a_record(config: &SdkConfig, zone: &str, name: &str) -> Option<(Vec<String>, i64)> {
-    let listed = aws_sdk_route53::Client::new(config)
-        .list_resource_record_sets()
-        .hosted_zone_id(zone)
-        .send()
+    record_sets(config, zone)
         .await
-        .expect("ListResourceRecordSets");
-    listed
-        .resource_record_sets()
         .iter()
         .find(|set| set.name().trim_end_matches('.') == name && set.r#type().as_str() == "A")
         .map(|set| {

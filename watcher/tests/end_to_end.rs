@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use fixture::*;
 use presto_ha_contract::dns_resource as property;
-use presto_ha_test_support::aws::{in_service_members, reserved_concurrency, zone_records};
+use presto_ha_test_support::aws::{
+    in_service_members, protected_members, reserved_concurrency, zone_records,
+};
 use presto_ha_test_support::capture::ResponseCapture;
 use presto_ha_test_support::lambda::{Invocation, LambdaProcess, workspace_binary};
 use presto_ha_test_support::presto::Behaviour;
@@ -213,6 +215,13 @@ async fn a_stack_deleted_during_a_watcher_run_leaves_the_zone_empty() {
         reserved_concurrency(&f.config, &f.watcher_function).await,
         Some(0),
         "the watcher was not stopped"
+    );
+    // The run had protected the active coordinator; a protected member would keep
+    // CloudFormation from emptying the group.
+    assert_eq!(
+        protected_members(&f.config, &f.group).await,
+        Vec::<String>::new(),
+        "scale-in protection left on the group"
     );
     // What the stack's deletion does next, and what a leftover record would refuse
     // (HostedZoneNotEmpty, which the emulator reproduces).
