@@ -128,9 +128,11 @@ where
     R: CoordinatorRecord,
 {
     let target = ensure_record(services, &properties, deadline).await?;
-    let protected = protect_target(services, &properties.group, &target.instance_id).await;
+    let coordinators = &services.coordinators;
+    let protected =
+        set_protection(coordinators, &properties.group, Some(&target.instance_id)).await;
     let released = match replaced_group {
-        Some(old) => release_group(&services.coordinators, &old).await,
+        Some(old) => set_protection(coordinators, &old, None).await,
         None => None,
     };
     let reasons: Vec<String> = protected.into_iter().chain(released).collect();
@@ -152,50 +154,40 @@ where
     })
 }
 
-/// Lifts the scale-in protection of every member of `group`; what failed, as a reason.
-async fn release_group(coordinators: &impl Coordinators, group: &str) -> Option<String> {
-    let failed = match coordinators.members(group).await {
-        Ok(members) => move_protection(coordinators, group, &members, None).await,
-        // A group already gone protects nothing.
-        Err(GroupError::NoSuchGroup(_)) => Vec::new(),
-        Err(error) => vec![error],
-    };
-    if failed.is_empty() {
-        tracing::info!(group, "scale-in protection lifted from the group");
-        return None;
-    }
-    let errors: Vec<String> = failed.iter().map(|e| error_chain(e)).collect();
-    tracing::error!(group, errors = ?errors, "scale-in protection not lifted");
-    Some(format!(
-        "scale-in protection of coordinator group {group} not lifted: {}",
-        errors.join("; ")
-    ))
-}
-
-/// Leaves exactly `target` protected from scale-in, after the record points at it. A
-/// failure does not fail the request (the record is right, and the watcher repairs
-/// protection every round); it is logged and returned as the answer's reason.
-async fn protect_target<C, P, R, W>(
-    services: &Services<C, P, R, W>,
+/// Leaves exactly `active` protected from scale-in among the members of `group`, or
+/// none when `active` is `None`. A failure does not fail the request: it is logged and
+/// returned as a reason for the answer. After a switch the record is right and the
+/// watcher repairs protection every round; a group being released that is already
+/// gone protects nothing.
+async fn set_protection(
+    coordinators: &impl Coordinators,
     group: &str,
-    target: &InstanceId,
-) -> Option<String>
-where
-    C: Coordinators,
-{
-    let failed = match services.coordinators.members(group).await {
-        Ok(members) => move_protection(&services.coordinators, group, &members, Some(target)).await,
+    active: Option<&InstanceId>,
+) -> Option<String> {
+    let failed = match coordinators.members(group).await {
+        Ok(members) => move_protection(coordinators, group, &members, active).await,
+        Err(GroupError::NoSuchGroup(_)) if active.is_none() => Vec::new(),
         Err(error) => vec![error],
     };
     if failed.is_empty() {
+        if active.is_none() {
+            tracing::info!(group, "scale-in protection lifted from the group");
+        }
         return None;
     }
-    let errors: Vec<String> = failed.iter().map(|e| error_chain(e)).collect();
-    tracing::warn!(errors = ?errors, "scale-in protection not moved; the watcher repairs it");
-    Some(format!(
-        "scale-in protection not moved to {target} (the watcher repairs it): {}",
-        errors.join("; ")
-    ))
+    let errors = failed
+        .iter()
+        .map(|e| error_chain(e))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let reason = match active {
+        Some(target) => {
+            format!("scale-in protection not moved to {target} (the watcher repairs it): {errors}")
+        }
+        None => format!("scale-in protection of coordinator group {group} not lifted: {errors}"),
+    };
+    tracing::error!(group, reason, "scale-in protection not set");
+    Some(reason)
 }
 
 async fn ensure_record<C, P, R, W>(
@@ -372,7 +364,7 @@ where
         // CloudFormation empties a group by lowering its size, which spares protected
         // members: lift the protection, now that no watcher run can set it again.
         if let (true, Some(group)) = (going_away, &group) {
-            reasons.extend(release_group(&services.coordinators, group).await);
+            reasons.extend(set_protection(&services.coordinators, group, None).await);
         }
     }
     reasons.extend(remove_record(&services.record, &address).await);
