@@ -36,8 +36,29 @@ pub mod parameters {
     pub const KEY_NAME: &str = "KeyName";
     /// The nodes' image.
     pub const IMAGE_ID: &str = "ImageId";
-    /// The engine's release.
+    /// The engine every node runs: prestodb or Trino.
+    pub const ENGINE: &str = "Engine";
+    /// The engine's release; empty means the release this project was checked with.
     pub const PRESTO_VERSION: &str = "PrestoVersion";
+    /// The SHA-256 the engine's tarball must have; empty trusts Maven Central's digest.
+    pub const PRESTO_TARBALL_SHA256: &str = "PrestoTarballSha256";
+    /// Where the hive and iceberg catalogs keep their metadata.
+    pub const METASTORE_TYPE: &str = "MetastoreType";
+    /// The external Hive metastore's host.
+    pub const EXTERNAL_METASTORE_HOST: &str = "ExternalMetastoreHost";
+    /// The external Hive metastore's port.
+    pub const EXTERNAL_METASTORE_PORT: &str = "ExternalMetastorePort";
+    /// The S3 buckets the catalogs may use.
+    pub const DATA_BUCKET_NAMES: &str = "DataBucketNames";
+    /// An `s3://` zip of an `etc/` tree applied on every coordinator.
+    pub const ADDITIONAL_COORDINATOR_CONFIGURATION_URI: &str =
+        "AdditionalCoordinatorConfigurationURI";
+    /// An `s3://` zip of an `etc/` tree applied on every worker.
+    pub const ADDITIONAL_WORKERS_CONFIGURATION_URI: &str = "AdditionalWorkersConfigurationURI";
+    /// An `s3://` script every node runs before its engine starts.
+    pub const BOOTSTRAP_SCRIPT_URI: &str = "BootstrapScriptURI";
+    /// The Secrets Manager secrets the extra configuration may name.
+    pub const CONFIGURATION_SECRET_ARNS: &str = "ConfigurationSecretArns";
     /// The engine's HTTP port.
     pub const PRESTO_HTTP_PORT: &str = "PrestoHttpPort";
     /// The engine's `node.environment`.
@@ -187,6 +208,8 @@ pub mod limits {
     /// The engine's HTTP port. Below 1024 needs root, and the engine runs as its own
     /// user.
     pub const PRESTO_PORT: RangeInclusive<u16> = 1024..=65535;
+    /// The external Hive metastore's port.
+    pub const METASTORE_PORT: RangeInclusive<u16> = 1..=65535;
     /// Seconds between two probes of the coordinators.
     pub const PROBE_INTERVAL_SECONDS: RangeInclusive<u16> = 1..=30;
     /// Seconds a probe may take before it counts as a failure.

@@ -3,13 +3,13 @@
 //! within seconds of a failure.
 //!
 //! [`cli`] turns arguments into validated [`settings::StackSettings`], [`template`]
-//! builds the template from them as data, [`presto`] renders the Presto files that
-//! the nodes' user data writes, and [`output`] prints the result as JSON or YAML.
+//! builds the template from them as data, [`node`] holds the user data every node
+//! boots with, and [`output`] prints the result as JSON or YAML.
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod node;
 pub mod output;
 pub mod parameters;
-pub mod presto;
 pub mod settings;
 pub mod template;

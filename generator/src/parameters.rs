@@ -7,7 +7,7 @@ use std::ops::RangeInclusive;
 use presto_ha_contract::{limits, parameters as name};
 use serde_json::{Map, Value, json};
 
-use crate::settings::{self, StackSettings};
+use crate::settings::{self, Engine, Metastore, StackSettings};
 
 /// A section of the stack-creation form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +18,8 @@ pub enum Section {
     Ec2,
     /// The engine and its name.
     Presto,
+    /// Catalogs, extra configuration files and the bootstrap script.
+    Catalogs,
     /// The watcher's timings.
     HighAvailability,
     /// Where the Lambdas' code is.
@@ -26,10 +28,11 @@ pub enum Section {
 
 impl Section {
     /// Every section, in the order the console shows them.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Network,
         Self::Ec2,
         Self::Presto,
+        Self::Catalogs,
         Self::HighAvailability,
         Self::LambdaCode,
     ];
@@ -40,6 +43,7 @@ impl Section {
             Self::Network => "Network Configuration",
             Self::Ec2 => "EC2 Configuration",
             Self::Presto => "Presto Configuration",
+            Self::Catalogs => "Catalogs and Extra Configuration",
             Self::HighAvailability => "High Availability",
             Self::LambdaCode => "Lambda Code",
         }
@@ -88,6 +92,31 @@ fn string(description: &str, default: Option<String>, pattern: &str, expected: &
         parameter["Default"] = default.into();
     }
     parameter
+}
+
+/// A `String` parameter limited to `values`.
+fn allowed(description: &str, default: &str, values: &[&str]) -> Value {
+    json!({
+        "Type": "String",
+        "Description": description,
+        "Default": default,
+        "AllowedValues": values,
+    })
+}
+
+/// A `CommaDelimitedList` parameter, empty by default.
+fn list(description: &str) -> Value {
+    json!({ "Type": "CommaDelimitedList", "Description": description, "Default": "" })
+}
+
+/// An optional `s3://bucket/key` parameter, empty by default.
+fn s3_uri(description: &str) -> Value {
+    string(
+        description,
+        Some(String::new()),
+        settings::S3_URI_PATTERN,
+        "empty or an s3://bucket/key URI without spaces or quotes",
+    )
 }
 
 /// A parameter of an AWS-specific type, which the console fills from the account.
@@ -220,14 +249,44 @@ pub fn table(s: &StackSettings) -> Vec<Parameter> {
             ),
         ),
         parameter(
+            name::ENGINE,
+            Presto,
+            "Engine",
+            allowed(
+                "The engine every node runs: presto (prestodb) or trino. Changing it replaces every node.",
+                s.engine.as_str(),
+                &Engine::ALL.map(Engine::as_str),
+            ),
+        ),
+        parameter(
             name::PRESTO_VERSION,
             Presto,
-            "Presto version",
+            "Engine version",
             string(
-                "Presto release installed on every node.",
-                Some(s.presto_version.to_string()),
+                &format!(
+                    "Release of the engine installed on every node. Empty: {} for presto, {} for trino.",
+                    Engine::Presto.default_version(),
+                    Engine::Trino.default_version()
+                ),
+                Some(
+                    s.presto_version
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                ),
                 settings::PRESTO_VERSION_PATTERN,
-                "a Presto release number such as 0.293",
+                "empty or a release number such as 0.297 (presto) or 479 (trino)",
+            ),
+        ),
+        parameter(
+            name::PRESTO_TARBALL_SHA256,
+            Presto,
+            "Engine tarball SHA-256",
+            string(
+                "SHA-256 the engine's tarball must have (the production choice). Empty: the tarball is checked against the SHA-512 or SHA-1 digest Maven Central publishes beside it. Set it together with the engine version.",
+                Some(String::new()),
+                settings::SHA256_PATTERN,
+                "empty or 64 lowercase hexadecimal digits",
             ),
         ),
         parameter(
@@ -271,6 +330,77 @@ pub fn table(s: &StackSettings) -> Vec<Parameter> {
                 Some(s.record_label.to_string()),
                 settings::LABEL_PATTERN,
                 "one lowercase DNS label such as coordinator",
+            ),
+        ),
+        parameter(
+            name::METASTORE_TYPE,
+            Catalogs,
+            "Metastore type",
+            allowed(
+                "Metadata store of the hive and iceberg catalogs every node gets. None: only tpch and your own catalogs.",
+                s.metastore.as_str(),
+                &Metastore::ALL.map(Metastore::as_str),
+            ),
+        ),
+        parameter(
+            name::EXTERNAL_METASTORE_HOST,
+            Catalogs,
+            "External metastore host",
+            string(
+                "Host of the Hive metastore service, for the External Hive Metastore Service type.",
+                Some(String::new()),
+                settings::HOST_PATTERN,
+                "empty, a DNS name or an IPv4 address",
+            ),
+        ),
+        parameter(
+            name::EXTERNAL_METASTORE_PORT,
+            Catalogs,
+            "External metastore port",
+            number(
+                "Thrift port of the Hive metastore service.",
+                9083u16,
+                limits::METASTORE_PORT,
+            ),
+        ),
+        parameter(
+            name::DATA_BUCKET_NAMES,
+            Catalogs,
+            "Data buckets",
+            list(
+                "S3 buckets (names, comma-separated) the catalogs may read and write. The nodes get no other S3 access.",
+            ),
+        ),
+        parameter(
+            name::ADDITIONAL_COORDINATOR_CONFIGURATION_URI,
+            Catalogs,
+            "Additional coordinator configuration",
+            s3_uri(
+                "s3:// zip of an etc/ tree applied on every coordinator at every boot: catalog files added, config.properties and jvm.config lines added or overriding, other files copied.",
+            ),
+        ),
+        parameter(
+            name::ADDITIONAL_WORKERS_CONFIGURATION_URI,
+            Catalogs,
+            "Additional workers configuration",
+            s3_uri(
+                "s3:// zip of an etc/ tree applied on every worker at every boot, as for the coordinators.",
+            ),
+        ),
+        parameter(
+            name::BOOTSTRAP_SCRIPT_URI,
+            Catalogs,
+            "Bootstrap script",
+            s3_uri(
+                "s3:// script every node runs before its engine starts, with coordinator or worker as its argument; a failure stops the node's boot.",
+            ),
+        ),
+        parameter(
+            name::CONFIGURATION_SECRET_ARNS,
+            Catalogs,
+            "Configuration secrets",
+            list(
+                "ARNs of the Secrets Manager secrets the extra configuration may name as ${secret:ID} or ${secret:ID#KEY}; the nodes may read these and no others.",
             ),
         ),
         parameter(

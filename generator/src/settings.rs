@@ -29,8 +29,17 @@ pub const IMAGE_PATTERN: &str = r"^(|latest|ami-[0-9a-f]{8}|ami-[0-9a-f]{17})$";
 /// The SSM parameter naming the latest Amazon Linux 2023 image for the nodes.
 pub const LATEST_IMAGE_PARAMETER: &str =
     "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
-/// `AllowedPattern` for a Presto release number.
-pub const PRESTO_VERSION_PATTERN: &str = r"^[0-9]+(\.[0-9]+)*$";
+/// `AllowedPattern` for the engine's release number; empty picks [`Engine::default_version`].
+pub const PRESTO_VERSION_PATTERN: &str = r"^([0-9]+(\.[0-9]+)*)?$";
+/// `AllowedPattern` for a pinned SHA-256 of the engine's tarball: 64 lowercase hex
+/// digits, or empty.
+pub const SHA256_PATTERN: &str = r"^([0-9a-f]{64})?$";
+/// `AllowedPattern` for the external metastore's host: a DNS name or an IPv4 address,
+/// or empty.
+pub const HOST_PATTERN: &str = r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*)?$";
+/// `AllowedPattern` for an optional `s3://bucket/key` object: printable ASCII without
+/// spaces or quotes, since the nodes' boot script quotes it.
+pub const S3_URI_PATTERN: &str = r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[!#-&(-~]{1,1024})?$";
 /// `AllowedPattern` for Presto's `node.environment`.
 pub const ENVIRONMENT_PATTERN: &str = r"^[a-z0-9][_a-z0-9]*$";
 /// `AllowedPattern` for an S3 bucket name.
@@ -64,9 +73,19 @@ pub struct StackSettings {
     #[arg(long, value_name = "NAME")]
     pub key_name: Option<String>,
 
-    /// Presto release installed on the nodes. Parameter PrestoVersion.
-    #[arg(long, value_name = "VERSION", default_value_t = defaults().presto_version)]
-    pub presto_version: PrestoVersion,
+    /// The engine every node runs. Parameter Engine.
+    #[arg(long, value_enum, value_name = "ENGINE", default_value_t = defaults().engine)]
+    pub engine: Engine,
+
+    /// The engine's release; without it, the release this project was checked with
+    /// (presto 0.297, trino 479). Parameter PrestoVersion.
+    #[arg(long, value_name = "VERSION")]
+    pub presto_version: Option<PrestoVersion>,
+
+    /// Where the hive and iceberg catalogs keep their metadata. Parameter
+    /// MetastoreType.
+    #[arg(long, value_enum, value_name = "TYPE", default_value_t = defaults().metastore)]
+    pub metastore: Metastore,
 
     /// Presto's HTTP port (1024-65535). Parameter PrestoHttpPort.
     #[arg(long, value_name = "PORT", default_value_t = defaults().presto_port, value_parser = clap::value_parser!(u16).range(clap_range(limits::PRESTO_PORT)))]
@@ -132,6 +151,79 @@ fn clap_range<T: Into<i64> + Copy>(range: RangeInclusive<T>) -> RangeInclusive<i
     (*range.start()).into()..=(*range.end()).into()
 }
 
+/// The engine every node runs. The names are the template's `AllowedValues` and what
+/// the nodes' boot script switches on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Engine {
+    /// prestodb.
+    #[default]
+    Presto,
+    /// Trino.
+    Trino,
+}
+
+impl Engine {
+    /// Every engine, in the console's order.
+    pub const ALL: [Self; 2] = [Self::Presto, Self::Trino];
+
+    /// The name the template and the boot script use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Presto => "presto",
+            Self::Trino => "trino",
+        }
+    }
+
+    /// The release installed when `PrestoVersion` is empty: one checked to be
+    /// published on Maven Central with its digest, and whose Java Amazon Linux 2023
+    /// packages (prestodb 0.297 on Corretto 17; Trino 479 on Corretto 25).
+    pub fn default_version(self) -> &'static str {
+        match self {
+            Self::Presto => "0.297",
+            Self::Trino => "479",
+        }
+    }
+}
+
+impl fmt::Display for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where the hive and iceberg catalogs keep their metadata. The names are Starburst's,
+/// which users of its template know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Metastore {
+    /// No hive or iceberg catalog (only `tpch` and the user's own).
+    #[default]
+    None,
+    /// The AWS Glue Data Catalog of the stack's region.
+    Glue,
+    /// A Hive metastore service at `ExternalMetastoreHost:ExternalMetastorePort`.
+    External,
+}
+
+impl Metastore {
+    /// Every type, in the console's order.
+    pub const ALL: [Self; 3] = [Self::None, Self::Glue, Self::External];
+
+    /// The value of the `MetastoreType` parameter.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "None",
+            Self::Glue => "AWS Glue Data Catalog",
+            Self::External => "External Hive Metastore Service",
+        }
+    }
+}
+
+impl fmt::Display for Metastore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The instruction set of the Lambda functions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum LambdaArchitecture {
@@ -168,7 +260,9 @@ impl Default for StackSettings {
             coordinator_instance_type: InstanceType(parse("m6i.xlarge")),
             worker_instance_type: InstanceType(parse("m6i.2xlarge")),
             key_name: None,
-            presto_version: PrestoVersion(parse("0.293")),
+            engine: Engine::Presto,
+            presto_version: None,
+            metastore: Metastore::None,
             presto_port: 8080,
             zone_name: DnsName(parse("presto.internal")),
             record_label: DnsLabel(parse("coordinator")),
@@ -256,10 +350,10 @@ validated_string!(
     "an instance type like m6i.xlarge"
 );
 validated_string!(
-    /// A Presto release number such as `0.293`.
+    /// The engine's release number, such as `0.297` or `479`.
     PrestoVersion,
     PRESTO_VERSION_PATTERN,
-    "a Presto release number like 0.293"
+    "a release number like 0.297 (presto) or 479 (trino)"
 );
 validated_string!(
     /// A lowercase DNS name (one label or several, no trailing dot).
@@ -393,7 +487,8 @@ mod tests {
             assert!(bad.parse::<BucketName>().is_err(), "{bad:?} was accepted");
         }
         assert!("0.293".parse::<PrestoVersion>().is_ok());
-        for bad in ["", "0..293", "v0.293", "0.293-SNAPSHOT"] {
+        assert!("479".parse::<PrestoVersion>().is_ok());
+        for bad in ["0..293", "v0.293", "0.293-SNAPSHOT"] {
             assert!(
                 bad.parse::<PrestoVersion>().is_err(),
                 "{bad:?} was accepted"

@@ -11,9 +11,11 @@ use presto_ha_contract::{
     parameters as param, watcher_env,
 };
 
+use crate::node::{self, Role};
 use crate::parameters;
-use crate::presto::{self, NodeValues, PrestoFile, RenderError};
-use crate::settings::{LATEST_IMAGE_PARAMETER, LambdaArchitecture, StackSettings};
+use crate::settings::{
+    Engine, LATEST_IMAGE_PARAMETER, LambdaArchitecture, Metastore, StackSettings,
+};
 
 /// Logical ids of the resources other code refers to.
 pub mod ids {
@@ -48,27 +50,28 @@ pub const CUSTOM_RESOURCE_SERVICE_TIMEOUT_SECONDS: u32 = 360;
 pub const ROOT_VOLUME_GIB: u32 = 50;
 /// Days the Lambdas' logs are kept.
 pub const LOG_RETENTION_DAYS: u32 = 365;
-/// How long the coordinators may take to install and start Presto at stack creation.
-pub const COORDINATOR_READY_TIMEOUT: &str = "PT20M";
+/// How long a node may take to install, verify and start its engine before
+/// CloudFormation counts it as failed.
+pub const NODE_READY_TIMEOUT: &str = "PT20M";
 /// The parameters the coordinators' launch template reads: changing any of them gives
 /// the template a new version, and the coordinator group is then replaced whole (a new
 /// group beside the old, the record moved to it, then the old removed). Changing any
 /// other parameter leaves the running coordinators alone. The README lists them.
-pub const COORDINATOR_DEFINING_PARAMETERS: [&str; 6] = [
+pub const COORDINATOR_DEFINING_PARAMETERS: [&str; 13] = [
     param::COORDINATOR_INSTANCE_TYPE,
     param::KEY_NAME,
     param::IMAGE_ID,
+    param::ENGINE,
     param::PRESTO_VERSION,
+    param::PRESTO_TARBALL_SHA256,
     param::PRESTO_HTTP_PORT,
     param::PRESTO_ENVIRONMENT,
+    param::METASTORE_TYPE,
+    param::EXTERNAL_METASTORE_HOST,
+    param::EXTERNAL_METASTORE_PORT,
+    param::ADDITIONAL_COORDINATOR_CONFIGURATION_URI,
+    param::BOOTSTRAP_SCRIPT_URI,
 ];
-
-/// How long a rolling update waits for a new worker to install and start Presto
-/// before it replaces the next one.
-const WORKER_START_TIME: &str = "PT5M";
-
-/// Where Presto keeps its data on every node.
-const DATA_DIR: &str = "/var/presto/data";
 
 fn r#ref(name: &str) -> Value {
     json!({ "Ref": name })
@@ -83,12 +86,12 @@ fn get_att(resource: &str, attribute: &str) -> Value {
 }
 
 /// `${Name}`: a parameter or attribute inside an `Fn::Sub` text.
-fn placeholder(name: &str) -> String {
+pub(crate) fn placeholder(name: &str) -> String {
     format!("${{{name}}}")
 }
 
 /// The coordinator record's fully qualified name, as an `Fn::Sub` text.
-fn record_fqdn() -> String {
+pub(crate) fn record_fqdn() -> String {
     format!(
         "{}.{}",
         placeholder(param::COORDINATOR_RECORD_NAME),
@@ -97,29 +100,106 @@ fn record_fqdn() -> String {
 }
 
 /// Builds the whole template.
-pub fn build(settings: &StackSettings) -> Result<Value, RenderError> {
+pub fn build(settings: &StackSettings) -> Value {
     let table = parameters::table(settings);
-    Ok(json!({
+    json!({
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": "Presto cluster whose coordinator survives failures: hot-standby coordinators behind a private DNS record, moved by a watcher Lambda within seconds of a failure.",
         "Metadata": { "AWS::CloudFormation::Interface": parameters::interface(&table) },
         "Parameters": parameters::declarations(&table),
-        "Resources": resources(settings.lambda_architecture)?,
+        "Rules": rules(),
+        "Conditions": conditions(),
+        "Resources": resources(settings.lambda_architecture),
         "Outputs": outputs(),
-    }))
+    })
 }
 
-fn resources(architecture: LambdaArchitecture) -> Result<Value, RenderError> {
+/// Condition: the catalogs use the Glue Data Catalog.
+const USES_GLUE: &str = "UsesGlueDataCatalog";
+/// Condition: `DataBucketNames` is not empty.
+const HAS_DATA_BUCKETS: &str = "HasDataBuckets";
+/// Condition: `ConfigurationSecretArns` is not empty.
+const HAS_CONFIGURATION_SECRETS: &str = "HasConfigurationSecrets";
+
+/// Condition name: the optional S3 object parameter `name` is set.
+fn object_given(name: &str) -> String {
+    format!("{name}Given")
+}
+
+/// The optional S3 objects a node may read at boot.
+const NODE_OBJECTS: [&str; 3] = [
+    param::ADDITIONAL_COORDINATOR_CONFIGURATION_URI,
+    param::ADDITIONAL_WORKERS_CONFIGURATION_URI,
+    param::BOOTSTRAP_SCRIPT_URI,
+];
+/// Condition: at least one of [`NODE_OBJECTS`] is set.
+const HAS_NODE_OBJECTS: &str = "HasNodeObjects";
+
+fn not_empty(value: Value) -> Value {
+    json!({ "Fn::Not": [{ "Fn::Equals": [value, ""] }] })
+}
+
+fn conditions() -> Value {
+    let mut conditions = Map::new();
+    let mut add = |name: &str, condition: Value| {
+        conditions.insert(name.to_owned(), condition);
+    };
+    add(
+        node::IS_TRINO,
+        json!({ "Fn::Equals": [r#ref(param::ENGINE), Engine::Trino.as_str()] }),
+    );
+    add(node::VERSION_GIVEN, not_empty(r#ref(param::PRESTO_VERSION)));
+    add(
+        USES_GLUE,
+        json!({ "Fn::Equals": [r#ref(param::METASTORE_TYPE), Metastore::Glue.as_str()] }),
+    );
+    let list_given = |name: &str| not_empty(json!({ "Fn::Join": ["", r#ref(name)] }));
+    add(HAS_DATA_BUCKETS, list_given(param::DATA_BUCKET_NAMES));
+    add(
+        HAS_CONFIGURATION_SECRETS,
+        list_given(param::CONFIGURATION_SECRET_ARNS),
+    );
+    for name in NODE_OBJECTS {
+        add(&object_given(name), not_empty(r#ref(name)));
+    }
+    add(
+        HAS_NODE_OBJECTS,
+        json!({ "Fn::Or": NODE_OBJECTS.map(|name| json!({ "Condition": object_given(name) })) }),
+    );
+    Value::Object(conditions)
+}
+
+/// Combinations the console refuses before anything is created.
+fn rules() -> Value {
+    json!({
+        "ExternalMetastoreNeedsHost": {
+            "RuleCondition": { "Fn::Equals": [r#ref(param::METASTORE_TYPE), Metastore::External.as_str()] },
+            "Assertions": [{
+                "Assert": not_empty(r#ref(param::EXTERNAL_METASTORE_HOST)),
+                "AssertDescription": format!("MetastoreType '{}' needs {}", Metastore::External.as_str(), param::EXTERNAL_METASTORE_HOST),
+            }],
+        },
+        "PinnedTarballNeedsVersion": {
+            "RuleCondition": not_empty(r#ref(param::PRESTO_TARBALL_SHA256)),
+            "Assertions": [{
+                "Assert": not_empty(r#ref(param::PRESTO_VERSION)),
+                "AssertDescription": format!("{} pins one release's tarball: set {} to that release", param::PRESTO_TARBALL_SHA256, param::PRESTO_VERSION),
+            }],
+        },
+    })
+}
+
+fn resources(architecture: LambdaArchitecture) -> Value {
     let mut resources = Map::new();
     for (id, resource) in network()
         .into_iter()
-        .chain(nodes()?)
+        .chain(nodes())
         .chain(lambdas(architecture))
         .chain([coordinator_dns(), pinned_image()])
     {
         resources.insert(id.to_owned(), resource);
     }
-    Ok(Value::Object(resources))
+    Value::Object(resources)
 }
 
 /// The private zone and the three security groups.
@@ -251,37 +331,20 @@ fn network() -> Vec<(&'static str, Value)> {
     ]
 }
 
-/// The values the user data of one role is rendered with: CloudFormation references
-/// for what the stack decides, shell variables for what the instance learns at boot.
-fn node_values(coordinator: bool) -> NodeValues {
-    NodeValues {
-        coordinator,
-        http_port: placeholder(param::PRESTO_HTTP_PORT),
-        coordinator_host: record_fqdn(),
-        environment: placeholder(param::PRESTO_ENVIRONMENT),
-        node_id: "$INSTANCE_ID".into(),
-        heap_size: "$HEAP".into(),
-        dns_cache_ttl: RECORD_TTL_SECONDS,
-        data_dir: DATA_DIR.into(),
-        presto_version: placeholder(param::PRESTO_VERSION),
-        stack_name: "${AWS::StackName}".into(),
-        signal_resource: ids::COORDINATOR_GROUP.into(),
-        region: "${AWS::Region}".into(),
-    }
-}
-
-fn launch_template(coordinator: bool) -> Result<Value, RenderError> {
-    let (role, instance_type, security_group) = if coordinator {
-        (
-            "coordinator",
+fn launch_template(role: Role) -> Value {
+    let (instance_type, security_group, group) = match role {
+        Role::Coordinator => (
             param::COORDINATOR_INSTANCE_TYPE,
             "CoordinatorSecurityGroup",
-        )
-    } else {
-        ("worker", param::WORKER_INSTANCE_TYPE, "WorkerSecurityGroup")
+            ids::COORDINATOR_GROUP,
+        ),
+        Role::Worker => (
+            param::WORKER_INSTANCE_TYPE,
+            "WorkerSecurityGroup",
+            ids::WORKER_GROUP,
+        ),
     };
-    let user_data = presto::render(PrestoFile::UserData, &node_values(coordinator))?;
-    Ok(json!({
+    json!({
         "Type": "AWS::EC2::LaunchTemplate",
         "Properties": {
             "LaunchTemplateData": {
@@ -305,14 +368,102 @@ fn launch_template(coordinator: bool) -> Result<Value, RenderError> {
                     },
                 }],
                 "Monitoring": { "Enabled": true },
-                "UserData": { "Fn::Base64": sub(&user_data) },
+                "UserData": node::user_data(role, group),
                 "TagSpecifications": [{
                     "ResourceType": "volume",
-                    "Tags": [{ "Key": "Name", "Value": sub(&format!("${{AWS::StackName}}-{role}")) }],
+                    "Tags": [{ "Key": "Name", "Value": sub(&format!("${{AWS::StackName}}-{}", role.as_str())) }],
                 }],
             },
         },
-    }))
+    })
+}
+
+/// The nodes' own permissions: what the stack's catalogs and extra configuration
+/// need, each statement present only when its parameter asks for it. The first
+/// statement is always there: nodes never call AWS without TLS.
+fn node_policy() -> Value {
+    let partition_arn =
+        |service_and_rest: &str| sub(&format!("arn:${{AWS::Partition}}:{service_and_rest}"));
+    let when = |condition: &str, statement: Value| json!({ "Fn::If": [condition, statement, { "Ref": "AWS::NoValue" }] });
+    // IAM matches any partition for `*`; an `Fn::Join` delimiter cannot hold
+    // `${AWS::Partition}`, and a list parameter can only be turned into ARNs by one.
+    let bucket_arns = |suffix: &str| {
+        json!({ "Fn::Split": [",", { "Fn::Join": ["", [
+            "arn:*:s3:::",
+            { "Fn::Join": [format!("{suffix},arn:*:s3:::"), r#ref(param::DATA_BUCKET_NAMES)] },
+            suffix,
+        ]] }] })
+    };
+    let object_arn = |name: &str| {
+        json!({ "Fn::If": [
+            object_given(name),
+            { "Fn::Join": ["", [
+                partition_arn("s3:::"),
+                { "Fn::Select": [1, { "Fn::Split": ["s3://", r#ref(name)] }] },
+            ]] },
+            { "Ref": "AWS::NoValue" },
+        ] })
+    };
+    json!({
+        "PolicyName": "catalogs-and-configuration",
+        "PolicyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "OnlyOverTls",
+                    "Effect": "Deny",
+                    "Action": "*",
+                    "Resource": "*",
+                    "Condition": { "Bool": { "aws:SecureTransport": "false" } },
+                },
+                when(USES_GLUE, json!({
+                    "Sid": "GlueDataCatalog",
+                    "Effect": "Allow",
+                    "Action": [
+                        "glue:GetCatalogImportStatus", "glue:GetDatabase", "glue:GetDatabases",
+                        "glue:CreateDatabase", "glue:UpdateDatabase", "glue:DeleteDatabase",
+                        "glue:GetTable", "glue:GetTables", "glue:GetTableVersions",
+                        "glue:CreateTable", "glue:UpdateTable", "glue:DeleteTable",
+                        "glue:GetPartition", "glue:GetPartitions", "glue:BatchGetPartition",
+                        "glue:CreatePartition", "glue:BatchCreatePartition", "glue:UpdatePartition",
+                        "glue:BatchUpdatePartition", "glue:DeletePartition", "glue:BatchDeletePartition",
+                        "glue:GetColumnStatisticsForTable", "glue:UpdateColumnStatisticsForTable",
+                        "glue:DeleteColumnStatisticsForTable", "glue:GetColumnStatisticsForPartition",
+                        "glue:UpdateColumnStatisticsForPartition", "glue:DeleteColumnStatisticsForPartition",
+                    ],
+                    "Resource": [
+                        partition_arn("glue:${AWS::Region}:${AWS::AccountId}:catalog"),
+                        partition_arn("glue:${AWS::Region}:${AWS::AccountId}:database/*"),
+                        partition_arn("glue:${AWS::Region}:${AWS::AccountId}:table/*/*"),
+                    ],
+                })),
+                when(HAS_DATA_BUCKETS, json!({
+                    "Sid": "DataBuckets",
+                    "Effect": "Allow",
+                    "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+                    "Resource": bucket_arns(""),
+                })),
+                when(HAS_DATA_BUCKETS, json!({
+                    "Sid": "DataObjects",
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+                    "Resource": bucket_arns("/*"),
+                })),
+                when(HAS_NODE_OBJECTS, json!({
+                    "Sid": "ConfigurationObjects",
+                    "Effect": "Allow",
+                    "Action": "s3:GetObject",
+                    "Resource": NODE_OBJECTS.map(object_arn),
+                })),
+                when(HAS_CONFIGURATION_SECRETS, json!({
+                    "Sid": "ConfigurationSecrets",
+                    "Effect": "Allow",
+                    "Action": "secretsmanager:GetSecretValue",
+                    "Resource": r#ref(param::CONFIGURATION_SECRET_ARNS),
+                })),
+            ],
+        },
+    })
 }
 
 fn group_tags(role: &str) -> Value {
@@ -323,20 +474,20 @@ fn group_tags(role: &str) -> Value {
 }
 
 /// Launch templates, Auto Scaling groups and the instance role of the Presto nodes.
-fn nodes() -> Result<Vec<(&'static str, Value)>, RenderError> {
+fn nodes() -> Vec<(&'static str, Value)> {
     let launch_template_ref = |id: &str| {
         json!({
             "LaunchTemplateId": r#ref(id),
             "Version": get_att(id, "LatestVersionNumber"),
         })
     };
-    Ok(vec![
+    vec![
         (
             "NodeRole",
             json!({
                 "Type": "AWS::IAM::Role",
                 "Properties": {
-                    "Description": "Presto nodes; attach the policies your catalogs need (S3, Glue).",
+                    "Description": "Presto nodes: the Glue catalog, data buckets, configuration objects and secrets the stack names.",
                     "AssumeRolePolicyDocument": {
                         "Version": "2012-10-17",
                         "Statement": [{
@@ -345,6 +496,7 @@ fn nodes() -> Result<Vec<(&'static str, Value)>, RenderError> {
                             "Action": "sts:AssumeRole",
                         }],
                     },
+                    "Policies": [node_policy()],
                 },
             }),
         ),
@@ -355,7 +507,10 @@ fn nodes() -> Result<Vec<(&'static str, Value)>, RenderError> {
                 "Properties": { "Roles": [r#ref("NodeRole")] },
             }),
         ),
-        ("CoordinatorLaunchTemplate", launch_template(true)?),
+        (
+            "CoordinatorLaunchTemplate",
+            launch_template(Role::Coordinator),
+        ),
         (
             ids::COORDINATOR_GROUP,
             json!({
@@ -364,7 +519,7 @@ fn nodes() -> Result<Vec<(&'static str, Value)>, RenderError> {
                 "CreationPolicy": {
                     "ResourceSignal": {
                         "Count": r#ref(param::HA_COORDINATORS_COUNT),
-                        "Timeout": COORDINATOR_READY_TIMEOUT,
+                        "Timeout": NODE_READY_TIMEOUT,
                     },
                 },
                 // A change to the coordinators builds a whole new group next to the
@@ -384,19 +539,29 @@ fn nodes() -> Result<Vec<(&'static str, Value)>, RenderError> {
                 },
             }),
         ),
-        ("WorkerLaunchTemplate", launch_template(false)?),
+        ("WorkerLaunchTemplate", launch_template(Role::Worker)),
         (
             ids::WORKER_GROUP,
             json!({
                 "Type": "AWS::AutoScaling::AutoScalingGroup",
-                // A new worker launch template (another engine version, instance type
-                // or image) replaces the workers one at a time, each new one first, so
-                // that the count in service never drops below WorkersCount.
+                // Creation waits until every worker's engine is serving.
+                "CreationPolicy": {
+                    "ResourceSignal": {
+                        "Count": r#ref(param::WORKERS_COUNT),
+                        "Timeout": NODE_READY_TIMEOUT,
+                    },
+                },
+                // A new worker launch template (another engine, version, catalog,
+                // instance type or image) replaces the workers one at a time, each new
+                // one first and serving before an old one goes, so that the count in
+                // service never drops below WorkersCount; a new worker that fails its
+                // boot rolls the update back.
                 "UpdatePolicy": {
                     "AutoScalingRollingUpdate": {
                         "MaxBatchSize": 1,
                         "MinInstancesInService": r#ref(param::WORKERS_COUNT),
-                        "PauseTime": WORKER_START_TIME,
+                        "WaitOnResourceSignals": true,
+                        "PauseTime": NODE_READY_TIMEOUT,
                     },
                 },
                 "Properties": {
@@ -412,7 +577,7 @@ fn nodes() -> Result<Vec<(&'static str, Value)>, RenderError> {
                 },
             }),
         ),
-    ])
+    ]
 }
 
 /// Statements both Lambdas need: read the coordinators, read and change records in
@@ -787,7 +952,7 @@ mod tests {
     use super::*;
 
     fn template(settings: &StackSettings) -> Value {
-        build(settings).expect("builds")
+        build(settings)
     }
 
     fn resources_of_type<'a>(
@@ -991,22 +1156,53 @@ mod tests {
     }
 
     #[test]
-    fn workers_follow_the_record_and_coordinators_signal_readiness() {
+    fn each_node_boots_the_same_script_with_its_own_settings() {
         let t = template(&StackSettings::default());
         let user_data = |id: &str| {
-            t["Resources"][id]["Properties"]["LaunchTemplateData"]["UserData"]["Fn::Base64"]["Fn::Sub"]
+            let parts = &t["Resources"][id]["Properties"]["LaunchTemplateData"]["UserData"]["Fn::Base64"]
+                ["Fn::Join"][1];
+            let header = parts[0]["Fn::Sub"][0]
                 .as_str()
-                .expect("user data")
-                .to_owned()
+                .expect("settings")
+                .to_owned();
+            let body = parts[1].as_str().expect("script").to_owned();
+            assert!(
+                header.len() + body.len() < node::USER_DATA_LIMIT_BYTES,
+                "{id}: user data over EC2's limit"
+            );
+            (header, body)
         };
-        let worker = user_data("WorkerLaunchTemplate");
-        assert!(worker.contains(
-            "discovery.uri=http://${CoordinatorRecordName}.${HostedZoneName}:${PrestoHttpPort}"
-        ));
-        assert!(worker.contains("-Dsun.net.inetaddr.ttl=5"));
-        let coordinator = user_data("CoordinatorLaunchTemplate");
-        assert!(coordinator.contains("--resource CoordinatorGroup"));
-        assert!(coordinator.contains("discovery-server.enabled=true"));
+        let (worker, worker_body) = user_data("WorkerLaunchTemplate");
+        let (coordinator, coordinator_body) = user_data("CoordinatorLaunchTemplate");
+        assert_eq!(worker_body, coordinator_body);
+        assert!(worker.contains("COORDINATOR_HOST='${CoordinatorRecordName}.${HostedZoneName}'"));
+        assert!(worker.contains("SIGNAL_RESOURCE='WorkerGroup'"));
+        assert!(worker.contains("EXTRA_CONFIG_URI='${AdditionalWorkersConfigurationURI}'"));
+        assert!(coordinator.contains("COORDINATOR_HOST='localhost'"));
+        assert!(coordinator.contains("SIGNAL_RESOURCE='CoordinatorGroup'"));
+        assert!(coordinator.contains("DNS_CACHE_SECONDS='5'"));
+        for group in [ids::COORDINATOR_GROUP, ids::WORKER_GROUP] {
+            assert_eq!(
+                t["Resources"][group]["CreationPolicy"]["ResourceSignal"]["Timeout"],
+                NODE_READY_TIMEOUT
+            );
+        }
+    }
+
+    #[test]
+    fn nodes_may_read_only_what_the_stack_names() {
+        let t = template(&StackSettings::default());
+        let statements =
+            &t["Resources"]["NodeRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"];
+        let statements = statements.as_array().expect("statements");
+        assert_eq!(statements[0]["Effect"], "Deny");
+        for conditional in &statements[1..] {
+            let condition = conditional["Fn::If"][0].as_str().expect("conditional");
+            assert!(t["Conditions"].get(condition).is_some(), "{condition}");
+            let allowed = &conditional["Fn::If"][1];
+            assert_ne!(allowed["Resource"], "*", "{allowed}");
+            assert_eq!(conditional["Fn::If"][2], json!({ "Ref": "AWS::NoValue" }));
+        }
     }
 
     /// Every parameter `value` names, through `Ref` or an `Fn::Sub` placeholder.
@@ -1033,6 +1229,11 @@ mod tests {
                                     found.push(name.to_owned());
                                 }
                             }
+                        }
+                        ("Fn::Sub", Value::Array(parts)) => {
+                            let text = json!({ "Fn::Sub": parts[0] });
+                            parameters_named(template, &text, found);
+                            parameters_named(template, &parts[1], found);
                         }
                         _ => parameters_named(template, inner, found),
                     }

@@ -1,0 +1,176 @@
+//! The user data every node boots with: the stack's settings as shell variables, then
+//! the boot script `templates/node-boot.sh`, which installs, verifies, configures and
+//! starts the engine.
+//!
+//! The settings are an `Fn::Sub` text (CloudFormation fills in the parameters); the
+//! script follows as a literal, so its shell `${...}` needs no escaping and the file
+//! in the repository is exactly what runs, less its comments.
+
+use serde_json::{Value, json};
+
+use presto_ha_contract::{RECORD_TTL_SECONDS, parameters as param};
+
+use crate::settings::Engine;
+use crate::template::{placeholder, record_fqdn};
+
+/// The boot script, as kept in the repository.
+pub const BOOT_SCRIPT: &str = include_str!("../../templates/node-boot.sh");
+
+/// EC2's limit on user data, before base64.
+pub const USER_DATA_LIMIT_BYTES: usize = 16 * 1024;
+
+/// Condition: the stack runs Trino.
+pub const IS_TRINO: &str = "IsTrino";
+/// Condition: `PrestoVersion` is set.
+pub const VERSION_GIVEN: &str = "EngineVersionGiven";
+
+/// The `Fn::Sub` variable holding the release to install.
+const ENGINE_VERSION_VARIABLE: &str = "EngineVersion";
+
+/// Which kind of node a launch template starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// A coordinator, active or hot standby.
+    Coordinator,
+    /// A worker.
+    Worker,
+}
+
+impl Role {
+    /// The name the boot script and the bootstrap script are given.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Coordinator => "coordinator",
+            Self::Worker => "worker",
+        }
+    }
+
+    /// The parameter naming this role's extra configuration.
+    pub fn extra_configuration_parameter(self) -> &'static str {
+        match self {
+            Self::Coordinator => param::ADDITIONAL_COORDINATOR_CONFIGURATION_URI,
+            Self::Worker => param::ADDITIONAL_WORKERS_CONFIGURATION_URI,
+        }
+    }
+}
+
+/// The variables the boot script reads, each with its `Fn::Sub` value. Every value is
+/// a parameter whose pattern or allowed values keep quotes out, or a fixed text, so
+/// single quotes hold it safely.
+pub fn settings(role: Role, signal_resource: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("ROLE", role.as_str().to_owned()),
+        ("ENGINE", placeholder(param::ENGINE)),
+        ("ENGINE_VERSION", placeholder(ENGINE_VERSION_VARIABLE)),
+        ("TARBALL_SHA256", placeholder(param::PRESTO_TARBALL_SHA256)),
+        ("HTTP_PORT", placeholder(param::PRESTO_HTTP_PORT)),
+        ("NODE_ENVIRONMENT", placeholder(param::PRESTO_ENVIRONMENT)),
+        // Where the node announces itself: a coordinator to its own discovery
+        // service, a worker to whichever coordinator the record names.
+        (
+            "COORDINATOR_HOST",
+            match role {
+                Role::Coordinator => "localhost".to_owned(),
+                Role::Worker => record_fqdn(),
+            },
+        ),
+        ("DNS_CACHE_SECONDS", RECORD_TTL_SECONDS.to_string()),
+        ("METASTORE_TYPE", placeholder(param::METASTORE_TYPE)),
+        (
+            "METASTORE_HOST",
+            placeholder(param::EXTERNAL_METASTORE_HOST),
+        ),
+        (
+            "METASTORE_PORT",
+            placeholder(param::EXTERNAL_METASTORE_PORT),
+        ),
+        (
+            "EXTRA_CONFIG_URI",
+            placeholder(role.extra_configuration_parameter()),
+        ),
+        (
+            "BOOTSTRAP_SCRIPT_URI",
+            placeholder(param::BOOTSTRAP_SCRIPT_URI),
+        ),
+        ("STACK_NAME", "${AWS::StackName}".to_owned()),
+        ("SIGNAL_RESOURCE", signal_resource.to_owned()),
+        ("REGION", "${AWS::Region}".to_owned()),
+    ]
+}
+
+/// The boot script without its comment lines, which only the repository needs: they
+/// would cost a third of EC2's 16 KB.
+pub fn boot_script_body() -> String {
+    BOOT_SCRIPT
+        .lines()
+        .filter(|line| !line.trim_start().starts_with('#'))
+        .map(|line| format!("{line}\n"))
+        .collect()
+}
+
+/// The launch template's `UserData` for `role`.
+pub fn user_data(role: Role, signal_resource: &str) -> Value {
+    let mut header = String::from("#!/bin/bash\n");
+    for (variable, value) in settings(role, signal_resource) {
+        header.push_str(&format!("{variable}='{value}'\n"));
+    }
+    let version = json!({
+        "Fn::If": [
+            VERSION_GIVEN,
+            { "Ref": param::PRESTO_VERSION },
+            { "Fn::If": [IS_TRINO, Engine::Trino.default_version(), Engine::Presto.default_version()] },
+        ],
+    });
+    json!({
+        "Fn::Base64": {
+            "Fn::Join": ["", [
+                { "Fn::Sub": [header, { ENGINE_VERSION_VARIABLE: version }] },
+                boot_script_body(),
+            ]],
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The variables the script insists on, from its `: "${NAME:?}"` lines.
+    fn required_by_script() -> Vec<String> {
+        let mut names = Vec::new();
+        for line in BOOT_SCRIPT.lines().filter(|l| l.starts_with(": ")) {
+            for part in line.split("\"${").skip(1) {
+                let end = part.find(['?', ':']).expect("a ${NAME?} check");
+                names.push(part[..end].to_owned());
+            }
+        }
+        names
+    }
+
+    #[test]
+    fn the_user_data_sets_exactly_what_the_script_requires() {
+        for role in [Role::Coordinator, Role::Worker] {
+            let set: Vec<&str> = settings(role, "Group").iter().map(|(v, _)| *v).collect();
+            assert_eq!(set, required_by_script(), "{role:?}");
+        }
+    }
+
+    #[test]
+    fn the_body_keeps_every_command_and_drops_only_comments() {
+        let body = boot_script_body();
+        assert!(!body.lines().any(|l| l.trim_start().starts_with('#')));
+        let commands = |text: &str| {
+            text.lines()
+                .filter(|l| !l.trim_start().starts_with('#'))
+                .count()
+        };
+        assert_eq!(commands(&body), commands(BOOT_SCRIPT));
+    }
+
+    #[test]
+    fn no_setting_value_can_break_out_of_its_quotes() {
+        for (variable, value) in settings(Role::Worker, "WorkerGroup") {
+            assert!(!value.contains('\''), "{variable}={value}");
+        }
+    }
+}

@@ -1,0 +1,318 @@
+# Boots a node of the cluster: installs the engine's Java, downloads the engine and
+# verifies it, writes its configuration (with the user's catalogs, extra files and
+# secrets), runs the user's bootstrap script, starts the engine and tells
+# CloudFormation it serves. Any failure stops the boot before the engine starts and
+# signals FAILURE with the reason, which also goes to the system log.
+#
+# The user data sets these, from the stack, before this script:
+: "${ROLE:?}" "${ENGINE:?}" "${ENGINE_VERSION:?}" "${TARBALL_SHA256?}"
+: "${HTTP_PORT:?}" "${NODE_ENVIRONMENT:?}" "${COORDINATOR_HOST:?}" "${DNS_CACHE_SECONDS:?}"
+: "${METASTORE_TYPE:?}" "${METASTORE_HOST?}" "${METASTORE_PORT:?}"
+: "${EXTRA_CONFIG_URI?}" "${BOOTSTRAP_SCRIPT_URI?}"
+: "${STACK_NAME:?}" "${SIGNAL_RESOURCE:?}" "${REGION:?}"
+set -euo pipefail
+umask 022
+export PATH="$PATH:/opt/aws/bin"
+
+signal() {
+  cfn-signal --exit-code "$1" --reason "$2" --stack "$STACK_NAME" \
+    --resource "$SIGNAL_RESOURCE" --region "$REGION" || true
+}
+
+# Says why the boot stopped (system log, console and CloudFormation) and stops it.
+fail() {
+  echo "presto-ha boot failed: $1" >&2
+  logger -t presto-ha "boot failed: $1" || true
+  signal 1 "$1"
+  exit 1
+}
+trap 'fail "line $LINENO: $BASH_COMMAND exited with $?"' ERR
+
+case "$ROLE" in
+  coordinator | worker) ;;
+  *) fail "unknown role '$ROLE'" ;;
+esac
+case "$ENGINE" in
+  presto)
+    java_package=java-17-amazon-corretto-headless
+    artifact=com/facebook/presto/presto-server
+    ;;
+  trino)
+    java_package=java-25-amazon-corretto-headless
+    artifact=io/trino/trino-server
+    ;;
+  *) fail "unknown engine '$ENGINE'" ;;
+esac
+service=$ENGINE
+user=$ENGINE
+home=/opt/$ENGINE
+etc=$home/etc
+data_dir=/var/$ENGINE/data
+work=$(mktemp -d /var/tmp/presto-ha-boot.XXXXXX)
+
+dnf install -y "$java_package" python3 tar gzip aws-cfn-bootstrap
+
+# The engine tarball, over HTTPS only (a redirect to plain HTTP is refused), checked
+# against the pinned SHA-256, else against the digest Maven Central publishes beside it.
+server=${artifact##*/}-$ENGINE_VERSION
+url=https://repo1.maven.org/maven2/$artifact/$ENGINE_VERSION/$server.tar.gz
+download() {
+  curl --proto =https --proto-redir =https -fsSL --retry 5 -o "$2" "$1"
+}
+tarball=$work/$server.tar.gz
+download "$url" "$tarball" || fail "cannot download $url"
+if [ -n "$TARBALL_SHA256" ]; then
+  echo "$TARBALL_SHA256  $tarball" | sha256sum --check --status \
+    || fail "$url does not match the pinned SHA-256 $TARBALL_SHA256"
+else
+  verified=
+  for digest in sha512 sha1; do
+    if download "$url.$digest" "$work/digest" 2>/dev/null; then
+      expected=$(awk '{ print $1; exit }' "$work/digest")
+      echo "$expected  $tarball" | "${digest}sum" --check --status \
+        || fail "$url does not match its published $digest digest $expected"
+      verified=$digest
+      break
+    fi
+  done
+  [ -n "$verified" ] || fail "no digest is published for $url (.sha512 or .sha1)"
+fi
+
+id "$user" >/dev/null 2>&1 || useradd --system --home-dir "/var/$ENGINE" --shell /sbin/nologin "$user"
+rm -rf "/opt/$server"
+tar -xzf "$tarball" -C /opt --no-same-owner
+[ -d "/opt/$server/bin" ] || fail "$url holds no $server/bin"
+ln -sfn "/opt/$server" "$home"
+mkdir -p "$etc/catalog" "$data_dir"
+
+token=$(curl -fsS -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' http://169.254.169.254/latest/api/token)
+instance_id=$(curl -fsS -H "X-aws-ec2-metadata-token: $token" http://169.254.169.254/latest/meta-data/instance-id)
+# Seven tenths of the memory for the heap; the rest is for the OS and off-heap buffers.
+heap=$(awk '/^MemTotal:/ { printf "%dM", $2 * 0.7 / 1024 }' /proc/meminfo)
+
+cat >"$etc/node.properties" <<EOF
+node.environment=$NODE_ENVIRONMENT
+node.id=$instance_id
+node.data-dir=$data_dir
+EOF
+
+# Every coordinator, active or standby, is a full coordinator that workers can
+# announce to; the coordinator record decides which one the workers and clients use.
+{
+  if [ "$ROLE" = coordinator ]; then
+    echo coordinator=true
+    echo node-scheduler.include-coordinator=false
+    # prestodb's coordinator hosts the discovery server; Trino refuses the property.
+    [ "$ENGINE" = trino ] || echo discovery-server.enabled=true
+  else
+    echo coordinator=false
+  fi
+  echo "http-server.http.port=$HTTP_PORT"
+  echo "discovery.uri=http://$COORDINATOR_HOST:$HTTP_PORT"
+} >"$etc/config.properties"
+
+{
+  echo -server
+  echo "-Xmx$heap"
+  echo -XX:+UseG1GC
+  echo -XX:G1HeapRegionSize=32M
+  echo -XX:+ExplicitGCInvokesConcurrent
+  echo -XX:+ExitOnOutOfMemoryError
+  echo -Djdk.attach.allowAttachSelf=true
+  # A switch of the coordinator record reaches the JVM within one record TTL.
+  echo "-Dsun.net.inetaddr.ttl=$DNS_CACHE_SECONDS"
+  echo -Dsun.net.inetaddr.negative.ttl=1
+  if [ "$ENGINE" = trino ]; then
+    echo -XX:-OmitStackTraceInFastThrow
+    echo -XX:ReservedCodeCacheSize=512M
+    echo -Djdk.nio.maxCachedBufferSize=2000000
+    echo -Dfile.encoding=UTF-8
+    echo -XX:+EnableDynamicAgentLoading
+    # Trino exits at start-up without the vector module.
+    echo --add-modules=jdk.incubator.vector
+  fi
+} >"$etc/jvm.config"
+
+echo connector.name=tpch >"$etc/catalog/tpch.properties"
+
+# The hive and iceberg catalogs on the stack's metastore.
+catalogs() {
+  local hive iceberg
+  case "$ENGINE:$METASTORE_TYPE" in
+    *:None) return ;;
+    presto:"AWS Glue Data Catalog")
+      hive="connector.name=hive-hadoop2
+hive.metastore=glue
+hive.metastore.glue.region=$REGION"
+      iceberg="connector.name=iceberg
+iceberg.catalog.type=hive
+hive.metastore=glue
+hive.metastore.glue.region=$REGION"
+      ;;
+    trino:"AWS Glue Data Catalog")
+      hive="connector.name=hive
+hive.metastore=glue
+hive.metastore.glue.region=$REGION
+fs.native-s3.enabled=true
+s3.region=$REGION"
+      iceberg="connector.name=iceberg
+iceberg.catalog.type=glue
+hive.metastore.glue.region=$REGION
+fs.native-s3.enabled=true
+s3.region=$REGION"
+      ;;
+    *:"External Hive Metastore Service")
+      [ -n "$METASTORE_HOST" ] || fail "MetastoreType '$METASTORE_TYPE' needs ExternalMetastoreHost"
+      local uri="thrift://$METASTORE_HOST:$METASTORE_PORT"
+      if [ "$ENGINE" = trino ]; then
+        hive="connector.name=hive
+hive.metastore.uri=$uri
+fs.native-s3.enabled=true
+s3.region=$REGION"
+        iceberg="connector.name=iceberg
+iceberg.catalog.type=hive_metastore
+hive.metastore.uri=$uri
+fs.native-s3.enabled=true
+s3.region=$REGION"
+      else
+        hive="connector.name=hive-hadoop2
+hive.metastore.uri=$uri"
+        iceberg="connector.name=iceberg
+iceberg.catalog.type=hive
+hive.metastore.uri=$uri"
+      fi
+      ;;
+    *) fail "unknown MetastoreType '$METASTORE_TYPE'" ;;
+  esac
+  printf '%s\n' "$hive" >"$etc/catalog/hive.properties"
+  printf '%s\n' "$iceberg" >"$etc/catalog/iceberg.properties"
+}
+catalogs
+
+# The user's etc/ tree from S3, merged into ours: catalogs and other files added or
+# replaced, config.properties keys and jvm.config options added or overriding. Values
+# written ${secret:ID} or ${secret:ID#KEY} are read from Secrets Manager; a file that
+# held one is readable by the engine's user only.
+if [ -n "$EXTRA_CONFIG_URI" ]; then
+  aws s3 cp --only-show-errors "$EXTRA_CONFIG_URI" "$work/extra.zip" \
+    || fail "cannot read $EXTRA_CONFIG_URI"
+  python3 - "$work/extra.zip" "$etc" "$user" "$EXTRA_CONFIG_URI" <<'PY' || fail "cannot apply $EXTRA_CONFIG_URI"
+import json, os, pwd, re, shutil, subprocess, sys, tempfile, zipfile
+
+archive, etc, user, uri = sys.argv[1:]
+SECRET = re.compile(r"\$\{secret:([A-Za-z0-9/_+=.@:-]+?)(?:#([^}]+))?\}")
+
+
+def stop(reason):
+    print(f"{uri}: {reason}", file=sys.stderr)
+    sys.exit(1)
+
+
+def secret(match):
+    secret_id, key = match.group(1), match.group(2)
+    read = subprocess.run(
+        ["aws", "secretsmanager", "get-secret-value", "--secret-id", secret_id,
+         "--query", "SecretString", "--output", "text"],
+        capture_output=True, text=True)
+    if read.returncode != 0:
+        stop(f"cannot read secret {secret_id}: {read.stderr.strip()}")
+    value = read.stdout.rstrip("\n")
+    if key is None:
+        return value
+    try:
+        return str(json.loads(value)[key])
+    except (ValueError, KeyError, TypeError):
+        stop(f"secret {secret_id} has no JSON key {key}")
+
+
+def jvm_key(line):
+    for prefix in ("-Xmx", "-Xms", "-Xss"):
+        if line.startswith(prefix):
+            return prefix
+    if line.startswith("-XX:"):
+        return re.sub(r"^-XX:[+-]?", "", line).split("=")[0]
+    return line.split("=")[0]
+
+
+def merge(target, lines, key):
+    ours = open(target).read().splitlines() if os.path.exists(target) else []
+    theirs = [l for l in lines if l.strip() and not l.lstrip().startswith("#")]
+    replaced = {key(l) for l in theirs}
+    merged = [l for l in ours if key(l) not in replaced] + theirs
+    return "\n".join(merged) + "\n"
+
+
+staging = tempfile.mkdtemp()
+try:
+    with zipfile.ZipFile(archive) as z:
+        names = [n for n in z.namelist() if not n.endswith("/")]
+        if not names or not all(n.startswith("etc/") for n in names):
+            stop("the zip must hold an etc/ folder and nothing beside it")
+        z.extractall(staging)
+except zipfile.BadZipFile:
+    stop("not a zip file")
+
+owner = pwd.getpwnam(user)
+for name in names:
+    relative = os.path.normpath(name[len("etc/"):])
+    if relative.startswith(".."):
+        stop(f"{name} leaves etc/")
+    text = open(os.path.join(staging, name)).read()
+    resolved = SECRET.sub(secret, text)
+    target = os.path.join(etc, relative)
+    if relative == "config.properties":
+        resolved = merge(target, resolved.splitlines(), lambda l: l.split("=")[0].strip())
+    elif relative == "jvm.config":
+        resolved = merge(target, resolved.splitlines(), jvm_key)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    private = resolved != text
+    fd = os.open(target + ".new", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
+    with os.fdopen(fd, "w") as out:
+        out.write(resolved)
+    if private:
+        os.chown(target + ".new", owner.pw_uid, owner.pw_gid)
+    os.chmod(target + ".new", 0o600 if private else 0o644)
+    os.replace(target + ".new", target)
+shutil.rmtree(staging)
+PY
+fi
+
+if [ -n "$BOOTSTRAP_SCRIPT_URI" ]; then
+  aws s3 cp --only-show-errors "$BOOTSTRAP_SCRIPT_URI" "$work/bootstrap" \
+    || fail "cannot read $BOOTSTRAP_SCRIPT_URI"
+  chmod 0700 "$work/bootstrap"
+  "$work/bootstrap" "$ROLE" || fail "$BOOTSTRAP_SCRIPT_URI $ROLE exited with $?"
+fi
+
+chown -R "$user:$user" "/opt/$server" "/var/$ENGINE"
+rm -rf "$work"
+
+cat >"/etc/systemd/system/$service.service" <<EOF
+[Unit]
+Description=$ENGINE $ROLE
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+User=$user
+ExecStart=$home/bin/launcher run
+Restart=on-failure
+RestartSec=5
+LimitNOFILE=131072
+
+[Install]
+WantedBy=multi-user.target
+EOF
+systemctl daemon-reload
+systemctl enable --now "$service.service"
+
+# Tell CloudFormation this node serves once the engine has finished starting.
+for _ in $(seq 1 180); do
+  if curl -fsS "http://127.0.0.1:$HTTP_PORT/v1/info" \
+    | python3 -c 'import json, sys; sys.exit(json.load(sys.stdin)["starting"])'; then
+    signal 0 "$ENGINE $ENGINE_VERSION serves on $instance_id"
+    exit 0
+  fi
+  sleep 5
+done
+fail "$ENGINE did not finish starting within 15 minutes"
