@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: installs the Python tools the tests need (the AWS emulator moto,
-# cfn-lint, checkov) in a virtualenv, starts moto on a loopback port, runs the format
+# cfn-lint, checkov, shellcheck) in a virtualenv, starts moto on a loopback port, runs the format
 # and lint checks and every Rust test, then stops moto.
 #
 # Reuses, when present, a cache outside the clone ($PRESTO_HA_CACHE, by default

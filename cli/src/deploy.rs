@@ -43,6 +43,51 @@ pub struct Template {
     pub resources: usize,
 }
 
+/// Where CloudFormation reads the template: a template over [`MAX_TEMPLATE_BODY`]
+/// must be in S3, and goes to the stack's code bucket under a key naming its content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplateSource {
+    /// Sent in the request.
+    Inline,
+    /// Uploaded; CloudFormation reads it from this URL.
+    Url(String),
+}
+
+/// The bucket and key an oversized template goes to, or why there is none: the
+/// stack's `LambdaCodeBucket` (given, or the template's default).
+pub fn template_location(
+    template: &Template,
+    given: &BTreeMap<String, String>,
+) -> anyhow::Result<Option<(String, String)>> {
+    if template.body.len() <= MAX_TEMPLATE_BODY {
+        return Ok(None);
+    }
+    let bucket = given
+        .get(param::LAMBDA_CODE_BUCKET)
+        .cloned()
+        .or_else(|| {
+            template
+                .parameters
+                .get(param::LAMBDA_CODE_BUCKET)
+                .cloned()
+                .flatten()
+        })
+        .filter(|bucket| !bucket.is_empty());
+    let Some(bucket) = bucket else {
+        bail!(
+            "the template is {} bytes, over the {MAX_TEMPLATE_BODY} CloudFormation takes inline, so it is uploaded to the {} bucket, which has no value here: give --parameter {}=BUCKET",
+            template.body.len(),
+            param::LAMBDA_CODE_BUCKET,
+            param::LAMBDA_CODE_BUCKET
+        );
+    };
+    let key = format!(
+        "presto-ha/templates/{}.json",
+        crate::package::sha256_hex(template.body.as_bytes())
+    );
+    Ok(Some((bucket, key)))
+}
+
 impl Template {
     /// Reads a template as JSON or YAML (long-form intrinsic functions, as `generate`
     /// writes them); `origin` names it in errors.
@@ -57,7 +102,7 @@ impl Template {
 
     /// The template `generate` prints with no flags.
     pub fn default_template() -> anyhow::Result<Self> {
-        let value = presto_ha_generator::template::build(&StackSettings::default())?;
+        let value = presto_ha_generator::template::build(&StackSettings::default());
         Self::from_value(&value, "the default template")
     }
 
@@ -83,12 +128,6 @@ impl Template {
             })
             .unwrap_or_default();
         let body = serde_json::to_string(value)?;
-        if body.len() > MAX_TEMPLATE_BODY {
-            bail!(
-                "{origin} is {} bytes as compact JSON, over CloudFormation's {MAX_TEMPLATE_BODY}-byte limit for a template sent inline",
-                body.len()
-            );
-        }
         Ok(Self {
             resources: resources.len(),
             parameters,
@@ -117,7 +156,8 @@ impl DeployArgs {
             wait: (!self.no_wait).then_some(self.timeout),
             poll: POLL,
         };
-        deploy(&Client::new(&config), &request, out).await?;
+        let s3 = aws_sdk_s3::Client::new(&config);
+        deploy(&Client::new(&config), &s3, &request, out).await?;
         Ok(())
     }
 }
@@ -160,6 +200,38 @@ pub struct DeployRequest {
     pub wait: Option<Duration>,
     /// Pause between two polls of the stack.
     pub poll: Duration,
+}
+
+impl TemplateSource {
+    /// Uploads `template` when it must be, and says where CloudFormation reads it.
+    async fn of(
+        s3: &aws_sdk_s3::Client,
+        template: &Template,
+        given: &BTreeMap<String, String>,
+    ) -> anyhow::Result<Self> {
+        let Some((bucket, key)) = template_location(template, given)? else {
+            return Ok(Self::Inline);
+        };
+        let body = template.body.clone().into_bytes();
+        crate::package::upload(s3, &bucket, &key, body, "application/json").await?;
+        // Path-style, so that a bucket name with dots still matches S3's certificate.
+        let region = s3
+            .config()
+            .region()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        Ok(Self::Url(format!(
+            "https://s3.{region}.amazonaws.com/{bucket}/{key}"
+        )))
+    }
+
+    /// `TemplateBody` and `TemplateURL`: exactly one is set.
+    fn arguments(&self, template: &Template) -> (Option<String>, Option<String>) {
+        match self {
+            Self::Inline => (Some(template.body.clone()), None),
+            Self::Url(url) => (None, Some(url.clone())),
+        }
+    }
 }
 
 /// How a deploy ended, when it did not fail.
@@ -258,6 +330,7 @@ fn check_known(template: &Template, given: &BTreeMap<String, String>) -> anyhow:
 /// a live progress line goes to stderr when it is a terminal.
 pub async fn deploy(
     cfn: &Client,
+    s3: &aws_sdk_s3::Client,
     request: &DeployRequest,
     out: &mut impl Write,
 ) -> anyhow::Result<Deployed> {
@@ -275,10 +348,13 @@ pub async fn deploy(
     let (operation, since) = match &existing {
         None => {
             let parameters = create_parameters(&request.template, &request.parameters)?;
+            let source = TemplateSource::of(s3, &request.template, &request.parameters).await?;
+            let (body, url) = source.arguments(&request.template);
             cfn.create_stack()
                 .stack_name(name)
                 .client_request_token(&token)
-                .template_body(&request.template.body)
+                .set_template_body(body)
+                .set_template_url(url)
                 .set_parameters(Some(parameters))
                 .capabilities(Capability::CapabilityIam)
                 .send()
@@ -290,7 +366,7 @@ pub async fn deploy(
         Some(stack) => {
             check_updatable(name, stack)?;
             let since = newest_event(cfn, name).await?;
-            if !update(cfn, request, stack, &token, out).await? {
+            if !update(cfn, s3, request, stack, &token, out).await? {
                 return Ok(Deployed::NoChanges);
             }
             ("update", since)
@@ -327,6 +403,7 @@ fn check_updatable(name: &str, stack: &Stack) -> anyhow::Result<()> {
 /// change (the empty change set is deleted).
 async fn update(
     cfn: &Client,
+    s3: &aws_sdk_s3::Client,
     request: &DeployRequest,
     stack: &Stack,
     token: &str,
@@ -341,12 +418,15 @@ async fn update(
     let parameters = update_parameters(&request.template, &request.parameters, &previous)?;
     let change_set = token.to_owned();
     let resource = format!("change set {change_set} of stack {name}");
+    let source = TemplateSource::of(s3, &request.template, &request.parameters).await?;
+    let (body, url) = source.arguments(&request.template);
     let created = cfn
         .create_change_set()
         .stack_name(name)
         .change_set_name(&change_set)
         .change_set_type(ChangeSetType::Update)
-        .template_body(&request.template.body)
+        .set_template_body(body)
+        .set_template_url(url)
         .set_parameters(Some(parameters))
         .capabilities(Capability::CapabilityIam)
         .send()
@@ -777,7 +857,47 @@ mod tests {
     }
 
     #[test]
-    fn a_template_must_be_one_and_fit_inline() {
+    fn a_template_too_big_to_send_goes_to_the_code_bucket_under_its_hash() {
+        let small = Template::parse(
+            r#"{"Resources": {"T": {"Type": "AWS::SNS::Topic"}}}"#,
+            "small.json",
+        )
+        .expect("parses");
+        assert_eq!(
+            template_location(&small, &BTreeMap::new()).expect("inline"),
+            None
+        );
+        let huge = serde_json::json!({
+            "Parameters": { param::LAMBDA_CODE_BUCKET: { "Type": "String" } },
+            "Resources": { "Topic": { "Type": "AWS::SNS::Topic", "Metadata": { "Pad": "x".repeat(MAX_TEMPLATE_BODY) } } },
+        });
+        let huge = Template::parse(&huge.to_string(), "big.json").expect("parses");
+        let error = template_location(&huge, &BTreeMap::new()).expect_err("no bucket");
+        assert!(
+            error
+                .to_string()
+                .contains("over the 51200 CloudFormation takes inline")
+                && error
+                    .to_string()
+                    .contains("--parameter LambdaCodeBucket=BUCKET"),
+            "{error}"
+        );
+        let (bucket, key) =
+            template_location(&huge, &given(&[(param::LAMBDA_CODE_BUCKET, "code")]))
+                .expect("located")
+                .expect("uploaded");
+        assert_eq!(bucket, "code");
+        assert_eq!(
+            key,
+            format!(
+                "presto-ha/templates/{}.json",
+                crate::package::sha256_hex(huge.body.as_bytes())
+            )
+        );
+    }
+
+    #[test]
+    fn a_template_must_be_one() {
         for (text, says) in [
             ("{not json: [", "neither JSON nor YAML"),
             (r#"{"Parameters": {}}"#, "has no Resources"),
@@ -786,16 +906,6 @@ mod tests {
             assert!(error.to_string().contains(says), "{error}");
             assert!(error.to_string().starts_with("stack.json"), "{error}");
         }
-        let huge = serde_json::json!({
-            "Resources": { "Topic": { "Type": "AWS::SNS::Topic", "Metadata": { "Pad": "x".repeat(MAX_TEMPLATE_BODY) } } },
-        });
-        let error = Template::parse(&huge.to_string(), "big.json").expect_err("too big");
-        assert!(
-            error
-                .to_string()
-                .contains("over CloudFormation's 51200-byte limit"),
-            "{error}"
-        );
         let yaml = "Resources:\n  Topic:\n    Type: AWS::SNS::Topic\nParameters:\n  N:\n    Type: Number\n    Default: 3\n";
         let parsed = Template::parse(yaml, "stack.yaml").expect("YAML");
         assert_eq!(parsed.parameters["N"].as_deref(), Some("3"));

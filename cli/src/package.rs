@@ -258,13 +258,14 @@ pub struct Packaged {
     pub uploaded: bool,
 }
 
-/// Puts `zip` at `key` unless the bucket already holds it. A key names its content,
-/// so an object found there is this zip.
+/// Puts `bytes` at `key` unless the bucket already holds it. A key names its content,
+/// so an object found there is these bytes.
 pub async fn upload(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
-    zip: Vec<u8>,
+    bytes: Vec<u8>,
+    content_type: &str,
 ) -> anyhow::Result<bool> {
     let location = format!("s3://{bucket}/{key}");
     match s3.head_object().bucket(bucket).key(key).send().await {
@@ -278,8 +279,8 @@ pub async fn upload(
     s3.put_object()
         .bucket(bucket)
         .key(key)
-        .content_type("application/zip")
-        .body(ByteStream::from(zip))
+        .content_type(content_type)
+        .body(ByteStream::from(bytes))
         .send()
         .await
         .aws("PutObject", &location)?;
@@ -310,7 +311,7 @@ pub async fn package(
         let zip = zip_bootstrap(&binary)?;
         let key = content_key(prefix, *lambda, &zip);
         let size = zip.len();
-        let uploaded = upload(s3, bucket, &key, zip).await?;
+        let uploaded = upload(s3, bucket, &key, zip, "application/zip").await?;
         packaged.push(Packaged {
             lambda: *lambda,
             key,

@@ -110,8 +110,7 @@ mod tests {
 
     #[test]
     fn the_template_has_every_output_and_parameter_the_commands_read() {
-        let template =
-            presto_ha_generator::template::build(&StackSettings::default()).expect("template");
+        let template = presto_ha_generator::template::build(&StackSettings::default());
         for output in [
             outputs::HOSTED_ZONE_ID,
             outputs::COORDINATOR_RECORD_NAME,

@@ -43,6 +43,15 @@ fn template() -> Template {
     Template::parse(&text, "test template").expect("template")
 }
 
+/// An S3 client no test reaches: the template here is small enough to send inline.
+fn no_s3() -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
 fn request(parameters: &[(&str, &str)], wait: Duration) -> DeployRequest {
     DeployRequest {
         stack_name: NAME.into(),
@@ -180,6 +189,7 @@ async fn a_create_that_rolls_back_fails_naming_the_first_failed_resource() {
     let mut out = Vec::new();
     let error = deploy(
         &client,
+        &no_s3(),
         &request(&[("VpcId", "vpc-1")], Duration::from_secs(60)),
         &mut out,
     )
@@ -312,6 +322,7 @@ async fn an_update_that_rolls_back_prints_its_changes_then_fails() {
     let mut out = Vec::new();
     let error = deploy(
         &client,
+        &no_s3(),
         &request(&[("HACoordinatorsCount", "6")], Duration::from_secs(60)),
         &mut out,
     )
@@ -359,6 +370,7 @@ async fn following_gives_up_at_the_timeout_and_says_the_operation_goes_on() {
     );
     let error = deploy(
         &client,
+        &no_s3(),
         &request(&[("VpcId", "vpc-1")], Duration::from_millis(30)),
         &mut Vec::new(),
     )
@@ -386,6 +398,7 @@ async fn a_stack_whose_creation_failed_is_not_updated() {
     );
     let error = deploy(
         &client,
+        &no_s3(),
         &request(&[], Duration::from_secs(1)),
         &mut Vec::new(),
     )

@@ -53,7 +53,14 @@ async fn upload_with_head(head_status: StatusCode) -> (anyhow::Result<bool>, Vec
         .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
         .build();
     let s3 = aws_sdk_s3::Client::from_conf(config);
-    let result = upload(&s3, "code", "presto-ha/watcher-abc.zip", b"zip".to_vec()).await;
+    let result = upload(
+        &s3,
+        "code",
+        "presto-ha/watcher-abc.zip",
+        b"zip".to_vec(),
+        "application/zip",
+    )
+    .await;
     let requests = fake.requests.lock().map(|r| r.clone()).unwrap_or_default();
     (result, requests)
 }

@@ -238,6 +238,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn reads_trinos_longer_info_alike() {
+        // Trino 479's /v1/info, with the fields prestodb lacks.
+        let trino = |starting: bool| {
+            format!(
+                r#"{{"nodeId":"i-0123456789abcdef0","state":"ACTIVE","nodeVersion":{{"version":"479"}},"environment":"production","coordinator":true,"coordinatorId":"i-0123456789abcdef0","starting":{starting},"uptime":"3.20m","nodeGroups":[]}}"#
+            )
+        };
+        for (body, expected) in [
+            (trino(false), Health::Healthy),
+            (trino(true), Health::Starting),
+        ] {
+            let body: &'static str = Box::leak(body.into_boxed_str());
+            assert_eq!(probe_body(StatusCode::OK, body).await, expected, "{body}");
+        }
+    }
+
+    #[tokio::test]
     async fn anything_else_is_down_with_the_reason() {
         assert_eq!(
             probe_body(StatusCode::SERVICE_UNAVAILABLE, "").await,

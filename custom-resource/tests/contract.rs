@@ -23,7 +23,7 @@ const READ_ON_DELETE: [&str; 2] = [
 
 #[test]
 fn the_custom_resource_reads_every_property_the_template_gives_it() {
-    let template = template::build(&StackSettings::default()).expect("template");
+    let template = template::build(&StackSettings::default());
     let resource = &template["Resources"][ids::COORDINATOR_DNS];
     // CloudFormation delivers every scalar as a string.
     let properties: Map<String, Value> = resource["Properties"]
@@ -82,7 +82,7 @@ fn the_custom_resource_reads_every_property_of_the_pinned_image() {
     use presto_ha_custom_resource::image::{ImageRequest, Wanted};
     use presto_ha_generator::settings::LATEST_IMAGE_PARAMETER;
 
-    let template = template::build(&StackSettings::default()).expect("template");
+    let template = template::build(&StackSettings::default());
     let resource = &template["Resources"][ids::PINNED_IMAGE];
     assert_eq!(resource["Type"], presto_ha_contract::image_resource::TYPE);
     let properties: Map<String, Value> = resource["Properties"]

@@ -16,6 +16,7 @@ pub mod aws;
 pub mod capture;
 pub mod lambda;
 pub mod presto;
+pub mod sandbox;
 pub mod stack;
 pub mod templates;
 pub mod tools;
@@ -33,35 +34,47 @@ pub enum Needs {
     Emulator,
     /// The Python linters in the test command's virtualenv.
     Tools,
+    /// Root, with `unshare` and overlay mounts, to run a node's boot in a sandbox.
+    Sandbox,
 }
 
 /// Whether the test on this thread has what it `needs`. Without it: a line on stderr
 /// that names the test and what is missing, and `false` (the test returns and
 /// passes); with [`REQUIRE_VAR`] set, a panic instead.
 pub fn can_run(needs: Needs) -> bool {
-    let (var, what) = match needs {
-        Needs::Emulator => (aws::ENDPOINT_VAR, "the AWS emulator"),
-        Needs::Tools => (tools::TOOLS_VAR, "the Python linters"),
+    let (present, missing, what) = match needs {
+        Needs::Emulator => (
+            std::env::var_os(aws::ENDPOINT_VAR).is_some(),
+            format!("{} is not set", aws::ENDPOINT_VAR),
+            "scripts/test.sh provides the AWS emulator",
+        ),
+        Needs::Tools => (
+            std::env::var_os(tools::TOOLS_VAR).is_some(),
+            format!("{} is not set", tools::TOOLS_VAR),
+            "scripts/test.sh provides the Python linters",
+        ),
+        Needs::Sandbox => (
+            sandbox::available(),
+            "`unshare --mount --net` failed".to_owned(),
+            "the node sandbox needs root and unshare (util-linux)",
+        ),
     };
-    if std::env::var_os(var).is_some() {
+    if present {
         return true;
     }
     assert!(
         std::env::var_os(REQUIRE_VAR).is_none(),
-        "{var} is not set but {REQUIRE_VAR} is: the test command must provide {what}"
+        "{missing} but {REQUIRE_VAR} is set: {what}"
     );
     let test = std::thread::current().name().unwrap_or("a test").to_owned();
     // Straight to the process's stderr: the test harness hides what `eprintln!`
     // prints for a test that passes, and a skip must be seen.
-    let _ = writeln!(
-        std::io::stderr(),
-        "skipped {test}: {var} is not set; scripts/test.sh provides {what}"
-    );
+    let _ = writeln!(std::io::stderr(), "skipped {test}: {missing}; {what}");
     false
 }
 
 /// Returns from the calling test, after saying so, when it lacks what it needs (see
-/// [`can_run`]): `needs!(Emulator)`, `needs!(Tools)`.
+/// [`can_run`]): `needs!(Emulator)`, `needs!(Tools)`, `needs!(Sandbox)`.
 #[macro_export]
 macro_rules! needs {
     ($what:ident) => {

@@ -3,7 +3,7 @@
 use clap::Parser;
 use presto_ha_contract::image_resource;
 use presto_ha_generator::cli::{self, Args};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 /// The text `generate ARGS` prints.
 pub fn generate_text(args: &[&str]) -> String {
@@ -159,39 +159,136 @@ fn refers_to_any(value: &Value, ids: &[String]) -> bool {
 /// rest), `Fn::Sub` substitutes both, and numbers arrive as strings as they do in a
 /// custom resource's properties.
 pub fn resolve(template: &Value, value: &Value) -> String {
-    let reference = |name: &str| -> String {
-        if let Some(default) = template["Parameters"][name].get("Default") {
+    Stack::new(template, &[]).text(value)
+}
+
+/// A stack made from a template with some parameters given, for resolving what
+/// CloudFormation would: `Ref`, `Fn::Sub` (with or without variables), `Fn::Join`,
+/// `Fn::If` over the template's conditions, `Fn::Base64` (the text before encoding).
+pub struct Stack<'a> {
+    template: &'a Value,
+    given: Vec<(String, String)>,
+}
+
+/// The stack name and region every resolved value sees.
+pub const STACK_NAME: &str = "sandbox-stack";
+/// The region every resolved value sees.
+pub const REGION: &str = "us-east-1";
+
+impl<'a> Stack<'a> {
+    /// `template` with the parameters `given`, the others at their defaults.
+    pub fn new(template: &'a Value, given: &[(&str, &str)]) -> Self {
+        for (name, _) in given {
+            assert!(
+                template["Parameters"].get(*name).is_some(),
+                "{name} is not a parameter of the template"
+            );
+        }
+        let given = given
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect();
+        Self { template, given }
+    }
+
+    fn reference(&self, name: &str, variables: &Map<String, Value>) -> String {
+        if let Some(value) = variables.get(name) {
+            return self.text(value);
+        }
+        if let Some((_, value)) = self.given.iter().find(|(n, _)| n == name) {
+            return value.clone();
+        }
+        match name {
+            "AWS::StackName" => return STACK_NAME.to_owned(),
+            "AWS::Region" => return REGION.to_owned(),
+            "AWS::Partition" => return "aws".to_owned(),
+            "AWS::AccountId" => return "123456789012".to_owned(),
+            _ => {}
+        }
+        if let Some(default) = self.template["Parameters"][name].get("Default") {
             return match default {
                 Value::String(text) => text.clone(),
                 other => other.to_string(),
             };
         }
-        match template["Resources"][name]["Type"].as_str() {
+        match self.template["Resources"][name]["Type"].as_str() {
             Some("AWS::Route53::HostedZone") => "Z0123456789ABCDEFGHIJ".to_owned(),
             Some(_) => format!("stack-{name}-1A2B3C"),
             None => panic!("{name} is neither a parameter with a default nor a resource"),
         }
-    };
-    match value {
-        Value::String(text) => text.clone(),
-        Value::Number(n) => n.to_string(),
-        Value::Object(map) => match map.iter().next() {
-            Some((key, Value::String(name))) if key == "Ref" => reference(name),
-            Some((key, Value::String(text))) if key == "Fn::Sub" => {
-                let mut resolved = String::new();
-                let mut rest = text.as_str();
-                while let Some(start) = rest.find("${") {
-                    let end = start + rest[start..].find('}').expect("closed ${");
-                    resolved.push_str(&rest[..start]);
-                    resolved.push_str(&reference(&rest[start + 2..end]));
-                    rest = &rest[end + 1..];
-                }
-                resolved.push_str(rest);
-                resolved
+    }
+
+    fn substitute(&self, text: &str, variables: &Map<String, Value>) -> String {
+        let mut resolved = String::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("${") {
+            let end = start + rest[start..].find('}').expect("closed ${");
+            resolved.push_str(&rest[..start]);
+            resolved.push_str(&self.reference(&rest[start + 2..end], variables));
+            rest = &rest[end + 1..];
+        }
+        resolved.push_str(rest);
+        resolved
+    }
+
+    /// Whether the template's condition `name` holds in this stack.
+    pub fn condition(&self, name: &str) -> bool {
+        let condition = &self.template["Conditions"][name];
+        assert!(!condition.is_null(), "no condition {name}");
+        self.holds(condition)
+    }
+
+    fn holds(&self, value: &Value) -> bool {
+        let Some((function, arguments)) = value.as_object().and_then(|m| m.iter().next()) else {
+            panic!("not a condition: {value}");
+        };
+        let all = || arguments.as_array().expect("arguments").iter();
+        match function.as_str() {
+            "Condition" => self.condition(arguments.as_str().expect("a condition name")),
+            "Fn::Equals" => {
+                let sides: Vec<String> = all().map(|side| self.text(side)).collect();
+                sides[0] == sides[1]
             }
-            _ => panic!("cannot resolve {value}"),
-        },
-        other => panic!("cannot resolve {other}"),
+            "Fn::Not" => !self.holds(&arguments[0]),
+            "Fn::Or" => all().any(|inner| self.holds(inner)),
+            "Fn::And" => all().all(|inner| self.holds(inner)),
+            other => panic!("cannot evaluate {other}"),
+        }
+    }
+
+    /// The text CloudFormation makes of `value` in this stack.
+    pub fn text(&self, value: &Value) -> String {
+        match value {
+            Value::String(text) => text.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Object(map) => match map.iter().next() {
+                Some((key, Value::String(name))) if key == "Ref" => {
+                    self.reference(name, &Map::new())
+                }
+                Some((key, Value::String(text))) if key == "Fn::Sub" => {
+                    self.substitute(text, &Map::new())
+                }
+                Some((key, Value::Array(parts))) if key == "Fn::Sub" => {
+                    let variables = parts[1].as_object().expect("Fn::Sub variables");
+                    self.substitute(parts[0].as_str().expect("Fn::Sub text"), variables)
+                }
+                Some((key, Value::Array(parts))) if key == "Fn::Join" => {
+                    let delimiter = parts[0].as_str().expect("a literal delimiter");
+                    let pieces: Vec<String> = parts[1]
+                        .as_array()
+                        .map(|items| items.iter().map(|item| self.text(item)).collect())
+                        .unwrap_or_else(|| vec![self.text(&parts[1])]);
+                    pieces.join(delimiter)
+                }
+                Some((key, Value::Array(parts))) if key == "Fn::If" => {
+                    let name = parts[0].as_str().expect("a condition name");
+                    self.text(&parts[if self.condition(name) { 1 } else { 2 }])
+                }
+                Some((key, inner)) if key == "Fn::Base64" => self.text(inner),
+                _ => panic!("cannot resolve {value}"),
+            },
+            other => panic!("cannot resolve {other}"),
+        }
     }
 }
 

@@ -30,6 +30,13 @@ const VARIANTS: &[&[&str]] = &[
         "--grace=30",
         "--lambda-architecture=arm64",
     ],
+    &["--engine=trino", "--metastore=glue"],
+    &[
+        "--engine=presto",
+        "--metastore=external",
+        "--presto-version=0.296",
+    ],
+    &["--engine=trino", "--presto-version=478"],
 ];
 
 fn write_templates(dir: &Path) -> Vec<PathBuf> {
@@ -159,6 +166,7 @@ const GOLDEN: &[(&str, &[&str])] = &[
             "--grace=30",
         ],
     ),
+    ("trino-glue.json", &["--engine=trino", "--metastore=glue"]),
 ];
 
 #[test]

@@ -13,7 +13,7 @@ use presto_ha_watcher::settings::Settings;
 
 #[test]
 fn the_watcher_reads_exactly_the_environment_the_template_gives_it() {
-    let template = template::build(&StackSettings::default()).expect("template");
+    let template = template::build(&StackSettings::default());
     let given: BTreeMap<String, String> =
         template["Resources"][ids::WATCHER_FUNCTION]["Properties"]["Environment"]["Variables"]
             .as_object()

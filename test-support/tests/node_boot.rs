@@ -1,0 +1,614 @@
+//! The nodes' user data, executed: generated from the template, resolved as
+//! CloudFormation would with the parameters a user picks, and run as root in a
+//! sandbox (see `presto_ha_test_support::sandbox`) whose stand-ins play Maven Central,
+//! S3, Secrets Manager, the instance metadata service, dnf, systemd and cfn-signal.
+//! Each test asserts what the boot wrote, with owners and modes, and what it called;
+//! each failure must stop the boot with FAILURE signalled and nothing started.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use presto_ha_contract::parameters as param;
+use presto_ha_test_support::needs;
+use presto_ha_test_support::sandbox::Sandbox;
+use presto_ha_test_support::templates::{REGION, Stack, generate};
+
+const PRESTO_URL: &str = "https://repo1.maven.org/maven2/com/facebook/presto/presto-server/0.297/presto-server-0.297.tar.gz";
+const TRINO_URL: &str =
+    "https://repo1.maven.org/maven2/io/trino/trino-server/479/trino-server-479.tar.gz";
+const RECORD: &str = "coordinator.presto.internal";
+
+/// The user data of `launch_template` in the template `generate` prints with no
+/// flags, in a stack created with the parameters `given`.
+fn user_data(launch_template: &str, given: &[(&str, &str)]) -> String {
+    let template = generate(&[]);
+    let stack = Stack::new(&template, given);
+    stack.text(
+        &template["Resources"][launch_template]["Properties"]["LaunchTemplateData"]["UserData"],
+    )
+}
+
+fn coordinator(given: &[(&str, &str)]) -> String {
+    user_data("CoordinatorLaunchTemplate", given)
+}
+
+fn worker(given: &[(&str, &str)]) -> String {
+    user_data("WorkerLaunchTemplate", given)
+}
+
+/// A stand-in engine tarball: `<server>/bin/launcher` and a jar, as the real ones
+/// are laid out.
+fn tarball(server: &str) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let bin = dir.path().join(server).join("bin");
+    std::fs::create_dir_all(&bin).expect("bin");
+    std::fs::write(bin.join("launcher"), "#!/bin/sh\nexec java \"$@\"\n").expect("launcher");
+    std::fs::create_dir_all(dir.path().join(server).join("lib")).expect("lib");
+    std::fs::write(dir.path().join(server).join("lib/engine.jar"), "jar").expect("jar");
+    let output = Command::new("tar")
+        .args(["-czf", "-", "-C"])
+        .arg(dir.path())
+        .arg(server)
+        .output()
+        .expect("tar runs");
+    assert!(output.status.success());
+    output.stdout
+}
+
+/// `bytes` through `tool` (`sha512sum`, `sha1sum`, `sha256sum`): the hex digest.
+fn digest(tool: &str, bytes: &[u8]) -> String {
+    let mut child = Command::new(tool)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("digest tool runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(bytes)
+        .expect("write");
+    let output = child.wait_with_output().expect("digest");
+    String::from_utf8(output.stdout)
+        .expect("hex")
+        .split_whitespace()
+        .next()
+        .expect("digest")
+        .to_owned()
+}
+
+/// Publishes `tarball` at `url` with its SHA-512, as Maven Central does for new
+/// uploads.
+fn publish_with_sha512(sandbox: &Sandbox, url: &str, tarball: &[u8]) {
+    sandbox.publish(url, tarball);
+    sandbox.publish(
+        &format!("{url}.sha512"),
+        digest("sha512sum", tarball).as_bytes(),
+    );
+}
+
+/// A zip of `files` (path, text), built by Python's zipfile as a user's tool would.
+fn zip(files: &[(&str, &str)]) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let archive = dir.path().join("etc.zip");
+    let mut program = String::from("import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1], 'w')\n");
+    for (path, text) in files {
+        program.push_str(&format!("z.writestr({path:?}, {text:?})\n"));
+    }
+    program.push_str("z.close()\n");
+    let status = Command::new("python3")
+        .args(["-c", &program])
+        .arg(&archive)
+        .status()
+        .expect("python3 runs");
+    assert!(status.success());
+    std::fs::read(archive).expect("zip")
+}
+
+/// The boot stopped: FAILURE signalled with `reason` in it, the reason in the system
+/// log, and no engine started.
+fn assert_stopped(sandbox: &Sandbox, boot: &presto_ha_test_support::sandbox::Boot, reason: &str) {
+    assert!(!boot.succeeded, "the boot went on:\n{}", boot.stderr);
+    assert!(
+        boot.stderr.contains(reason),
+        "stderr lacks {reason:?}:\n{}",
+        boot.stderr
+    );
+    let signals = sandbox.calls_of("cfn-signal");
+    assert_eq!(signals.len(), 1, "{signals:?}");
+    assert!(
+        signals[0].starts_with("--exit-code 1 --reason ") && signals[0].contains(reason),
+        "{signals:?}"
+    );
+    assert!(
+        sandbox
+            .calls_of("logger")
+            .iter()
+            .any(|l| l.contains(reason)),
+        "the system log lacks {reason:?}: {:?}",
+        sandbox.calls_of("logger")
+    );
+    assert!(
+        sandbox.calls_of("systemctl").is_empty(),
+        "an engine was started"
+    );
+}
+
+#[test]
+fn a_presto_coordinator_boots_verified_with_tpch_and_its_own_discovery() {
+    needs!(Sandbox);
+    let sandbox = Sandbox::new();
+    publish_with_sha512(&sandbox, PRESTO_URL, &tarball("presto-server-0.297"));
+    let boot = sandbox.boot(&coordinator(&[]));
+    assert!(boot.succeeded, "{}", boot.stderr);
+
+    assert_eq!(
+        sandbox.calls_of("dnf"),
+        ["install -y java-17-amazon-corretto-headless python3 tar gzip aws-cfn-bootstrap"]
+    );
+    let downloads = sandbox.calls_of("curl");
+    let https_only = "--proto =https --proto-redir =https -fsSL --retry 5 -o ";
+    for url in [PRESTO_URL.to_owned(), format!("{PRESTO_URL}.sha512")] {
+        assert!(
+            downloads
+                .iter()
+                .any(|d| d.starts_with(https_only) && d.ends_with(&url)),
+            "{url} not fetched over HTTPS only: {downloads:?}"
+        );
+    }
+    let etc = "/opt/presto-server-0.297/etc";
+    assert_eq!(
+        sandbox.file(&format!("{etc}/config.properties")).as_deref(),
+        Some(
+            "coordinator=true\nnode-scheduler.include-coordinator=false\ndiscovery-server.enabled=true\n\
+             http-server.http.port=8080\ndiscovery.uri=http://localhost:8080\n"
+        )
+    );
+    assert_eq!(
+        sandbox.file(&format!("{etc}/node.properties")).as_deref(),
+        Some(
+            "node.environment=production\nnode.id=i-0123456789abcdef0\nnode.data-dir=/var/presto/data\n"
+        )
+    );
+    let jvm = sandbox
+        .file(&format!("{etc}/jvm.config"))
+        .expect("jvm.config");
+    assert!(
+        jvm.lines().any(|l| l == "-Dsun.net.inetaddr.ttl=5"),
+        "{jvm}"
+    );
+    assert!(
+        !jvm.contains("--add-modules"),
+        "prestodb needs no vector module: {jvm}"
+    );
+    assert_eq!(
+        sandbox
+            .file(&format!("{etc}/catalog/tpch.properties"))
+            .as_deref(),
+        Some("connector.name=tpch\n")
+    );
+    assert!(
+        sandbox
+            .file(&format!("{etc}/catalog/hive.properties"))
+            .is_none()
+    );
+    assert_eq!(sandbox.owner(&format!("{etc}/config.properties")), "presto");
+    assert_eq!(sandbox.mode(&format!("{etc}/config.properties")), 0o644);
+    assert_eq!(sandbox.owner("/var/presto/data"), "presto");
+    let unit = sandbox
+        .file("/etc/systemd/system/presto.service")
+        .expect("unit");
+    assert!(
+        unit.contains("User=presto\nExecStart=/opt/presto/bin/launcher run\n"),
+        "{unit}"
+    );
+    assert_eq!(
+        sandbox.calls_of("systemctl"),
+        ["daemon-reload", "enable --now presto.service"]
+    );
+    let signals = sandbox.calls_of("cfn-signal");
+    assert_eq!(
+        signals,
+        [format!(
+            "--exit-code 0 --reason presto 0.297 serves on i-0123456789abcdef0 --stack sandbox-stack --resource CoordinatorGroup --region {REGION}"
+        )]
+    );
+}
+
+#[test]
+fn a_trino_worker_on_glue_gets_the_users_files_secrets_and_bootstrap() {
+    needs!(Sandbox);
+    let sandbox = Sandbox::new();
+    // Only the older .sha1 digest is published: the boot falls back to it.
+    let engine = tarball("trino-server-479");
+    sandbox.publish(TRINO_URL, &engine);
+    sandbox.publish(
+        &format!("{TRINO_URL}.sha1"),
+        digest("sha1sum", &engine).as_bytes(),
+    );
+    let secret_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/pg-AbCdEf";
+    let password = "s3cr3t-never-logged";
+    sandbox.put_secret(secret_arn, &format!("{{\"password\":\"{password}\"}}"));
+    sandbox.put_secret("plain-token", "tok-42");
+    sandbox.put_object(
+        "s3://conf-bucket/workers.zip",
+        &zip(&[
+            (
+                "etc/catalog/postgres.properties",
+                &format!("connector.name=postgresql\nconnection-user=trino\nconnection-password=${{secret:{secret_arn}#password}}\n"),
+            ),
+            ("etc/catalog/events.properties", "connector.name=kafka\nkafka.token=${secret:plain-token}\n"),
+            ("etc/config.properties", "# tuned for the workers\nquery.max-memory-per-node=8GB\n"),
+            ("etc/jvm.config", "-Xmx12G\n-XX:+UseZGC\n"),
+            ("etc/log.properties", "io.trino=INFO\n"),
+        ]),
+    );
+    sandbox.put_object(
+        "s3://conf-bucket/bootstrap.sh",
+        b"#!/bin/bash\necho \"bootstrap ran as $1\" >/var/tmp/bootstrap-ran\n",
+    );
+    let boot = sandbox.boot(&worker(&[
+        (param::ENGINE, "trino"),
+        (param::METASTORE_TYPE, "AWS Glue Data Catalog"),
+        (
+            param::ADDITIONAL_WORKERS_CONFIGURATION_URI,
+            "s3://conf-bucket/workers.zip",
+        ),
+        (
+            param::ADDITIONAL_COORDINATOR_CONFIGURATION_URI,
+            "s3://conf-bucket/missing-for-workers.zip",
+        ),
+        (param::BOOTSTRAP_SCRIPT_URI, "s3://conf-bucket/bootstrap.sh"),
+    ]));
+    assert!(boot.succeeded, "{}", boot.stderr);
+
+    assert_eq!(
+        sandbox.calls_of("dnf"),
+        ["install -y java-25-amazon-corretto-headless python3 tar gzip aws-cfn-bootstrap"]
+    );
+    let curls = sandbox.calls_of("curl");
+    assert!(
+        curls
+            .iter()
+            .any(|c| c.ends_with(&format!("{TRINO_URL}.sha512"))),
+        "{curls:?}"
+    );
+    assert!(
+        curls
+            .iter()
+            .any(|c| c.ends_with(&format!("{TRINO_URL}.sha1"))),
+        "{curls:?}"
+    );
+    let etc = "/opt/trino-server-479/etc";
+    let config = sandbox
+        .file(&format!("{etc}/config.properties"))
+        .expect("config");
+    assert_eq!(
+        config,
+        format!(
+            "coordinator=false\nhttp-server.http.port=8080\ndiscovery.uri=http://{RECORD}:8080\nquery.max-memory-per-node=8GB\n"
+        )
+    );
+    let jvm = sandbox
+        .file(&format!("{etc}/jvm.config"))
+        .expect("jvm.config");
+    let lines: Vec<&str> = jvm.lines().collect();
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.starts_with("-Xmx"))
+            .collect::<Vec<_>>(),
+        [&"-Xmx12G"]
+    );
+    assert_eq!(lines.last(), Some(&"-XX:+UseZGC"));
+    assert!(
+        lines.contains(&"--add-modules=jdk.incubator.vector"),
+        "{jvm}"
+    );
+    assert!(lines.contains(&"-Dsun.net.inetaddr.ttl=5"), "{jvm}");
+    assert_eq!(
+        sandbox.file(&format!("{etc}/catalog/hive.properties")),
+        Some(format!(
+            "connector.name=hive\nhive.metastore=glue\nhive.metastore.glue.region={REGION}\nfs.native-s3.enabled=true\ns3.region={REGION}\n"
+        ))
+    );
+    assert_eq!(
+        sandbox.file(&format!("{etc}/catalog/iceberg.properties")),
+        Some(format!(
+            "connector.name=iceberg\niceberg.catalog.type=glue\nhive.metastore.glue.region={REGION}\nfs.native-s3.enabled=true\ns3.region={REGION}\n"
+        ))
+    );
+    for (catalog, resolved) in [
+        ("postgres", format!("connection-password={password}")),
+        ("events", "kafka.token=tok-42".to_owned()),
+    ] {
+        let path = format!("{etc}/catalog/{catalog}.properties");
+        let text = sandbox.file(&path).expect("catalog");
+        assert!(text.contains(&resolved), "{text}");
+        assert_eq!(
+            (sandbox.owner(&path), sandbox.mode(&path)),
+            ("trino".to_owned(), 0o600)
+        );
+    }
+    let log = format!("{etc}/log.properties");
+    assert_eq!(sandbox.file(&log).as_deref(), Some("io.trino=INFO\n"));
+    assert_eq!(
+        (sandbox.owner(&log), sandbox.mode(&log)),
+        ("trino".to_owned(), 0o644)
+    );
+    assert_eq!(
+        sandbox.file("/var/tmp/bootstrap-ran").as_deref(),
+        Some("bootstrap ran as worker\n")
+    );
+    let calls = sandbox.calls_of("aws");
+    let expected = [
+        "s3 cp --only-show-errors s3://conf-bucket/workers.zip /var/tmp/presto-ha-boot.".to_owned(),
+        format!("secretsmanager get-secret-value --secret-id {secret_arn} --query SecretString --output text"),
+        "secretsmanager get-secret-value --secret-id plain-token --query SecretString --output text".to_owned(),
+        "s3 cp --only-show-errors s3://conf-bucket/bootstrap.sh /var/tmp/presto-ha-boot.".to_owned(),
+    ];
+    assert_eq!(calls.len(), expected.len(), "{calls:?}");
+    for (call, expected) in calls.iter().zip(&expected) {
+        assert!(
+            call.starts_with(expected.as_str()),
+            "{call} is not {expected}"
+        );
+    }
+    assert_eq!(
+        sandbox.calls_of("systemctl"),
+        ["daemon-reload", "enable --now trino.service"]
+    );
+    let signals = sandbox.calls_of("cfn-signal");
+    assert_eq!(signals.len(), 1);
+    assert!(
+        signals[0].starts_with("--exit-code 0 ") && signals[0].contains("--resource WorkerGroup"),
+        "{signals:?}"
+    );
+    // The secret reached its file and nothing else: not a log, not a call.
+    for seen in [boot.stderr.clone(), format!("{:?}", sandbox.calls())] {
+        assert!(!seen.contains(password), "the secret leaked: {seen}");
+    }
+}
+
+#[test]
+fn an_external_metastore_gives_both_engines_thrift_catalogs() {
+    needs!(Sandbox);
+    for (engine, url, server, hive, iceberg) in [
+        (
+            "presto",
+            PRESTO_URL,
+            "presto-server-0.297",
+            "connector.name=hive-hadoop2\nhive.metastore.uri=thrift://hms.corp:9083\n",
+            "connector.name=iceberg\niceberg.catalog.type=hive\nhive.metastore.uri=thrift://hms.corp:9083\n",
+        ),
+        (
+            "trino",
+            TRINO_URL,
+            "trino-server-479",
+            "connector.name=hive\nhive.metastore.uri=thrift://hms.corp:9083\nfs.native-s3.enabled=true\ns3.region=us-east-1\n",
+            "connector.name=iceberg\niceberg.catalog.type=hive_metastore\nhive.metastore.uri=thrift://hms.corp:9083\nfs.native-s3.enabled=true\ns3.region=us-east-1\n",
+        ),
+    ] {
+        let sandbox = Sandbox::new();
+        publish_with_sha512(&sandbox, url, &tarball(server));
+        let boot = sandbox.boot(&coordinator(&[
+            (param::ENGINE, engine),
+            (param::METASTORE_TYPE, "External Hive Metastore Service"),
+            (param::EXTERNAL_METASTORE_HOST, "hms.corp"),
+        ]));
+        assert!(boot.succeeded, "{engine}: {}", boot.stderr);
+        let catalog =
+            |name: &str| sandbox.file(&format!("/opt/{server}/etc/catalog/{name}.properties"));
+        assert_eq!(catalog("hive").as_deref(), Some(hive), "{engine}");
+        assert_eq!(catalog("iceberg").as_deref(), Some(iceberg), "{engine}");
+        let config = sandbox
+            .file(&format!("/opt/{server}/etc/config.properties"))
+            .expect("config");
+        // Trino refuses discovery-server.enabled; prestodb's coordinator needs it.
+        assert_eq!(
+            config.contains("discovery-server.enabled"),
+            engine == "presto",
+            "{config}"
+        );
+    }
+}
+
+#[test]
+fn a_pinned_tarball_is_checked_against_the_pin_alone() {
+    needs!(Sandbox);
+    let sandbox = Sandbox::new();
+    let engine = tarball("presto-server-0.297");
+    sandbox.publish(PRESTO_URL, &engine);
+    let pin = digest("sha256sum", &engine);
+    let boot = sandbox.boot(&worker(&[
+        (param::PRESTO_VERSION, "0.297"),
+        (param::PRESTO_TARBALL_SHA256, &pin),
+    ]));
+    assert!(boot.succeeded, "{}", boot.stderr);
+    assert!(
+        !sandbox.calls_of("curl").iter().any(|c| c.contains(".sha")),
+        "a published digest was fetched"
+    );
+}
+
+#[test]
+fn a_corrupted_tarball_stops_the_boot() {
+    needs!(Sandbox);
+    let sandbox = Sandbox::new();
+    let engine = tarball("presto-server-0.297");
+    sandbox.publish(
+        &format!("{PRESTO_URL}.sha512"),
+        digest("sha512sum", &engine).as_bytes(),
+    );
+    let mut corrupted = engine.clone();
+    let last = corrupted.len() - 1;
+    corrupted[last] ^= 0xff;
+    sandbox.publish(PRESTO_URL, &corrupted);
+    let boot = sandbox.boot(&coordinator(&[]));
+    assert_stopped(
+        &sandbox,
+        &boot,
+        "does not match its published sha512 digest",
+    );
+    assert!(
+        !sandbox.wrote_under("/opt/presto-server-0.297"),
+        "a corrupted tarball was extracted"
+    );
+}
+
+#[test]
+fn a_wrong_pin_stops_the_boot() {
+    needs!(Sandbox);
+    let sandbox = Sandbox::new();
+    publish_with_sha512(&sandbox, PRESTO_URL, &tarball("presto-server-0.297"));
+    let boot = sandbox.boot(&worker(&[
+        (param::PRESTO_VERSION, "0.297"),
+        (param::PRESTO_TARBALL_SHA256, &"0".repeat(64)),
+    ]));
+    assert_stopped(&sandbox, &boot, "does not match the pinned SHA-256");
+    assert!(!sandbox.wrote_under("/opt/presto-server-0.297"));
+}
+
+#[test]
+fn a_tarball_without_a_digest_stops_the_boot() {
+    needs!(Sandbox);
+    let sandbox = Sandbox::new();
+    sandbox.publish(TRINO_URL, &tarball("trino-server-479"));
+    let boot = sandbox.boot(&coordinator(&[(param::ENGINE, "trino")]));
+    assert_stopped(&sandbox, &boot, "no digest is published for");
+}
+
+#[test]
+fn a_missing_configuration_object_stops_the_boot() {
+    needs!(Sandbox);
+    let sandbox = Sandbox::new();
+    publish_with_sha512(&sandbox, PRESTO_URL, &tarball("presto-server-0.297"));
+    let boot = sandbox.boot(&coordinator(&[(
+        param::ADDITIONAL_COORDINATOR_CONFIGURATION_URI,
+        "s3://conf-bucket/gone.zip",
+    )]));
+    assert_stopped(&sandbox, &boot, "cannot read s3://conf-bucket/gone.zip");
+}
+
+#[test]
+fn a_missing_secret_stops_the_boot() {
+    needs!(Sandbox);
+    let sandbox = Sandbox::new();
+    publish_with_sha512(&sandbox, PRESTO_URL, &tarball("presto-server-0.297"));
+    sandbox.put_object(
+        "s3://conf-bucket/coordinators.zip",
+        &zip(&[(
+            "etc/catalog/pg.properties",
+            "connection-password=${secret:prod/missing#password}\n",
+        )]),
+    );
+    let boot = sandbox.boot(&coordinator(&[(
+        param::ADDITIONAL_COORDINATOR_CONFIGURATION_URI,
+        "s3://conf-bucket/coordinators.zip",
+    )]));
+    assert_stopped(
+        &sandbox,
+        &boot,
+        "cannot apply s3://conf-bucket/coordinators.zip",
+    );
+    assert!(
+        boot.stderr.contains("cannot read secret prod/missing"),
+        "{}",
+        boot.stderr
+    );
+    assert!(
+        sandbox
+            .file("/opt/presto-server-0.297/etc/catalog/pg.properties")
+            .is_none()
+    );
+}
+
+#[test]
+fn a_zip_without_an_etc_folder_stops_the_boot() {
+    needs!(Sandbox);
+    let sandbox = Sandbox::new();
+    publish_with_sha512(&sandbox, PRESTO_URL, &tarball("presto-server-0.297"));
+    sandbox.put_object(
+        "s3://conf-bucket/flat.zip",
+        &zip(&[("catalog/pg.properties", "connector.name=postgresql\n")]),
+    );
+    let boot = sandbox.boot(&worker(&[(
+        param::ADDITIONAL_WORKERS_CONFIGURATION_URI,
+        "s3://conf-bucket/flat.zip",
+    )]));
+    assert_stopped(&sandbox, &boot, "cannot apply s3://conf-bucket/flat.zip");
+    assert!(
+        boot.stderr.contains("must hold an etc/ folder"),
+        "{}",
+        boot.stderr
+    );
+}
+
+#[test]
+fn a_failing_bootstrap_script_stops_the_boot() {
+    needs!(Sandbox);
+    let sandbox = Sandbox::new();
+    publish_with_sha512(&sandbox, PRESTO_URL, &tarball("presto-server-0.297"));
+    sandbox.put_object(
+        "s3://conf-bucket/bootstrap.sh",
+        b"#!/bin/bash\necho \"no disk for $1\" >&2\nexit 3\n",
+    );
+    let boot = sandbox.boot(&coordinator(&[(
+        param::BOOTSTRAP_SCRIPT_URI,
+        "s3://conf-bucket/bootstrap.sh",
+    )]));
+    assert_stopped(
+        &sandbox,
+        &boot,
+        "s3://conf-bucket/bootstrap.sh coordinator exited with 3",
+    );
+    assert!(
+        boot.stderr.contains("no disk for coordinator"),
+        "{}",
+        boot.stderr
+    );
+}
+
+#[test]
+fn an_external_metastore_without_a_host_stops_the_boot() {
+    needs!(Sandbox);
+    let sandbox = Sandbox::new();
+    publish_with_sha512(&sandbox, PRESTO_URL, &tarball("presto-server-0.297"));
+    let boot = sandbox.boot(&worker(&[(
+        param::METASTORE_TYPE,
+        "External Hive Metastore Service",
+    )]));
+    assert_stopped(&sandbox, &boot, "needs ExternalMetastoreHost");
+}
+
+#[test]
+fn every_rendered_boot_script_passes_shellcheck() {
+    needs!(Tools);
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let mut scripts = Vec::new();
+    for engine in ["presto", "trino"] {
+        for metastore in ["None", "AWS Glue Data Catalog"] {
+            let given = [(param::ENGINE, engine), (param::METASTORE_TYPE, metastore)];
+            for (role, text) in [
+                ("coordinator", coordinator(&given)),
+                ("worker", worker(&given)),
+            ] {
+                let path = dir
+                    .path()
+                    .join(format!("{engine}-{role}-{}.sh", scripts.len()));
+                std::fs::write(&path, text).expect("script");
+                scripts.push(path);
+            }
+        }
+    }
+    let mut args: Vec<&std::ffi::OsStr> =
+        vec!["--shell=bash".as_ref(), "--severity=style".as_ref()];
+    args.extend(scripts.iter().map(|p| p.as_os_str()));
+    let output = presto_ha_test_support::tools::run_offline("shellcheck", &args);
+    assert!(
+        output.status.success(),
+        "shellcheck:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
