@@ -6,7 +6,7 @@
 #
 # The user data sets these, from the stack, before this script:
 : "${ROLE:?}" "${ENGINE:?}" "${ENGINE_VERSION:?}" "${TARBALL_SHA256?}"
-: "${HTTP_PORT:?}" "${NODE_ENVIRONMENT:?}" "${COORDINATOR_HOST:?}" "${DNS_CACHE_SECONDS:?}"
+: "${HTTP_PORT:?}" "${NODE_ENVIRONMENT:?}" "${ANNOUNCE_HOSTS:?}" "${DNS_CACHE_SECONDS:?}"
 : "${METASTORE_TYPE:?}" "${METASTORE_HOST?}" "${METASTORE_PORT:?}"
 : "${EXTRA_CONFIG_URI?}" "${BOOTSTRAP_SCRIPT_URI?}"
 : "${STACK_NAME:?}" "${SIGNAL_RESOURCE:?}" "${REGION:?}"
@@ -108,7 +108,19 @@ EOF
     echo coordinator=false
   fi
   echo "http-server.http.port=$HTTP_PORT"
-  echo "discovery.uri=http://$COORDINATOR_HOST:$HTTP_PORT"
+  read -ra hosts <<<"$ANNOUNCE_HOSTS"
+  if [ "$ENGINE" = trino ]; then
+    # Trino announces to every URI given: the record and each coordinator's member
+    # record, so a standby knows the workers before it takes over.
+    uris=
+    for host in "${hosts[@]}"; do
+      uris="${uris:+$uris,}http://$host:$HTTP_PORT"
+    done
+  else
+    # prestodb's discovery client takes one URI: the record.
+    uris="http://${hosts[0]}:$HTTP_PORT"
+  fi
+  echo "discovery.uri=$uris"
 } >"$etc/config.properties"
 
 {
@@ -258,14 +270,14 @@ for name in names:
     if relative.startswith(".."):
         stop(f"{name} leaves etc/")
     text = open(os.path.join(staging, name)).read()
-    resolved = SECRET.sub(secret, text)
+    resolved, secrets = SECRET.subn(secret, text)
     target = os.path.join(etc, relative)
     if relative == "config.properties":
         resolved = merge(target, resolved.splitlines(), lambda l: l.split("=")[0].strip())
     elif relative == "jvm.config":
         resolved = merge(target, resolved.splitlines(), jvm_key)
     os.makedirs(os.path.dirname(target), exist_ok=True)
-    private = resolved != text
+    private = secrets > 0
     fd = os.open(target + ".new", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
     with os.fdopen(fd, "w") as out:
         out.write(resolved)

@@ -188,6 +188,15 @@ pub mod notes {
     pub const MEMORY_PREFIX: &str = "_presto-ha-watcher";
     /// The watcher's last switch of the record.
     pub const LAST_FAILOVER_PREFIX: &str = "_presto-ha-failover";
+    /// The A records naming each coordinator, `member-<slot>.<record>`, slots 1 to
+    /// [`crate::limits::COORDINATORS`]'s end: Trino's workers announce to each, so
+    /// that every standby knows them before it takes over.
+    pub const MEMBER_PREFIX: &str = "member";
+
+    /// The member record of `slot` for the coordinator record `record` (no trailing dot).
+    pub fn member_name(slot: u8, record: &str) -> String {
+        format!("{MEMBER_PREFIX}-{slot}.{record}")
+    }
 }
 
 /// The valid range of every number the parts share. The template carries each as

@@ -1,10 +1,11 @@
-//! What the watcher writes down next to the coordinator record, as TXT records in the
-//! stack's own zone (which the watcher's role may already change): its memory across
+//! What the watcher writes down next to the coordinator record, in the stack's own
+//! zone (which the watcher's role may already change): as TXT records its memory across
 //! cold starts (`_presto-ha-watcher.<record>`) and its last failover
-//! (`_presto-ha-failover.<record>`, which `presto-ha status` shows). Notes are advisory,
-//! so they are written with UPSERT; the coordinator record itself only ever changes by
-//! compare-and-swap. The custom resource removes every note in [`Note::ALL`] when the
-//! stack is deleted, so that the zone can go.
+//! (`_presto-ha-failover.<record>`, which `presto-ha status` shows); as A records one
+//! name per coordinator (`member-<slot>.<record>`), which Trino's workers announce to.
+//! Notes are advisory, so they are written with UPSERT; the coordinator record itself
+//! only ever changes by compare-and-swap. The custom resource removes every note in
+//! [`Note::ALL`] when the stack is deleted, so that the zone can go.
 
 use std::fmt;
 use std::future::Future;
@@ -15,7 +16,7 @@ use aws_sdk_route53::operation::change_resource_record_sets::ChangeResourceRecor
 use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
 };
-use presto_ha_contract::notes;
+use presto_ha_contract::{RECORD_TTL_SECONDS, limits, notes};
 
 use crate::aws::AwsCallError;
 use crate::group::InstanceId;
@@ -28,19 +29,53 @@ pub enum Note {
     Memory,
     /// The last switch the watcher made ([`LastFailover`]).
     LastFailover,
+    /// The private IP of one coordinator, by slot from 1 (see [`member_slots`]).
+    Member(u8),
 }
 
 impl Note {
     /// Every note the watcher writes: what a stack's deletion removes.
-    pub const ALL: [Self; 2] = [Self::Memory, Self::LastFailover];
+    pub const ALL: [Self; 2 + *limits::COORDINATORS.end() as usize] = [
+        Self::Memory,
+        Self::LastFailover,
+        Self::Member(1),
+        Self::Member(2),
+        Self::Member(3),
+        Self::Member(4),
+        Self::Member(5),
+    ];
 
-    /// The TXT record's name for the coordinator record `at`.
+    /// The note's record name for the coordinator record `at`.
     pub fn name(self, at: &RecordAddress) -> String {
-        let prefix = match self {
-            Self::Memory => notes::MEMORY_PREFIX,
-            Self::LastFailover => notes::LAST_FAILOVER_PREFIX,
-        };
-        format!("{prefix}.{}.", at.name)
+        match self {
+            Self::Memory => format!("{}.{}.", notes::MEMORY_PREFIX, at.name),
+            Self::LastFailover => format!("{}.{}.", notes::LAST_FAILOVER_PREFIX, at.name),
+            Self::Member(slot) => format!("{}.", notes::member_name(slot, &at.name.to_string())),
+        }
+    }
+
+    /// The record type: text for the watcher's own notes, an address for a member.
+    pub fn record_type(self) -> RrType {
+        match self {
+            Self::Memory | Self::LastFailover => RrType::Txt,
+            Self::Member(_) => RrType::A,
+        }
+    }
+
+    /// The record's value for the note's text: TXT strings are quoted.
+    fn value(self, text: &str) -> String {
+        match self.record_type() {
+            RrType::Txt => format!("\"{text}\""),
+            _ => text.to_owned(),
+        }
+    }
+
+    /// Seconds resolvers may cache the note: a member moves as fast as the record.
+    fn ttl(self) -> i64 {
+        match self {
+            Self::Member(_) => i64::from(RECORD_TTL_SECONDS),
+            _ => 60,
+        }
     }
 
     /// The note and its zone, for errors.
@@ -156,7 +191,7 @@ impl Route53Note {
             .list_resource_record_sets()
             .hosted_zone_id(at.zone.to_string())
             .start_record_name(&name)
-            .start_record_type(RrType::Txt)
+            .start_record_type(note.record_type())
             .max_items(1)
             .send()
             .await
@@ -180,7 +215,9 @@ impl Route53Note {
         Ok(listed
             .resource_record_sets()
             .first()
-            .filter(|set| set.r#type() == &RrType::Txt && set.name().eq_ignore_ascii_case(&name))
+            .filter(|set| {
+                set.r#type() == &note.record_type() && set.name().eq_ignore_ascii_case(&name)
+            })
             .cloned())
     }
 
@@ -231,6 +268,25 @@ impl Route53Note {
     }
 }
 
+/// Which coordinator each member slot names: those that can serve, oldest first (so a
+/// slot keeps its coordinator while the group changes around it), repeated in turn
+/// until every slot has one; empty when none can serve, and the slots are then left as
+/// they are.
+pub fn member_slots(members: &[crate::group::Coordinator]) -> Vec<Ipv4Addr> {
+    let mut serving: Vec<&crate::group::Coordinator> = members
+        .iter()
+        .filter(|m| m.serving_ip().is_some())
+        .collect();
+    serving.sort_by(|a, b| (a.launch_time, &a.instance_id).cmp(&(b.launch_time, &b.instance_id)));
+    let ips: Vec<Ipv4Addr> = serving.iter().filter_map(|m| m.serving_ip()).collect();
+    if ips.is_empty() {
+        return Vec::new();
+    }
+    (0..usize::from(*limits::COORDINATORS.end()))
+        .map(|slot| ips[slot % ips.len()])
+        .collect()
+}
+
 /// The notes beside the record, through the record's own client: the custom resource
 /// removes both with one.
 impl WatchNote for Route53Record {
@@ -268,13 +324,13 @@ impl WatchNote for Route53Note {
         // One TXT string holds at most 255 characters; a longer note keeps its start.
         let text: String = text.chars().take(255).collect();
         let record = ResourceRecord::builder()
-            .value(format!("\"{text}\""))
+            .value(note.value(&text))
             .build()
             .map_err(|e| failed(&e))?;
         let set = ResourceRecordSet::builder()
             .name(note.name(at))
-            .r#type(RrType::Txt)
-            .ttl(60)
+            .r#type(note.record_type())
+            .ttl(note.ttl())
             .resource_records(record)
             .build()
             .map_err(|e| failed(&e))?;
@@ -314,7 +370,53 @@ impl WatchNote for Route53Note {
 
 #[cfg(test)]
 mod tests {
+    use std::time::UNIX_EPOCH;
+
     use super::*;
+    use crate::group::{Coordinator, InstanceState};
+
+    fn member(id: &str, launched: u64, state: InstanceState) -> Coordinator {
+        Coordinator {
+            instance_id: InstanceId::new(id),
+            private_ip: Some(Ipv4Addr::new(10, 0, 0, launched as u8)),
+            in_service: true,
+            state,
+            launch_time: Some(UNIX_EPOCH + Duration::from_secs(launched)),
+            protected: false,
+        }
+    }
+
+    #[test]
+    fn member_slots_name_the_serving_coordinators_oldest_first_in_turn() {
+        let ip = |n: u8| Ipv4Addr::new(10, 0, 0, n);
+        let members = [
+            member("i-c", 3, InstanceState::Running),
+            member("i-a", 1, InstanceState::Running),
+            member("i-gone", 2, InstanceState::Gone),
+        ];
+        assert_eq!(member_slots(&members), [ip(1), ip(3), ip(1), ip(3), ip(1)]);
+        assert_eq!(member_slots(&members[..1]), [ip(3); 5]);
+        assert_eq!(member_slots(&members[2..]), Vec::<Ipv4Addr>::new());
+    }
+
+    #[test]
+    fn every_member_slot_is_a_note_the_deletion_removes() {
+        let at = RecordAddress {
+            zone: "Z1".parse().expect("zone"),
+            name: "coordinator.presto.internal".parse().expect("name"),
+        };
+        let members: Vec<String> = Note::ALL
+            .iter()
+            .filter(|n| n.record_type() == RrType::A)
+            .map(|n| n.name(&at))
+            .collect();
+        let expected: Vec<String> = (1..=*limits::COORDINATORS.end())
+            .map(|slot| format!("member-{slot}.coordinator.presto.internal."))
+            .collect();
+        assert_eq!(members, expected);
+        assert_eq!(Note::Member(2).value("10.0.0.2"), "10.0.0.2");
+        assert_eq!(Note::Memory.value("a=1"), "\"a=1\"");
+    }
 
     #[test]
     fn last_failover_reads_back_what_it_writes() {

@@ -8,7 +8,7 @@
 
 use serde_json::{Value, json};
 
-use presto_ha_contract::{RECORD_TTL_SECONDS, parameters as param};
+use presto_ha_contract::{RECORD_TTL_SECONDS, limits, notes, parameters as param};
 
 use crate::settings::Engine;
 use crate::template::{placeholder, record_fqdn};
@@ -66,14 +66,9 @@ pub fn settings(role: Role, signal_resource: &str) -> Vec<(&'static str, String)
         ("HTTP_PORT", placeholder(param::PRESTO_HTTP_PORT)),
         ("NODE_ENVIRONMENT", placeholder(param::PRESTO_ENVIRONMENT)),
         // Where the node announces itself: a coordinator to its own discovery
-        // service, a worker to whichever coordinator the record names.
-        (
-            "COORDINATOR_HOST",
-            match role {
-                Role::Coordinator => "localhost".to_owned(),
-                Role::Worker => record_fqdn(),
-            },
-        ),
+        // service; a worker to the coordinator record and, where the engine takes
+        // several, to every coordinator's member record too.
+        ("ANNOUNCE_HOSTS", announce_hosts(role)),
         ("DNS_CACHE_SECONDS", RECORD_TTL_SECONDS.to_string()),
         ("METASTORE_TYPE", placeholder(param::METASTORE_TYPE)),
         (
@@ -96,6 +91,23 @@ pub fn settings(role: Role, signal_resource: &str) -> Vec<(&'static str, String)
         ("SIGNAL_RESOURCE", signal_resource.to_owned()),
         ("REGION", "${AWS::Region}".to_owned()),
     ]
+}
+
+/// The hosts a node of `role` announces to, space-separated, the coordinator record
+/// first.
+fn announce_hosts(role: Role) -> String {
+    match role {
+        Role::Coordinator => "localhost".to_owned(),
+        Role::Worker => {
+            let record = record_fqdn();
+            let members =
+                (1..=*limits::COORDINATORS.end()).map(|slot| notes::member_name(slot, &record));
+            std::iter::once(record.clone())
+                .chain(members)
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
+    }
 }
 
 /// The boot script without its comment lines, which only the repository needs: they

@@ -1175,10 +1175,13 @@ mod tests {
         let (worker, worker_body) = user_data("WorkerLaunchTemplate");
         let (coordinator, coordinator_body) = user_data("CoordinatorLaunchTemplate");
         assert_eq!(worker_body, coordinator_body);
-        assert!(worker.contains("COORDINATOR_HOST='${CoordinatorRecordName}.${HostedZoneName}'"));
+        let record = "${CoordinatorRecordName}.${HostedZoneName}";
+        assert!(worker.contains(&format!(
+            "ANNOUNCE_HOSTS='{record} member-1.{record} member-2.{record} member-3.{record} member-4.{record} member-5.{record}'"
+        )));
         assert!(worker.contains("SIGNAL_RESOURCE='WorkerGroup'"));
         assert!(worker.contains("EXTRA_CONFIG_URI='${AdditionalWorkersConfigurationURI}'"));
-        assert!(coordinator.contains("COORDINATOR_HOST='localhost'"));
+        assert!(coordinator.contains("ANNOUNCE_HOSTS='localhost'"));
         assert!(coordinator.contains("SIGNAL_RESOURCE='CoordinatorGroup'"));
         assert!(coordinator.contains("DNS_CACHE_SECONDS='5'"));
         for group in [ids::COORDINATOR_GROUP, ids::WORKER_GROUP] {

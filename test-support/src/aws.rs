@@ -261,6 +261,24 @@ pub async fn zone_records(config: &SdkConfig, zone: &str) -> Vec<(String, String
         .collect()
 }
 
+/// The A records of `zone` whose name starts with `prefix`, as `(name, values)`.
+pub async fn a_records(config: &SdkConfig, zone: &str, prefix: &str) -> Vec<(String, Vec<String>)> {
+    record_sets(config, zone)
+        .await
+        .iter()
+        .filter(|set| set.r#type().as_str() == "A" && set.name().starts_with(prefix))
+        .map(|set| (set.name().to_owned(), values(set)))
+        .collect()
+}
+
+/// The values of a record set.
+fn values(set: &aws_sdk_route53::types::ResourceRecordSet) -> Vec<String> {
+    set.resource_records()
+        .iter()
+        .map(|r| r.value().to_owned())
+        .collect()
+}
+
 /// The reserved concurrency of `function`, `None` when none is reserved.
 pub async fn reserved_concurrency(config: &SdkConfig, function: &str) -> Option<i32> {
     aws_sdk_lambda::Client::new(config)
@@ -305,12 +323,5 @@ pub async fn a_record(config: &SdkConfig, zone: &str, name: &str) -> Option<(Vec
         .await
         .iter()
         .find(|set| set.name().trim_end_matches('.') == name && set.r#type().as_str() == "A")
-        .map(|set| {
-            let values = set
-                .resource_records()
-                .iter()
-                .map(|r| r.value().to_owned())
-                .collect();
-            (values, set.ttl().unwrap_or_default())
-        })
+        .map(|set| (values(set), set.ttl().unwrap_or_default()))
 }

@@ -286,7 +286,11 @@ fn a_trino_worker_on_glue_gets_the_users_files_secrets_and_bootstrap() {
     assert_eq!(
         config,
         format!(
-            "coordinator=false\nhttp-server.http.port=8080\ndiscovery.uri=http://{RECORD}:8080\nquery.max-memory-per-node=8GB\n"
+            "coordinator=false\nhttp-server.http.port=8080\ndiscovery.uri=http://{RECORD}:8080,{}\nquery.max-memory-per-node=8GB\n",
+            (1..=5)
+                .map(|slot| format!("http://member-{slot}.{RECORD}:8080"))
+                .collect::<Vec<_>>()
+                .join(",")
         )
     );
     let jvm = sandbox
@@ -330,6 +334,12 @@ fn a_trino_worker_on_glue_gets_the_users_files_secrets_and_bootstrap() {
             ("trino".to_owned(), 0o600)
         );
     }
+    let merged = format!("{etc}/config.properties");
+    assert_eq!(
+        sandbox.mode(&merged),
+        0o644,
+        "a file without secrets stays readable"
+    );
     let log = format!("{etc}/log.properties");
     assert_eq!(sandbox.file(&log).as_deref(), Some("io.trino=INFO\n"));
     assert_eq!(
@@ -610,5 +620,20 @@ fn every_rendered_boot_script_passes_shellcheck() {
         "shellcheck:\n{}{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn a_prestodb_worker_announces_to_the_record_alone() {
+    needs!(Sandbox);
+    let sandbox = Sandbox::new();
+    publish_with_sha512(&sandbox, PRESTO_URL, &tarball("presto-server-0.297"));
+    let boot = sandbox.boot(&worker(&[]));
+    assert!(boot.succeeded, "{}", boot.stderr);
+    assert_eq!(
+        sandbox.file("/opt/presto-server-0.297/etc/config.properties"),
+        Some(format!(
+            "coordinator=false\nhttp-server.http.port=8080\ndiscovery.uri=http://{RECORD}:8080\n"
+        ))
     );
 }

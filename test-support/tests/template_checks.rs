@@ -37,6 +37,8 @@ const VARIANTS: &[&[&str]] = &[
         "--presto-version=0.296",
     ],
     &["--engine=trino", "--presto-version=478"],
+    &["--metastore=glue"],
+    &["--engine=trino", "--metastore=external"],
 ];
 
 fn write_templates(dir: &Path) -> Vec<PathBuf> {

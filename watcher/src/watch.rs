@@ -3,6 +3,7 @@
 //! it needs and carries out what it returns.
 
 use std::future::Future;
+use std::net::Ipv4Addr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use presto_ha_coordinators::aws::AwsCallError;
@@ -12,12 +13,12 @@ use presto_ha_coordinators::group::{
     Coordinator, Coordinators, GroupError, InstanceId, move_protection,
 };
 use presto_ha_coordinators::probe::HealthProbe;
-use presto_ha_coordinators::record::{ARecord, CoordinatorRecord, RecordError};
+use presto_ha_coordinators::record::{ARecord, CoordinatorRecord, RecordAddress, RecordError};
 use tokio::time::Instant;
 
 use crate::decide::{Memory, Observation, Step, plan};
 use crate::settings::Settings;
-use presto_ha_coordinators::notes::{LastFailover, Note, WatchNote};
+use presto_ha_coordinators::notes::{LastFailover, Note, WatchNote, member_slots};
 
 /// Terminating a coordinator so the group replaces it.
 pub trait Fence {
@@ -124,10 +125,11 @@ pub async fn watch<C, P, R, F, N>(
         }
     };
     let mut healthy_standbys = None;
+    let mut member_notes = MemberNotes::default();
     loop {
         let started = Instant::now();
         let before = memory.clone();
-        match round(services, settings, memory).await {
+        match round(services, settings, memory, &mut member_notes).await {
             Ok(healthy) => healthy_standbys = Some(healthy),
             Err(error) => tracing::error!(
                 error = error_chain(&error),
@@ -173,6 +175,7 @@ async fn round<C, P, R, F, N>(
     services: &Services<C, P, R, F, N>,
     settings: &Settings,
     memory: &mut Memory,
+    member_notes: &mut MemberNotes,
 ) -> Result<usize, RoundError>
 where
     C: Coordinators,
@@ -323,7 +326,55 @@ where
     {
         tracing::warn!(error = %error, "could not move the scale-in protection; trying again next round");
     }
+    member_notes
+        .sync(&services.note, &settings.address, &staying)
+        .await;
     Ok(healthy_standbys)
+}
+
+/// The member notes (`member-<slot>.<record>`) as far as this run knows them: read
+/// once, then kept, so that a write happens only when a coordinator comes or goes.
+#[derive(Debug, Default)]
+struct MemberNotes {
+    known: Option<Vec<Option<Ipv4Addr>>>,
+}
+
+impl MemberNotes {
+    /// Points each member slot at the coordinator [`member_slots`] gives it. Advisory,
+    /// like every note: a failure is logged and tried again next round, and never
+    /// holds up a failover (this runs after the round's steps).
+    async fn sync<N: WatchNote>(&mut self, note: &N, at: &RecordAddress, staying: &[Coordinator]) {
+        let wanted = member_slots(staying);
+        if wanted.is_empty() {
+            return;
+        }
+        if self.known.is_none() {
+            let mut known = Vec::new();
+            for slot in 1..=wanted.len() {
+                let read = note.read(at, Note::Member(slot as u8)).await;
+                known.push(read.ok().flatten().and_then(|ip| ip.parse().ok()));
+            }
+            self.known = Some(known);
+        }
+        let known = self.known.get_or_insert_with(Vec::new);
+        for (index, ip) in wanted.iter().enumerate() {
+            if known.get(index) == Some(&Some(*ip)) {
+                continue;
+            }
+            let slot = Note::Member(index as u8 + 1);
+            match note.write(at, slot, &ip.to_string()).await {
+                Ok(()) => {
+                    tracing::info!(member = slot.name(at), ip = %ip, "member record set");
+                    if let Some(entry) = known.get_mut(index) {
+                        *entry = Some(*ip);
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(error = %error, "could not set a member record; trying again next round")
+                }
+            }
+        }
+    }
 }
 
 /// A CloudWatch metric in the embedded metric format: a JSON line on stdout that

@@ -10,7 +10,7 @@ use std::time::Duration;
 use fixture::*;
 use presto_ha_contract::dns_resource as property;
 use presto_ha_test_support::aws::{
-    in_service_members, protected_members, reserved_concurrency, zone_records,
+    a_records, in_service_members, protected_members, reserved_concurrency, zone_records,
 };
 use presto_ha_test_support::capture::ResponseCapture;
 use presto_ha_test_support::lambda::{Invocation, LambdaProcess, workspace_binary};
@@ -30,6 +30,24 @@ async fn a_coordinator_that_refuses_connections_is_replaced() {
         f.record().await,
         Some(f.coordinators[1].1.to_string()),
         "the standby takes over"
+    );
+    // The member records follow the group: the replaced coordinator is in none, the
+    // coordinators serving now in all five slots between them, the oldest first.
+    let members = a_records(&f.config, &f.zone, "member-").await;
+    assert_eq!(members.len(), 5, "{members:?}");
+    let named: std::collections::BTreeSet<String> =
+        members.iter().flat_map(|(_, ips)| ips.clone()).collect();
+    let serving: std::collections::BTreeSet<String> = in_service_members(&f.config, &f.group)
+        .await
+        .iter()
+        .map(|(_, ip, _)| ip.to_string())
+        .collect();
+    assert_eq!(named, serving, "{members:?}");
+    assert!(!named.contains(&old.1.to_string()), "{members:?}");
+    assert_eq!(
+        members[0].1,
+        [f.coordinators[1].1.to_string()],
+        "{members:?}"
     );
     let log = f.watcher.log_text();
     assert!(
@@ -187,6 +205,14 @@ async fn a_stack_deleted_during_a_watcher_run_leaves_the_zone_empty() {
             .any(|(name, kind)| kind == "TXT" && name.starts_with("_presto-ha-watcher.")),
         "the run had written its note before the Delete: {notes_during:?}"
     );
+    for slot in 1..=5 {
+        assert!(
+            notes_during
+                .iter()
+                .any(|(name, kind)| kind == "A" && name == &format!("member-{slot}.{RECORD}.")),
+            "the run had named every member slot before the Delete: {notes_during:?}"
+        );
+    }
     assert_eq!(
         invocation,
         Invocation::Response(Value::Null),
