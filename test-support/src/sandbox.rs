@@ -12,7 +12,7 @@
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 /// Where the sandbox's own files live, seen from inside.
@@ -231,15 +231,10 @@ exec chroot {merged} /usr/bin/env -i PATH=/{HOME}/bin:/usr/local/sbin:/usr/local
     pub fn wrote_under(&self, dir: &str) -> bool {
         self.written(dir).is_some()
     }
-
-    /// The folder holding what the boot wrote, for a message.
-    pub fn upper_dir(&self) -> &Path {
-        self.dir.path()
-    }
 }
 
-/// Whether this machine can build the sandbox: root, user namespaces not needed, but
-/// `unshare --mount --net` and an overlay mount must work.
+/// Whether this machine can build the sandbox: `unshare --mount --net` must work,
+/// which needs root.
 pub fn available() -> bool {
     Command::new("unshare")
         .args(["--mount", "--net", "--fork", "--", "/bin/true"])
