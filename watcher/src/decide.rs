@@ -231,7 +231,265 @@ pub fn plan(observation: &Observation, memory: &mut Memory, tuning: &Tuning) -> 
 
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv4Addr;
+    use std::time::UNIX_EPOCH;
+
+    use presto_ha_coordinators::probe::ProbeFailure;
+
     use super::*;
+
+    const AT: Duration = Duration::from_secs(100_000);
+    const TUNING: Tuning = Tuning {
+        grace: Duration::from_secs(15),
+        startup_allowance: Duration::from_secs(600),
+        ttl: 5,
+    };
+
+    fn ip(n: u8) -> Ipv4Addr {
+        Ipv4Addr::new(10, 0, 0, n)
+    }
+
+    /// Member `i-n` at 10.0.0.n, launched `age` before [`AT`]; a lower n is older.
+    fn member(n: u8, age: Duration, state: InstanceState) -> Coordinator {
+        Coordinator {
+            instance_id: InstanceId::new(&format!("i-{n}")),
+            private_ip: Some(ip(n)),
+            in_service: true,
+            state,
+            launch_time: Some(UNIX_EPOCH + AT - age + Duration::from_secs(u64::from(n))),
+            protected: false,
+        }
+    }
+
+    fn old(n: u8) -> Coordinator {
+        member(n, Duration::from_secs(50_000), InstanceState::Running)
+    }
+
+    fn down() -> Health {
+        Health::Down(ProbeFailure::TimedOut)
+    }
+
+    struct Case {
+        name: &'static str,
+        /// The record's address, by member number (`Some(9)`: no member has it).
+        record: Option<u8>,
+        members: Vec<(Coordinator, Health)>,
+        /// Members failing since this long before [`AT`], as remembered.
+        failing_for: Vec<(u8, u64)>,
+        expected: Vec<Step>,
+    }
+
+    fn terminate(n: u8, why: Why) -> Step {
+        Step::Terminate {
+            instance: InstanceId::new(&format!("i-{n}")),
+            why,
+        }
+    }
+
+    fn switch(record: Option<u8>, to: u8, why: Why) -> Step {
+        Step::Switch {
+            from: record.map(|n| ARecord::single(ip(n), 5)),
+            to: ARecord::single(ip(to), 5),
+            instance: InstanceId::new(&format!("i-{to}")),
+            why,
+        }
+    }
+
+    #[test]
+    fn plan_covers_every_reason_and_every_health() {
+        let starting_young = member(1, Duration::from_secs(60), InstanceState::Running);
+        let starting_old = member(1, Duration::from_secs(700), InstanceState::Running);
+        let cases = vec![
+            Case {
+                name: "all healthy: nothing",
+                record: Some(1),
+                members: vec![(old(1), Health::Healthy), (old(2), Health::Healthy)],
+                failing_for: vec![],
+                expected: vec![],
+            },
+            Case {
+                name: "active down for less than the grace: nothing yet",
+                record: Some(1),
+                members: vec![(old(1), down()), (old(2), Health::Healthy)],
+                failing_for: vec![(1, 14)],
+                expected: vec![],
+            },
+            Case {
+                name: "active down for the grace: fence, then switch to the oldest healthy",
+                record: Some(1),
+                members: vec![
+                    (old(1), down()),
+                    (old(3), Health::Healthy),
+                    (old(2), Health::Healthy),
+                ],
+                failing_for: vec![(1, 15)],
+                expected: vec![
+                    terminate(1, Why::ActiveFailed),
+                    switch(Some(1), 2, Why::ActiveFailed),
+                ],
+            },
+            Case {
+                name: "active answering as a worker counts as failing",
+                record: Some(1),
+                members: vec![(old(1), Health::NotCoordinator), (old(2), Health::Healthy)],
+                failing_for: vec![(1, 20)],
+                expected: vec![
+                    terminate(1, Why::ActiveFailed),
+                    switch(Some(1), 2, Why::ActiveFailed),
+                ],
+            },
+            Case {
+                name: "starting within the start-up allowance is not failing",
+                record: Some(1),
+                members: vec![
+                    (starting_young, Health::Starting),
+                    (old(2), Health::Healthy),
+                ],
+                failing_for: vec![(1, 59)],
+                expected: vec![],
+            },
+            Case {
+                name: "starting past the start-up allowance is failing",
+                record: Some(1),
+                members: vec![(starting_old, Health::Starting), (old(2), Health::Healthy)],
+                failing_for: vec![(1, 20)],
+                expected: vec![
+                    terminate(1, Why::ActiveFailed),
+                    switch(Some(1), 2, Why::ActiveFailed),
+                ],
+            },
+            Case {
+                name: "nobody healthy: the active is left alone, failed standbys replaced",
+                record: Some(1),
+                members: vec![(old(1), down()), (old(2), down())],
+                failing_for: vec![(1, 30), (2, 30)],
+                expected: vec![terminate(2, Why::StandbyFailed)],
+            },
+            Case {
+                name: "a single coordinator that failed is replaced",
+                record: Some(1),
+                members: vec![(old(1), down())],
+                failing_for: vec![(1, 15)],
+                expected: vec![terminate(1, Why::ActiveFailed)],
+            },
+            Case {
+                name: "record on no member: moved to the oldest healthy",
+                record: Some(9),
+                members: vec![(old(1), Health::Healthy), (old(2), Health::Healthy)],
+                failing_for: vec![],
+                expected: vec![switch(Some(9), 1, Why::RecordStray)],
+            },
+            Case {
+                name: "no record: set to the oldest healthy",
+                record: None,
+                members: vec![(old(2), Health::Healthy), (old(1), down())],
+                failing_for: vec![],
+                expected: vec![switch(None, 2, Why::RecordStray)],
+            },
+            Case {
+                name: "record stray and nobody healthy: nothing to switch to",
+                record: Some(9),
+                members: vec![(old(1), down())],
+                failing_for: vec![(1, 5)],
+                expected: vec![],
+            },
+            Case {
+                name: "a stopped member still in service is replaced at once",
+                record: Some(1),
+                members: vec![
+                    (old(1), Health::Healthy),
+                    (
+                        member(2, Duration::from_secs(50_000), InstanceState::Gone),
+                        Health::Healthy,
+                    ),
+                ],
+                failing_for: vec![],
+                expected: vec![terminate(2, Why::InstanceGone)],
+            },
+            Case {
+                name: "a standby down for the grace is replaced, the active kept",
+                record: Some(1),
+                members: vec![
+                    (old(1), Health::Healthy),
+                    (old(2), Health::Down(ProbeFailure::Status(500))),
+                ],
+                failing_for: vec![(2, 16)],
+                expected: vec![terminate(2, Why::StandbyFailed)],
+            },
+            Case {
+                name: "a standby failing for less than the grace is kept",
+                record: Some(1),
+                members: vec![
+                    (old(1), Health::Healthy),
+                    (
+                        old(2),
+                        Health::Down(ProbeFailure::Unreachable("refused".into())),
+                    ),
+                ],
+                failing_for: vec![(2, 3)],
+                expected: vec![],
+            },
+        ];
+        for case in cases {
+            let observation = Observation {
+                at: AT,
+                record: case.record.map(|n| ARecord::single(ip(n), 5)),
+                members: case.members.iter().map(|(m, _)| m.clone()).collect(),
+                probes: case
+                    .members
+                    .iter()
+                    .filter(|(m, _)| m.serving_ip().is_some())
+                    .map(|(m, health)| Probed {
+                        coordinator: m.clone(),
+                        health: health.clone(),
+                    })
+                    .collect(),
+            };
+            let mut memory = Memory::default();
+            for (n, seconds) in &case.failing_for {
+                memory.failing_since.insert(
+                    InstanceId::new(&format!("i-{n}")),
+                    AT - Duration::from_secs(*seconds),
+                );
+            }
+            assert_eq!(
+                plan(&observation, &mut memory, &TUNING),
+                case.expected,
+                "{}",
+                case.name
+            );
+        }
+    }
+
+    #[test]
+    fn a_recovery_is_forgotten_and_a_new_failure_starts_its_grace_now() {
+        let observation = |health: Health| Observation {
+            at: AT,
+            record: Some(ARecord::single(ip(1), 5)),
+            members: vec![old(1), old(2)],
+            probes: vec![
+                Probed {
+                    coordinator: old(1),
+                    health,
+                },
+                Probed {
+                    coordinator: old(2),
+                    health: Health::Healthy,
+                },
+            ],
+        };
+        let mut memory = Memory::default();
+        memory
+            .failing_since
+            .insert(InstanceId::new("i-1"), AT - Duration::from_secs(10));
+        assert!(plan(&observation(Health::Healthy), &mut memory, &TUNING).is_empty());
+        assert_eq!(memory, Memory::default());
+        assert!(plan(&observation(down()), &mut memory, &TUNING).is_empty());
+        assert_eq!(
+            memory.failing_for(&InstanceId::new("i-1"), AT),
+            Some(Duration::ZERO)
+        );
+    }
 
     #[test]
     fn a_fresh_note_restores_the_memory_and_a_stale_one_is_ignored() {
