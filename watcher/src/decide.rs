@@ -252,7 +252,7 @@ mod tests {
     /// Member `i-n` at 10.0.0.n, launched `age` before [`AT`]; a lower n is older.
     fn member(n: u8, age: Duration, state: InstanceState) -> Coordinator {
         Coordinator {
-            instance_id: InstanceId::new(&format!("i-{n}")),
+            instance_id: InstanceId::new(format!("i-{n}")),
             private_ip: Some(ip(n)),
             in_service: true,
             state,
@@ -281,7 +281,7 @@ mod tests {
 
     fn terminate(n: u8, why: Why) -> Step {
         Step::Terminate {
-            instance: InstanceId::new(&format!("i-{n}")),
+            instance: InstanceId::new(format!("i-{n}")),
             why,
         }
     }
@@ -290,7 +290,7 @@ mod tests {
         Step::Switch {
             from: record.map(|n| ARecord::single(ip(n), 5)),
             to: ARecord::single(ip(to), 5),
-            instance: InstanceId::new(&format!("i-{to}")),
+            instance: InstanceId::new(format!("i-{to}")),
             why,
         }
     }
@@ -448,7 +448,7 @@ mod tests {
             let mut memory = Memory::default();
             for (n, seconds) in &case.failing_for {
                 memory.failing_since.insert(
-                    InstanceId::new(&format!("i-{n}")),
+                    InstanceId::new(format!("i-{n}")),
                     AT - Duration::from_secs(*seconds),
                 );
             }
