@@ -394,3 +394,173 @@ fn emit_metric(group: &str, name: &str, unit: &str, value: f64) {
     });
     println!("{line}");
 }
+
+/// One round in process, against fakes as strict as Route 53 where it matters: the
+/// paths the end-to-end tests cannot force (another writer between read and swap, a
+/// termination that fails).
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::UNIX_EPOCH;
+
+    use presto_ha_coordinators::fakes::{FakeGroups, FakeProbe, FakeRoute53};
+    use presto_ha_coordinators::group::InstanceState;
+    use presto_ha_coordinators::probe::{Health, ProbeFailure};
+
+    use super::*;
+    use crate::decide::Tuning;
+
+    const GROUP: &str = "coordinators";
+
+    /// Terminations asked for; each fails when `fails` is set.
+    #[derive(Debug, Default)]
+    struct FakeFence {
+        fails: bool,
+        asked: Mutex<Vec<InstanceId>>,
+    }
+
+    impl Fence for FakeFence {
+        async fn terminate(&self, instance: &InstanceId) -> Result<(), AwsCallError> {
+            self.asked.lock().expect("lock").push(instance.clone());
+            if self.fails {
+                return Err(AwsCallError {
+                    operation: "TerminateInstanceInAutoScalingGroup",
+                    resource: format!("instance {instance}"),
+                    detail: "Throttling: Rate exceeded".into(),
+                });
+            }
+            Ok(())
+        }
+    }
+
+    fn ip(n: u8) -> Ipv4Addr {
+        Ipv4Addr::new(10, 0, 0, n)
+    }
+
+    fn record(n: u8) -> Option<ARecord> {
+        Some(ARecord::single(ip(n), 5))
+    }
+
+    type Fakes = Services<FakeGroups, FakeProbe, FakeRoute53, FakeFence, FakeRoute53>;
+
+    /// Three coordinators, the record and the protection on i-1, which has been
+    /// failing (timed out) for a minute; i-2 (older) and i-3 are healthy.
+    fn cluster(fence_fails: bool) -> (Fakes, Settings, Option<Memory>) {
+        let settings = Settings {
+            address: RecordAddress {
+                zone: "Z1".parse().expect("zone"),
+                name: "coordinator.presto.internal".parse().expect("name"),
+            },
+            group: GROUP.into(),
+            port: 8080,
+            interval: Duration::from_secs(2),
+            probe_timeout: Duration::from_secs(1),
+            tuning: Tuning {
+                grace: Duration::from_secs(15),
+                startup_allowance: Duration::from_secs(600),
+                ttl: 5,
+            },
+        };
+        let members = (1..=3)
+            .map(|n: u8| Coordinator {
+                instance_id: InstanceId::new(format!("i-{n}")),
+                private_ip: Some(ip(n)),
+                in_service: true,
+                state: InstanceState::Running,
+                launch_time: Some(UNIX_EPOCH + Duration::from_secs(1_000 + u64::from(n))),
+                protected: n == 1,
+            })
+            .collect();
+        let coordinators = FakeGroups::default();
+        coordinators.set(GROUP, members);
+        let probe = FakeProbe::default();
+        probe.set(ip(1), Health::Down(ProbeFailure::TimedOut));
+        probe.set(ip(2), Health::Healthy);
+        probe.set(ip(3), Health::Healthy);
+        let route53 = FakeRoute53::with_zones(&[&settings.address.zone]);
+        route53.put(&settings.address, record(1));
+        let now = wall_clock();
+        let note = format!(
+            "at={} i-1={}",
+            now.as_millis(),
+            (now - Duration::from_secs(60)).as_millis()
+        );
+        let memory = Some(Memory::from_note(&note, now));
+        let services = Services {
+            coordinators,
+            probe,
+            record: route53,
+            fence: FakeFence {
+                fails: fence_fails,
+                ..FakeFence::default()
+            },
+            note: FakeRoute53::with_zones(&[&settings.address.zone]),
+        };
+        (services, settings, memory)
+    }
+
+    fn failover_noted(services: &Fakes, settings: &Settings) -> bool {
+        services
+            .note
+            .note_names(&settings.address.zone)
+            .iter()
+            .any(|name| name.contains("_presto-ha-failover."))
+    }
+
+    #[tokio::test]
+    async fn a_lost_race_keeps_the_other_writers_value_and_leaves_protection_alone() {
+        let (services, settings, mut memory) = cluster(false);
+        // Another watcher moves the record to i-3 between this round's read and swap.
+        services
+            .record
+            .interleave_next_swap(&settings.address, record(3));
+        watch(&services, &settings, &mut memory, Instant::now()).await;
+        assert_eq!(services.record.get(&settings.address), record(3));
+        assert!(
+            !services
+                .record
+                .changes()
+                .iter()
+                .any(|(_, _, to)| to == &record(2)),
+            "the stale swap went through: {:?}",
+            services.record.changes()
+        );
+        assert_eq!(
+            *services.fence.asked.lock().expect("lock"),
+            [InstanceId::new("i-1")]
+        );
+        assert_eq!(
+            services.coordinators.protected(GROUP),
+            [InstanceId::new("i-1")]
+        );
+        assert!(
+            !failover_noted(&services, &settings),
+            "a switch that did not happen was noted"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_termination_does_not_hold_up_the_switch() {
+        let (services, settings, mut memory) = cluster(true);
+        watch(&services, &settings, &mut memory, Instant::now()).await;
+        assert_eq!(
+            *services.fence.asked.lock().expect("lock"),
+            [InstanceId::new("i-1")]
+        );
+        assert_eq!(services.record.get(&settings.address), record(2));
+        assert!(
+            services
+                .coordinators
+                .protected(GROUP)
+                .contains(&InstanceId::new("i-2"))
+        );
+        assert!(failover_noted(&services, &settings));
+        // The member records name the coordinators that stay, oldest first.
+        let mut slots = Vec::new();
+        for n in 1..=3 {
+            let read = WatchNote::read(&services.note, &settings.address, Note::Member(n)).await;
+            slots.push(read.expect("read").unwrap_or_default());
+        }
+        assert_eq!(slots, ["10.0.0.2", "10.0.0.3", "10.0.0.2"]);
+    }
+}
