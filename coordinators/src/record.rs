@@ -9,7 +9,7 @@ use std::fmt;
 use std::future::Future;
 use std::net::Ipv4Addr;
 use std::str::FromStr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_route53::operation::change_resource_record_sets::ChangeResourceRecordSetsError;
 
@@ -317,7 +317,8 @@ impl CoordinatorRecord for Route53Record {
     }
 
     async fn wait_applied(&self, change: &ChangeId, budget: Duration) -> Result<bool, RecordError> {
-        let deadline = Instant::now() + budget;
+        // Tokio's clock, so that a test can run the budget out on a paused clock.
+        let deadline = tokio::time::Instant::now() + budget;
         loop {
             let status = self
                 .client
@@ -331,7 +332,7 @@ impl CoordinatorRecord for Route53Record {
             if status.change_info().map(|info| info.status()) == Some(&ChangeStatus::Insync) {
                 return Ok(true);
             }
-            if Instant::now() + Duration::from_secs(1) > deadline {
+            if tokio::time::Instant::now() + Duration::from_secs(1) > deadline {
                 return Ok(false);
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -436,6 +437,83 @@ mod tests {
             .expect("swapped");
         assert_eq!(change, Some(ChangeId("/change/C1".into())));
         assert_eq!(rule.num_calls(), 1);
+    }
+
+    fn change_status(
+        status: ChangeStatus,
+    ) -> aws_sdk_route53::operation::get_change::GetChangeOutput {
+        aws_sdk_route53::operation::get_change::GetChangeOutput::builder()
+            .change_info(
+                ChangeInfo::builder()
+                    .id("/change/C1")
+                    .status(status)
+                    .submitted_at(aws_smithy_types::DateTime::from_secs(0))
+                    .build()
+                    .expect("change info"),
+            )
+            .build()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pending_change_is_polled_until_in_sync() {
+        let pending = mock!(Client::get_change)
+            // The SDK strips the `/change/` prefix.
+            .match_requests(|request| request.id() == Some("C1"))
+            .sequence()
+            .output(|| change_status(ChangeStatus::Pending))
+            .times(2)
+            .output(|| change_status(ChangeStatus::Insync))
+            .build();
+        let client = mock_client!(aws_sdk_route53, RuleMode::Sequential, [&pending]);
+        let started = tokio::time::Instant::now();
+        let applied = Route53Record::new(client)
+            .wait_applied(&ChangeId("/change/C1".into()), Duration::from_secs(60))
+            .await
+            .expect("polled");
+        assert!(applied);
+        assert_eq!(pending.num_calls(), 3);
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_secs(2),
+            "one poll a second"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_change_still_pending_at_the_end_of_its_budget_is_reported() {
+        let pending =
+            mock!(Client::get_change).then_output(|| change_status(ChangeStatus::Pending));
+        let client = mock_client!(aws_sdk_route53, RuleMode::MatchAny, [&pending]);
+        let started = tokio::time::Instant::now();
+        let applied = Route53Record::new(client)
+            .wait_applied(&ChangeId("/change/C1".into()), Duration::from_secs(5))
+            .await
+            .expect("polled");
+        assert!(!applied);
+        // A poll a second, the last one at the end of the budget, none after it.
+        assert_eq!(started.elapsed(), Duration::from_secs(5));
+        assert_eq!(pending.num_calls(), 6);
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_change_names_the_call_and_the_change() {
+        let refused = mock!(Client::get_change).then_error(|| {
+            aws_sdk_route53::operation::get_change::GetChangeError::NoSuchChange(
+                aws_sdk_route53::types::error::NoSuchChange::builder()
+                    .message("no change C1")
+                    .build(),
+            )
+        });
+        let client = mock_client!(aws_sdk_route53, RuleMode::Sequential, [&refused]);
+        let error = Route53Record::new(client)
+            .wait_applied(&ChangeId("/change/C1".into()), Duration::from_secs(5))
+            .await
+            .expect_err("refused");
+        let text = crate::error_chain(&error);
+        assert!(
+            text.contains("GetChange") && text.contains("/change/C1"),
+            "{text}"
+        );
     }
 
     #[tokio::test]
