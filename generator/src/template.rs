@@ -1206,6 +1206,30 @@ mod tests {
             assert_ne!(allowed["Resource"], "*", "{allowed}");
             assert_eq!(conditional["Fn::If"][2], json!({ "Ref": "AWS::NoValue" }));
         }
+        let allowed = |sid: &str| {
+            statements
+                .iter()
+                .map(|s| &s["Fn::If"][1])
+                .find(|s| s["Sid"] == sid)
+                .unwrap_or_else(|| panic!("no statement {sid}"))
+                .clone()
+        };
+        // Exactly the named buckets and their objects, the named secrets.
+        let names = r#ref(param::DATA_BUCKET_NAMES);
+        let buckets = allowed("DataBuckets")["Resource"].to_string();
+        let objects = allowed("DataObjects")["Resource"].to_string();
+        assert!(
+            buckets.contains(&names.to_string()) && buckets.contains(r#""arn:*:s3:::""#),
+            "{buckets}"
+        );
+        assert!(
+            objects.contains(r#""/*,arn:*:s3:::""#) && objects.contains(&names.to_string()),
+            "{objects}"
+        );
+        assert_eq!(
+            allowed("ConfigurationSecrets")["Resource"],
+            r#ref(param::CONFIGURATION_SECRET_ARNS)
+        );
     }
 
     /// Every parameter `value` names, through `Ref` or an `Fn::Sub` placeholder.

@@ -349,25 +349,25 @@ impl MemberNotes {
             return;
         }
         if self.known.is_none() {
-            let mut known = Vec::new();
-            for slot in 1..=wanted.len() {
-                let read = note.read(at, Note::Member(slot as u8)).await;
-                known.push(read.ok().flatten().and_then(|ip| ip.parse().ok()));
+            let mut read = Vec::new();
+            for slot in (1..).take(wanted.len()) {
+                let ip = note.read(at, Note::Member(slot)).await;
+                read.push(ip.ok().flatten().and_then(|ip| ip.parse().ok()));
             }
-            self.known = Some(known);
+            self.known = Some(read);
         }
-        let known = self.known.get_or_insert_with(Vec::new);
-        for (index, ip) in wanted.iter().enumerate() {
-            if known.get(index) == Some(&Some(*ip)) {
+        let Some(known) = &mut self.known else {
+            return;
+        };
+        for ((slot, ip), known) in (1..).zip(wanted).zip(known) {
+            if *known == Some(ip) {
                 continue;
             }
-            let slot = Note::Member(index as u8 + 1);
+            let slot = Note::Member(slot);
             match note.write(at, slot, &ip.to_string()).await {
                 Ok(()) => {
                     tracing::info!(member = slot.name(at), ip = %ip, "member record set");
-                    if let Some(entry) = known.get_mut(index) {
-                        *entry = Some(*ip);
-                    }
+                    *known = Some(ip);
                 }
                 Err(error) => {
                     tracing::warn!(error = %error, "could not set a member record; trying again next round")
