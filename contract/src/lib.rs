@@ -59,8 +59,21 @@ pub mod parameters {
     pub const BOOTSTRAP_SCRIPT_URI: &str = "BootstrapScriptURI";
     /// The Secrets Manager secrets the extra configuration may name.
     pub const CONFIGURATION_SECRET_ARNS: &str = "ConfigurationSecretArns";
-    /// The engine's HTTP port.
+    /// The engine's HTTP port: the nodes' own traffic and the health probes; clients
+    /// reach it only when client security is off.
     pub const PRESTO_HTTP_PORT: &str = "PrestoHttpPort";
+    /// The coordinators' HTTPS port for clients.
+    pub const PRESTO_HTTPS_PORT: &str = "PrestoHttpsPort";
+    /// TLS and passwords for clients, or (labs only) neither.
+    pub const CLIENT_SECURITY: &str = "ClientSecurity";
+    /// A Secrets Manager secret holding the coordinators' certificate chain and key;
+    /// empty to have the stack make its own.
+    pub const TLS_CERTIFICATE_SECRET_ARN: &str = "TlsCertificateSecretArn";
+    /// A Secrets Manager secret of more users and their passwords.
+    pub const USERS_SECRET_ARN: &str = "UsersSecretArn";
+    /// A label whose change makes every node read its secrets again and the stack
+    /// reissue its certificate: rotation by stack update.
+    pub const CREDENTIALS_REVISION: &str = "CredentialsRevision";
     /// The engine's `node.environment`.
     pub const PRESTO_ENVIRONMENT: &str = "PrestoEnvironment";
     /// The private hosted zone's name.
@@ -106,6 +119,10 @@ pub mod outputs {
     pub const WORKER_GROUP_NAME: &str = "WorkerGroupName";
     /// The watcher Lambda.
     pub const WATCHER_FUNCTION_NAME: &str = "WatcherFunctionName";
+    /// The secret holding the `admin` user's password.
+    pub const ADMIN_PASSWORD_SECRET: &str = "AdminPasswordSecret";
+    /// The certificate clients trust the coordinators by.
+    pub const CA_CERTIFICATE: &str = "PrestoCACertificate";
 }
 
 /// Environment variables the watcher Lambda reads.
@@ -179,6 +196,46 @@ pub mod image_resource {
     pub const PINNED_IMAGE_ID: &str = "ImageId";
     /// The `ImageId` value that asks for the latest image.
     pub const LATEST: &str = "latest";
+}
+
+/// The `Custom::TlsCertificate` resource: the coordinators' certificate for the
+/// coordinator record, made by the stack under its own certificate authority or
+/// checked when the user gives one.
+pub mod tls_resource {
+    /// The resource type.
+    pub const TYPE: &str = "Custom::TlsCertificate";
+    /// Property: the name the certificate must be valid for, the coordinator record.
+    pub const RECORD_NAME: &str = "RecordName";
+    /// Property: the user's secret holding a certificate chain and its key, in the
+    /// form of [`super::tls_secret`]; empty to have the stack make one.
+    pub const GIVEN_SECRET: &str = "GivenCertificateSecretArn";
+    /// Property: the stack's secret a made certificate is written to.
+    pub const MADE_SECRET: &str = "MadeCertificateSecretArn";
+    /// Property: the stack's secret holding its certificate authority, read by this
+    /// resource only.
+    pub const AUTHORITY_SECRET: &str = "AuthoritySecretArn";
+    /// Property: the credentials revision; a new one reissues the certificate.
+    pub const REVISION: &str = super::parameters::CREDENTIALS_REVISION;
+    /// Attribute: the secret the coordinators read their certificate from.
+    pub const CERTIFICATE_SECRET: &str = "CertificateSecretArn";
+    /// Attribute: the stack's certificate authority in PEM, which clients trust;
+    /// empty when the user gave the certificate.
+    pub const CA_CERTIFICATE: &str = "CaCertificate";
+}
+
+/// The JSON keys of a certificate secret: PEM texts.
+pub mod tls_secret {
+    /// The certificate chain, the coordinators' own certificate first.
+    pub const CERTIFICATE: &str = "certificate";
+    /// The private key of the first certificate, PKCS #8.
+    pub const PRIVATE_KEY: &str = "privateKey";
+}
+
+/// The users who may log on: each users secret is a JSON object of user names and
+/// their passwords.
+pub mod users {
+    /// The user the stack makes, whose password it generates.
+    pub const ADMIN: &str = "admin";
 }
 
 /// The TXT records the watcher keeps next to the coordinator record, in the stack's

@@ -120,6 +120,8 @@ mod tests {
             "--key-name=ops",
             "--presto-version=0.292",
             "--presto-port=8443",
+            "--https-port=9443",
+            "--no-tls",
             "--zone-name=data.example",
             "--record-name=presto",
             "--client-cidr=10.1.0.0/16",
@@ -137,6 +139,7 @@ mod tests {
         let s = args.settings().expect("valid");
         assert_ne!(s, StackSettings::default());
         assert_eq!((s.coordinators, s.workers, s.presto_port), (3, 7, 8443));
+        assert_eq!((s.https_port, s.no_tls), (9443, true));
         assert_eq!(s.coordinator_instance_type.as_str(), "r6i.large");
         assert_eq!(s.worker_instance_type.as_str(), "r6i.4xlarge");
         assert_eq!(s.key_name.as_deref(), Some("ops"));

@@ -6,12 +6,20 @@
 //! script follows as a literal, so its shell `${...}` needs no escaping and the file
 //! in the repository is exactly what runs, less its comments.
 
+use std::io::Write;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use flate2::Compression;
+use flate2::write::GzEncoder;
 use serde_json::{Value, json};
 
-use presto_ha_contract::{RECORD_TTL_SECONDS, limits, notes, parameters as param};
+use presto_ha_contract::{
+    RECORD_TTL_SECONDS, limits, notes, parameters as param, tls_resource, tls_secret,
+};
 
 use crate::settings::Engine;
-use crate::template::{placeholder, record_fqdn};
+use crate::template::{CLIENT_TLS, ids, placeholder, record_fqdn};
 
 /// The boot script, as kept in the repository.
 pub const BOOT_SCRIPT: &str = include_str!("../../templates/node-boot.sh");
@@ -26,6 +34,8 @@ pub const VERSION_GIVEN: &str = "EngineVersionGiven";
 
 /// The `Fn::Sub` variable holding the release to install.
 const ENGINE_VERSION_VARIABLE: &str = "EngineVersion";
+/// The `Fn::Sub` variable holding `tls` or `none`.
+const SECURITY_VARIABLE: &str = "Security";
 
 /// Which kind of node a launch template starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +74,39 @@ pub fn settings(role: Role, signal_resource: &str) -> Vec<(&'static str, String)
         ("ENGINE_VERSION", placeholder(ENGINE_VERSION_VARIABLE)),
         ("TARBALL_SHA256", placeholder(param::PRESTO_TARBALL_SHA256)),
         ("HTTP_PORT", placeholder(param::PRESTO_HTTP_PORT)),
+        ("SECURITY", placeholder(SECURITY_VARIABLE)),
+        ("HTTPS_PORT", placeholder(param::PRESTO_HTTPS_PORT)),
+        ("RECORD_NAME", record_fqdn()),
+        (
+            "CREDENTIALS_REVISION",
+            placeholder(param::CREDENTIALS_REVISION),
+        ),
+        ("SHARED_SECRET_ARN", placeholder(ids::SHARED_SECRET)),
+        // Only coordinators read the certificate and the users.
+        (
+            "TLS_SECRET_ARN",
+            coordinator_only(
+                role,
+                placeholder(&format!(
+                    "{}.{}",
+                    ids::TLS_CERTIFICATE,
+                    tls_resource::CERTIFICATE_SECRET
+                )),
+            ),
+        ),
+        (
+            "USERS_SECRET_ARNS",
+            coordinator_only(
+                role,
+                format!(
+                    "{} {}",
+                    placeholder(ids::ADMIN_PASSWORD_SECRET),
+                    placeholder(param::USERS_SECRET_ARN)
+                ),
+            ),
+        ),
+        ("TLS_CERTIFICATE_FIELD", tls_secret::CERTIFICATE.to_owned()),
+        ("TLS_KEY_FIELD", tls_secret::PRIVATE_KEY.to_owned()),
         ("NODE_ENVIRONMENT", placeholder(param::PRESTO_ENVIRONMENT)),
         // Where the node announces itself: a coordinator to its own discovery
         // service; a worker to the coordinator record and, where the engine takes
@@ -93,6 +136,14 @@ pub fn settings(role: Role, signal_resource: &str) -> Vec<(&'static str, String)
     ]
 }
 
+/// `value` on a coordinator, empty on a worker.
+fn coordinator_only(role: Role, value: String) -> String {
+    match role {
+        Role::Coordinator => value,
+        Role::Worker => String::new(),
+    }
+}
+
 /// The hosts a node of `role` announces to, space-separated, the coordinator record
 /// first.
 fn announce_hosts(role: Role) -> String {
@@ -110,8 +161,7 @@ fn announce_hosts(role: Role) -> String {
     }
 }
 
-/// The boot script without its comment lines, which only the repository needs: they
-/// would cost a third of EC2's 16 KB.
+/// The boot script without its comment lines, which only the repository needs.
 pub fn boot_script_body() -> String {
     BOOT_SCRIPT
         .lines()
@@ -120,7 +170,18 @@ pub fn boot_script_body() -> String {
         .collect()
 }
 
-/// The launch template's `UserData` for `role`.
+/// [`boot_script_body`] gzipped and in base64: the script is nearly as long as EC2's
+/// 16 KB limit on user data, and a third of that packed.
+pub fn packed_boot_script() -> String {
+    let mut gzip = GzEncoder::new(Vec::new(), Compression::best());
+    gzip.write_all(boot_script_body().as_bytes())
+        .and_then(|()| gzip.finish())
+        .map(|packed| BASE64.encode(packed))
+        .expect("gzip into memory does not fail")
+}
+
+/// The launch template's `UserData` for `role`: the settings, then the boot script,
+/// unpacked and run in the same shell so that it sees them.
 pub fn user_data(role: Role, signal_resource: &str) -> Value {
     let mut header = String::from("#!/bin/bash\n");
     for (variable, value) in settings(role, signal_resource) {
@@ -133,11 +194,18 @@ pub fn user_data(role: Role, signal_resource: &str) -> Value {
             { "Fn::If": [IS_TRINO, Engine::Trino.default_version(), Engine::Presto.default_version()] },
         ],
     });
+    let body = format!(
+        "source <(printf '%s' '{}' | base64 -d | gunzip)\n",
+        packed_boot_script()
+    );
     json!({
         "Fn::Base64": {
             "Fn::Join": ["", [
-                { "Fn::Sub": [header, { ENGINE_VERSION_VARIABLE: version }] },
-                boot_script_body(),
+                { "Fn::Sub": [header, {
+                    ENGINE_VERSION_VARIABLE: version,
+                    SECURITY_VARIABLE: { "Fn::If": [CLIENT_TLS, "tls", "none"] },
+                }] },
+                body,
             ]],
         },
     })
@@ -177,6 +245,17 @@ mod tests {
                 .count()
         };
         assert_eq!(commands(&body), commands(BOOT_SCRIPT));
+    }
+
+    #[test]
+    fn the_packed_script_unpacks_to_the_body() {
+        use std::io::Read;
+        let packed = BASE64.decode(packed_boot_script()).expect("base64");
+        let mut unpacked = String::new();
+        flate2::read::GzDecoder::new(&packed[..])
+            .read_to_string(&mut unpacked)
+            .expect("gzip");
+        assert_eq!(unpacked, boot_script_body());
     }
 
     #[test]

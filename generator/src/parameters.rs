@@ -7,7 +7,7 @@ use std::ops::RangeInclusive;
 use presto_ha_contract::{limits, parameters as name};
 use serde_json::{Map, Value, json};
 
-use crate::settings::{self, Engine, Metastore, StackSettings};
+use crate::settings::{self, ClientSecurity, Engine, Metastore, StackSettings};
 
 /// A section of the stack-creation form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +18,8 @@ pub enum Section {
     Ec2,
     /// The engine and its name.
     Presto,
+    /// TLS, users and passwords.
+    Security,
     /// Catalogs, extra configuration files and the bootstrap script.
     Catalogs,
     /// The watcher's timings.
@@ -28,10 +30,11 @@ pub enum Section {
 
 impl Section {
     /// Every section, in the order the console shows them.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Network,
         Self::Ec2,
         Self::Presto,
+        Self::Security,
         Self::Catalogs,
         Self::HighAvailability,
         Self::LambdaCode,
@@ -43,6 +46,7 @@ impl Section {
             Self::Network => "Network Configuration",
             Self::Ec2 => "EC2 Configuration",
             Self::Presto => "Presto Configuration",
+            Self::Security => "TLS and Authentication",
             Self::Catalogs => "Catalogs and Extra Configuration",
             Self::HighAvailability => "High Availability",
             Self::LambdaCode => "Lambda Code",
@@ -116,6 +120,16 @@ fn s3_uri(description: &str) -> Value {
         Some(String::new()),
         settings::S3_URI_PATTERN,
         "empty or an s3://bucket/key URI without spaces or quotes",
+    )
+}
+
+/// An optional Secrets Manager secret ARN, empty by default.
+fn secret_arn(description: &str) -> Value {
+    string(
+        description,
+        Some(String::new()),
+        settings::SECRET_ARN_PATTERN,
+        "empty or the ARN of a Secrets Manager secret",
     )
 }
 
@@ -330,6 +344,53 @@ pub fn table(s: &StackSettings) -> Vec<Parameter> {
                 Some(s.record_label.to_string()),
                 settings::LABEL_PATTERN,
                 "one lowercase DNS label such as coordinator",
+            ),
+        ),
+        parameter(
+            name::CLIENT_SECURITY,
+            Security,
+            "Client security",
+            allowed(
+                "TLS and passwords: clients reach only the coordinators' HTTPS port and log on with a password; the nodes share a generated secret. None (labs only): clients get plain HTTP on the HTTP port and anyone who reaches it can run queries as any user.",
+                ClientSecurity::of(s).as_str(),
+                &ClientSecurity::ALL.map(ClientSecurity::as_str),
+            ),
+        ),
+        parameter(
+            name::PRESTO_HTTPS_PORT,
+            Security,
+            "Presto HTTPS port",
+            number(
+                "The coordinators' HTTPS port, the only one clients reach with TLS on.",
+                s.https_port,
+                limits::PRESTO_PORT,
+            ),
+        ),
+        parameter(
+            name::TLS_CERTIFICATE_SECRET_ARN,
+            Security,
+            "TLS certificate secret",
+            secret_arn(
+                "Secrets Manager secret holding your certificate for the coordinator record: JSON with certificate (PEM chain, the coordinators' certificate first) and privateKey (PEM, PKCS #8). Empty: the stack makes its own certificate authority and certificate, and outputs the authority's certificate for clients to trust.",
+            ),
+        ),
+        parameter(
+            name::USERS_SECRET_ARN,
+            Security,
+            "Users secret",
+            secret_arn(
+                "Secrets Manager secret of more users: a JSON object of user names and passwords. The stack always makes the admin user, with a generated password in its own secret.",
+            ),
+        ),
+        parameter(
+            name::CREDENTIALS_REVISION,
+            Security,
+            "Credentials revision",
+            string(
+                "Change it in a stack update after changing a secret's value: every node reads its secrets again (coordinators are replaced, workers roll) and the stack reissues its own certificate.",
+                Some("1".to_owned()),
+                settings::REVISION_PATTERN,
+                "1 to 32 letters, digits, dots, underscores or hyphens",
             ),
         ),
         parameter(

@@ -40,6 +40,11 @@ pub const HOST_PATTERN: &str = r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\
 /// `AllowedPattern` for an optional `s3://bucket/key` object: printable ASCII without
 /// spaces or quotes, since the nodes' boot script quotes it.
 pub const S3_URI_PATTERN: &str = r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[!#-&(-~]{1,1024})?$";
+/// `AllowedPattern` of an optional Secrets Manager secret ARN.
+pub const SECRET_ARN_PATTERN: &str =
+    r"^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+)?$";
+/// `AllowedPattern` of the credentials revision label.
+pub const REVISION_PATTERN: &str = r"^[A-Za-z0-9._-]{1,32}$";
 /// `AllowedPattern` for Presto's `node.environment`.
 pub const ENVIRONMENT_PATTERN: &str = r"^[a-z0-9][_a-z0-9]*$";
 /// `AllowedPattern` for an S3 bucket name.
@@ -90,6 +95,16 @@ pub struct StackSettings {
     /// Presto's HTTP port (1024-65535). Parameter PrestoHttpPort.
     #[arg(long, value_name = "PORT", default_value_t = defaults().presto_port, value_parser = clap::value_parser!(u16).range(clap_range(limits::PRESTO_PORT)))]
     pub presto_port: u16,
+
+    /// The coordinators' HTTPS port for clients (1024-65535). Parameter
+    /// PrestoHttpsPort.
+    #[arg(long, value_name = "PORT", default_value_t = defaults().https_port, value_parser = clap::value_parser!(u16).range(clap_range(limits::PRESTO_PORT)))]
+    pub https_port: u16,
+
+    /// Labs only: clients get plain HTTP and no authentication, and anyone who can
+    /// reach the client CIDR can run queries as any user. Parameter ClientSecurity.
+    #[arg(long = "no-tls")]
+    pub no_tls: bool,
 
     /// Name of the private hosted zone. Parameter HostedZoneName.
     #[arg(long, value_name = "NAME", default_value_t = defaults().zone_name)]
@@ -191,6 +206,38 @@ impl fmt::Display for Engine {
     }
 }
 
+/// What clients get: TLS and passwords, or (labs only) neither. The names are the
+/// template's `AllowedValues`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientSecurity {
+    /// HTTPS with password authentication, and a shared secret between the nodes.
+    TlsAndPasswords,
+    /// Plain HTTP without authentication.
+    None,
+}
+
+impl ClientSecurity {
+    /// Every choice, in the console's order.
+    pub const ALL: [Self; 2] = [Self::TlsAndPasswords, Self::None];
+
+    /// The choice `generate` was asked for.
+    pub fn of(settings: &StackSettings) -> Self {
+        if settings.no_tls {
+            Self::None
+        } else {
+            Self::TlsAndPasswords
+        }
+    }
+
+    /// The name the template uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TlsAndPasswords => "TLS and passwords",
+            Self::None => "None (labs only)",
+        }
+    }
+}
+
 /// Where the hive and iceberg catalogs keep their metadata. The names are Starburst's,
 /// which users of its template know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -264,6 +311,8 @@ impl Default for StackSettings {
             presto_version: None,
             metastore: Metastore::None,
             presto_port: 8080,
+            https_port: 8443,
+            no_tls: false,
             zone_name: DnsName(parse("presto.internal")),
             record_label: DnsLabel(parse("coordinator")),
             client_cidr: None,
@@ -282,6 +331,9 @@ impl Default for StackSettings {
 /// A value that does not fit its setting.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SettingsError {
+    /// The HTTP and HTTPS ports are one.
+    #[error("--presto-port and --https-port are both {0}: the HTTPS port must differ")]
+    SamePort(u16),
     /// Two settings that are each fine do not fit together.
     #[error("{flag} ({value}s) must be shorter than --grace ({grace}s)")]
     LongerThanGrace {
@@ -298,6 +350,9 @@ impl StackSettings {
     /// Checks the rules that span several settings (the contract's
     /// [`check_timing`]).
     pub fn validate(&self) -> Result<(), SettingsError> {
+        if self.presto_port == self.https_port {
+            return Err(SettingsError::SamePort(self.presto_port));
+        }
         let seconds = |n: u16| Duration::from_secs(n.into());
         check_timing(
             seconds(self.probe_interval_seconds),

@@ -8,13 +8,13 @@ use serde_json::{Map, Value, json};
 
 use presto_ha_contract::{
     RECORD_TTL_SECONDS, WATCHER_TIMEOUT_SECONDS, dns_resource, image_resource, limits, outputs,
-    parameters as param, watcher_env,
+    parameters as param, tls_resource, users, watcher_env,
 };
 
 use crate::node::{self, Role};
 use crate::parameters;
 use crate::settings::{
-    Engine, LATEST_IMAGE_PARAMETER, LambdaArchitecture, Metastore, StackSettings,
+    ClientSecurity, Engine, LATEST_IMAGE_PARAMETER, LambdaArchitecture, Metastore, StackSettings,
 };
 
 /// Logical ids of the resources other code refers to.
@@ -38,6 +38,16 @@ pub mod ids {
     pub const GROUP_AND_WATCHER_POLICY: &str = "CoordinatorDnsGroupAndWatcher";
     /// The `Custom::PinnedImage` resource that keeps the nodes' image.
     pub const PINNED_IMAGE: &str = "PinnedImage";
+    /// The `Custom::TlsCertificate` resource: the coordinators' certificate.
+    pub const TLS_CERTIFICATE: &str = "TlsCertificate";
+    /// The secret a certificate the stack makes is written to.
+    pub const MADE_CERTIFICATE_SECRET: &str = "TlsCertificateSecret";
+    /// The stack's certificate authority, which only the custom resource reads.
+    pub const AUTHORITY_SECRET: &str = "CertificateAuthoritySecret";
+    /// The `admin` user's generated password.
+    pub const ADMIN_PASSWORD_SECRET: &str = "AdminPasswordSecret";
+    /// The secret the nodes share to trust each other's requests.
+    pub const SHARED_SECRET: &str = "InternalSharedSecret";
 }
 
 /// How often the schedule starts the watcher. Each run probes for about this long.
@@ -57,7 +67,7 @@ pub const NODE_READY_TIMEOUT: &str = "PT20M";
 /// the template a new version, and the coordinator group is then replaced whole (a new
 /// group beside the old, the record moved to it, then the old removed). Changing any
 /// other parameter leaves the running coordinators alone. The README lists them.
-pub const COORDINATOR_DEFINING_PARAMETERS: [&str; 13] = [
+pub const COORDINATOR_DEFINING_PARAMETERS: [&str; 20] = [
     param::COORDINATOR_INSTANCE_TYPE,
     param::KEY_NAME,
     param::IMAGE_ID,
@@ -71,6 +81,13 @@ pub const COORDINATOR_DEFINING_PARAMETERS: [&str; 13] = [
     param::EXTERNAL_METASTORE_PORT,
     param::ADDITIONAL_COORDINATOR_CONFIGURATION_URI,
     param::BOOTSTRAP_SCRIPT_URI,
+    param::HOSTED_ZONE_NAME,
+    param::COORDINATOR_RECORD_NAME,
+    param::CLIENT_SECURITY,
+    param::PRESTO_HTTPS_PORT,
+    param::TLS_CERTIFICATE_SECRET_ARN,
+    param::USERS_SECRET_ARN,
+    param::CREDENTIALS_REVISION,
 ];
 
 fn r#ref(name: &str) -> Value {
@@ -114,6 +131,12 @@ pub fn build(settings: &StackSettings) -> Value {
     })
 }
 
+/// Condition: clients get TLS and passwords.
+pub(crate) const CLIENT_TLS: &str = "ClientTls";
+/// Condition: the user gave the coordinators' certificate.
+const CERTIFICATE_GIVEN: &str = "TlsCertificateGiven";
+/// Condition: the user gave more users.
+const USERS_GIVEN: &str = "UsersGiven";
 /// Condition: the catalogs use the Glue Data Catalog.
 const USES_GLUE: &str = "UsesGlueDataCatalog";
 /// Condition: `DataBucketNames` is not empty.
@@ -150,6 +173,15 @@ fn conditions() -> Value {
     );
     add(node::VERSION_GIVEN, not_empty(r#ref(param::PRESTO_VERSION)));
     add(
+        CLIENT_TLS,
+        json!({ "Fn::Equals": [r#ref(param::CLIENT_SECURITY), ClientSecurity::TlsAndPasswords.as_str()] }),
+    );
+    add(
+        CERTIFICATE_GIVEN,
+        not_empty(r#ref(param::TLS_CERTIFICATE_SECRET_ARN)),
+    );
+    add(USERS_GIVEN, not_empty(r#ref(param::USERS_SECRET_ARN)));
+    add(
         USES_GLUE,
         json!({ "Fn::Equals": [r#ref(param::METASTORE_TYPE), Metastore::Glue.as_str()] }),
     );
@@ -179,6 +211,12 @@ fn rules() -> Value {
                 "AssertDescription": format!("MetastoreType '{}' needs {}", Metastore::External.as_str(), param::EXTERNAL_METASTORE_HOST),
             }],
         },
+        "DifferentHttpsPort": {
+            "Assertions": [{
+                "Assert": { "Fn::Not": [{ "Fn::Equals": [r#ref(param::PRESTO_HTTP_PORT), r#ref(param::PRESTO_HTTPS_PORT)] }] },
+                "AssertDescription": format!("{} and {} must differ", param::PRESTO_HTTP_PORT, param::PRESTO_HTTPS_PORT),
+            }],
+        },
         "PinnedTarballNeedsVersion": {
             "RuleCondition": not_empty(r#ref(param::PRESTO_TARBALL_SHA256)),
             "Assertions": [{
@@ -195,7 +233,8 @@ fn resources(architecture: LambdaArchitecture) -> Value {
         .into_iter()
         .chain(nodes())
         .chain(lambdas(architecture))
-        .chain([coordinator_dns(), pinned_image()])
+        .chain(secrets())
+        .chain([coordinator_dns(), pinned_image(), tls_certificate()])
     {
         resources.insert(id.to_owned(), resource);
     }
@@ -204,17 +243,26 @@ fn resources(architecture: LambdaArchitecture) -> Value {
 
 /// The private zone and the three security groups.
 fn network() -> Vec<(&'static str, Value)> {
-    let presto_port = r#ref(param::PRESTO_HTTP_PORT);
-    let rule = |description: &str, peer: (&str, Value)| {
+    let rule_on = |port: Value, description: &str, peer: (&str, Value)| {
         let mut rule = json!({
             "Description": description,
             "IpProtocol": "tcp",
-            "FromPort": presto_port,
-            "ToPort": presto_port,
+            "FromPort": port,
+            "ToPort": port,
         });
         rule[peer.0] = peer.1;
         rule
     };
+    let rule = |description: &str, peer: (&str, Value)| {
+        rule_on(r#ref(param::PRESTO_HTTP_PORT), description, peer)
+    };
+    // With TLS on, clients reach only the HTTPS port; the HTTP port, on which prestodb
+    // does not authenticate, stays among the nodes and the Lambdas.
+    let client_port = json!({ "Fn::If": [
+        CLIENT_TLS,
+        r#ref(param::PRESTO_HTTPS_PORT),
+        r#ref(param::PRESTO_HTTP_PORT),
+    ] });
     let ingress = |group: &str, description: &str, peer: &str| {
         let mut rule = rule(
             description,
@@ -254,10 +302,10 @@ fn network() -> Vec<(&'static str, Value)> {
             json!({
                 "Type": "AWS::EC2::SecurityGroup",
                 "Properties": {
-                    "GroupDescription": "Presto coordinators: Presto port from clients, workers and the watcher; SSH from the SSH CIDR",
+                    "GroupDescription": "Presto coordinators: HTTPS (HTTP with client security off) from clients; HTTP from workers and the Lambdas; SSH from the SSH CIDR",
                     "VpcId": r#ref(param::VPC_ID),
                     "SecurityGroupIngress": [
-                        rule("Presto from the client CIDR", ("CidrIp", r#ref(param::CLIENT_CIDR))),
+                        rule_on(client_port, "Presto clients from the client CIDR", ("CidrIp", r#ref(param::CLIENT_CIDR))),
                         ssh,
                     ],
                     "SecurityGroupEgress": node_egress,
@@ -332,16 +380,18 @@ fn network() -> Vec<(&'static str, Value)> {
 }
 
 fn launch_template(role: Role) -> Value {
-    let (instance_type, security_group, group) = match role {
+    let (instance_type, security_group, group, profile) = match role {
         Role::Coordinator => (
             param::COORDINATOR_INSTANCE_TYPE,
             "CoordinatorSecurityGroup",
             ids::COORDINATOR_GROUP,
+            "CoordinatorInstanceProfile",
         ),
         Role::Worker => (
             param::WORKER_INSTANCE_TYPE,
             "WorkerSecurityGroup",
             ids::WORKER_GROUP,
+            "WorkerInstanceProfile",
         ),
     };
     json!({
@@ -351,7 +401,7 @@ fn launch_template(role: Role) -> Value {
                 "ImageId": get_att(ids::PINNED_IMAGE, image_resource::PINNED_IMAGE_ID),
                 "InstanceType": r#ref(instance_type),
                 "KeyName": r#ref(param::KEY_NAME),
-                "IamInstanceProfile": { "Arn": get_att("NodeInstanceProfile", "Arn") },
+                "IamInstanceProfile": { "Arn": get_att(profile, "Arn") },
                 "SecurityGroupIds": [get_att(security_group, "GroupId")],
                 "MetadataOptions": {
                     "HttpEndpoint": "enabled",
@@ -374,6 +424,58 @@ fn launch_template(role: Role) -> Value {
                     "Tags": [{ "Key": "Name", "Value": sub(&format!("${{AWS::StackName}}-{}", role.as_str())) }],
                 }],
             },
+        },
+    })
+}
+
+/// The secrets a node of `role` reads at boot: the nodes' shared secret; on a
+/// coordinator also its certificate and the users.
+fn stack_secrets_policy(role: Role) -> Value {
+    let mut secrets = vec![r#ref(ids::SHARED_SECRET)];
+    if role == Role::Coordinator {
+        secrets.extend([
+            get_att(ids::TLS_CERTIFICATE, tls_resource::CERTIFICATE_SECRET),
+            r#ref(ids::ADMIN_PASSWORD_SECRET),
+            json!({ "Fn::If": [USERS_GIVEN, r#ref(param::USERS_SECRET_ARN), { "Ref": "AWS::NoValue" }] }),
+        ]);
+    }
+    json!({
+        "PolicyName": "stack-secrets",
+        "PolicyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Sid": "StackSecrets",
+                "Effect": "Allow",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": secrets,
+            }],
+        },
+    })
+}
+
+/// The instance role of the nodes of `role`.
+fn node_role(role: Role) -> Value {
+    let description = match role {
+        Role::Coordinator => {
+            "Presto coordinators: their certificate, the users, the nodes' shared secret, and the Glue catalog, data buckets, configuration objects and secrets the stack names."
+        }
+        Role::Worker => {
+            "Presto workers: the nodes' shared secret, and the Glue catalog, data buckets, configuration objects and secrets the stack names."
+        }
+    };
+    json!({
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "Description": description,
+            "AssumeRolePolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Effect": "Allow",
+                    "Principal": { "Service": "ec2.amazonaws.com" },
+                    "Action": "sts:AssumeRole",
+                }],
+            },
+            "Policies": [node_policy(), stack_secrets_policy(role)],
         },
     })
 }
@@ -482,29 +584,20 @@ fn nodes() -> Vec<(&'static str, Value)> {
         })
     };
     vec![
+        ("CoordinatorRole", node_role(Role::Coordinator)),
         (
-            "NodeRole",
-            json!({
-                "Type": "AWS::IAM::Role",
-                "Properties": {
-                    "Description": "Presto nodes: the Glue catalog, data buckets, configuration objects and secrets the stack names.",
-                    "AssumeRolePolicyDocument": {
-                        "Version": "2012-10-17",
-                        "Statement": [{
-                            "Effect": "Allow",
-                            "Principal": { "Service": "ec2.amazonaws.com" },
-                            "Action": "sts:AssumeRole",
-                        }],
-                    },
-                    "Policies": [node_policy()],
-                },
-            }),
-        ),
-        (
-            "NodeInstanceProfile",
+            "CoordinatorInstanceProfile",
             json!({
                 "Type": "AWS::IAM::InstanceProfile",
-                "Properties": { "Roles": [r#ref("NodeRole")] },
+                "Properties": { "Roles": [r#ref("CoordinatorRole")] },
+            }),
+        ),
+        ("WorkerRole", node_role(Role::Worker)),
+        (
+            "WorkerInstanceProfile",
+            json!({
+                "Type": "AWS::IAM::InstanceProfile",
+                "Properties": { "Roles": [r#ref("WorkerRole")] },
             }),
         ),
         (
@@ -721,6 +814,18 @@ fn lambdas(architecture: LambdaArchitecture) -> Vec<(&'static str, Value)> {
             )),
         }),
         json!({
+            "Sid": "StackCertificate",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"],
+            "Resource": [r#ref(ids::AUTHORITY_SECRET), r#ref(ids::MADE_CERTIFICATE_SECRET)],
+        }),
+        json!({ "Fn::If": [CERTIFICATE_GIVEN, {
+            "Sid": "CheckTheGivenCertificate",
+            "Effect": "Allow",
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": r#ref(param::TLS_CERTIFICATE_SECRET_ARN),
+        }, { "Ref": "AWS::NoValue" }] }),
+        json!({
             "Sid": "KnowWhetherTheStackIsBeingDeleted",
             "Effect": "Allow",
             "Action": "cloudformation:DescribeStacks",
@@ -788,7 +893,7 @@ fn lambdas(architecture: LambdaArchitecture) -> Vec<(&'static str, Value)> {
         (
             "CoordinatorDnsRole",
             lambda_role(
-                "Coordinator DNS custom resource: read the coordinators, write the coordinator record; when the stack is deleted, stop the watcher.",
+                "Custom resources: read the coordinators, write the coordinator record (and when the stack is deleted, stop the watcher); pin the image; make or check the coordinators' certificate.",
                 dns_statements,
             ),
         ),
@@ -819,7 +924,7 @@ fn lambdas(architecture: LambdaArchitecture) -> Vec<(&'static str, Value)> {
             ids::CUSTOM_RESOURCE_FUNCTION,
             function(
                 architecture,
-                "Seeds, keeps and removes the coordinator DNS record for CloudFormation (Custom::CoordinatorDns).",
+                "Seeds, keeps and removes the coordinator DNS record (Custom::CoordinatorDns), pins the nodes' image (Custom::PinnedImage) and makes or checks the coordinators' certificate (Custom::TlsCertificate) for CloudFormation.",
                 param::CUSTOM_RESOURCE_CODE_KEY,
                 "CoordinatorDnsRole",
                 "CoordinatorDnsLogGroup",
@@ -885,6 +990,94 @@ fn lambdas(architecture: LambdaArchitecture) -> Vec<(&'static str, Value)> {
     ]
 }
 
+/// The secrets the stack makes. Every value is generated or written by the stack;
+/// none passes through a parameter.
+fn secrets() -> Vec<(&'static str, Value)> {
+    let skips = skip_checks(&[
+        (
+            "CKV_AWS_149",
+            "Encrypted with the account's Secrets Manager key; a customer managed key would be one more thing the stack must keep and the nodes must be granted.",
+        ),
+        (
+            "CKV2_AWS_57",
+            "Rotated by stack update: CredentialsRevision makes every node read it again (README, Rotation).",
+        ),
+    ]);
+    let secret = |description: &str, value: (&str, Value)| {
+        let mut resource = json!({
+            "Type": "AWS::SecretsManager::Secret",
+            "Metadata": skips,
+            "Properties": {
+                "Description": sub(&format!("{description} (stack ${{AWS::StackName}})")),
+            },
+        });
+        resource["Properties"][value.0] = value.1;
+        resource
+    };
+    let empty = ("SecretString", json!("{}"));
+    vec![
+        (
+            ids::ADMIN_PASSWORD_SECRET,
+            secret(
+                "Password of the Presto user admin, as JSON {\"admin\": password}",
+                (
+                    "GenerateSecretString",
+                    json!({
+                        "SecretStringTemplate": "{}",
+                        "GenerateStringKey": users::ADMIN,
+                        "PasswordLength": 32,
+                        "ExcludePunctuation": true,
+                    }),
+                ),
+            ),
+        ),
+        (
+            ids::SHARED_SECRET,
+            secret(
+                "Secret the Presto nodes share to trust each other's requests",
+                (
+                    "GenerateSecretString",
+                    json!({ "PasswordLength": 64, "ExcludePunctuation": true }),
+                ),
+            ),
+        ),
+        (
+            ids::AUTHORITY_SECRET,
+            secret(
+                "Certificate authority of the Presto coordinators' certificate; read by the custom resource only",
+                empty.clone(),
+            ),
+        ),
+        (
+            ids::MADE_CERTIFICATE_SECRET,
+            secret(
+                "Certificate and key of the Presto coordinators, made by the stack",
+                empty,
+            ),
+        ),
+    ]
+}
+
+/// The coordinators' certificate: made under the stack's own authority, or the
+/// user's, checked.
+fn tls_certificate() -> (&'static str, Value) {
+    (
+        ids::TLS_CERTIFICATE,
+        json!({
+            "Type": tls_resource::TYPE,
+            "Properties": {
+                "ServiceToken": get_att(ids::CUSTOM_RESOURCE_FUNCTION, "Arn"),
+                "ServiceTimeout": CUSTOM_RESOURCE_SERVICE_TIMEOUT_SECONDS,
+                tls_resource::RECORD_NAME: sub(&record_fqdn()),
+                tls_resource::GIVEN_SECRET: r#ref(param::TLS_CERTIFICATE_SECRET_ARN),
+                tls_resource::MADE_SECRET: r#ref(ids::MADE_CERTIFICATE_SECRET),
+                tls_resource::AUTHORITY_SECRET: r#ref(ids::AUTHORITY_SECRET),
+                tls_resource::REVISION: r#ref(param::CREDENTIALS_REVISION),
+            },
+        }),
+    )
+}
+
 /// The image every node boots, resolved by the custom-resource Lambda and kept.
 fn pinned_image() -> (&'static str, Value) {
     (
@@ -933,7 +1126,23 @@ fn outputs() -> Value {
     json!({
         outputs::PRESTO_COORDINATOR_URL: output(
             "Presto Web UI, REST API and CLI/JDBC/ODBC endpoint; resolves only inside the VPC (or over a VPN into it).",
-            sub(&format!("http://{fqdn}:{}", placeholder(param::PRESTO_HTTP_PORT))),
+            json!({ "Fn::If": [
+                CLIENT_TLS,
+                sub(&format!("https://{fqdn}:{}", placeholder(param::PRESTO_HTTPS_PORT))),
+                sub(&format!("http://{fqdn}:{}", placeholder(param::PRESTO_HTTP_PORT))),
+            ] }),
+        ),
+        outputs::ADMIN_PASSWORD_SECRET: output(
+            "Secret holding the admin user's password, as JSON {\"admin\": password}.",
+            r#ref(ids::ADMIN_PASSWORD_SECRET),
+        ),
+        outputs::CA_CERTIFICATE: output(
+            "The certificate clients trust the coordinators by (PEM).",
+            json!({ "Fn::If": [
+                CERTIFICATE_GIVEN,
+                sub(&format!("The issuer of your certificate in {}", placeholder(param::TLS_CERTIFICATE_SECRET_ARN))),
+                get_att(ids::TLS_CERTIFICATE, tls_resource::CA_CERTIFICATE),
+            ] }),
         ),
         outputs::PRESTO_SSH: output(
             "SSH to the current coordinator. After a failover the host key changes: remove the old key from known_hosts.",
@@ -1166,8 +1375,10 @@ mod tests {
                 .expect("settings")
                 .to_owned();
             let body = parts[1].as_str().expect("script").to_owned();
+            // Every value CloudFormation fills in counted as a long ARN.
+            let filled = header.matches("${").count() * 128;
             assert!(
-                header.len() + body.len() < node::USER_DATA_LIMIT_BYTES,
+                header.len() + filled + body.len() < node::USER_DATA_LIMIT_BYTES,
                 "{id}: user data over EC2's limit"
             );
             (header, body)
@@ -1195,8 +1406,8 @@ mod tests {
     #[test]
     fn nodes_may_read_only_what_the_stack_names() {
         let t = template(&StackSettings::default());
-        let statements =
-            &t["Resources"]["NodeRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"];
+        let statements = &t["Resources"]["WorkerRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+            ["Statement"];
         let statements = statements.as_array().expect("statements");
         assert_eq!(statements[0]["Effect"], "Deny");
         for conditional in &statements[1..] {
@@ -1232,6 +1443,20 @@ mod tests {
         );
     }
 
+    /// The parameters a custom resource's attributes depend on: its properties, less
+    /// the function that serves it.
+    fn custom_parameters_named(template: &Value, resource: &str, found: &mut Vec<String>) {
+        let resource = &template["Resources"][resource];
+        if resource["Type"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Custom::"))
+        {
+            let mut properties = resource["Properties"].clone();
+            properties.as_object_mut().map(|p| p.remove("ServiceToken"));
+            parameters_named(template, &properties, found);
+        }
+    }
+
     /// Every parameter `value` names, through `Ref` or an `Fn::Sub` placeholder.
     fn parameters_named(template: &Value, value: &Value, found: &mut Vec<String>) {
         let is_parameter = |name: &str| template["Parameters"].get(name).is_some();
@@ -1242,18 +1467,24 @@ mod tests {
                         ("Ref", Value::String(name)) if is_parameter(name) => {
                             found.push(name.clone())
                         }
-                        // The pinned image passes its own parameter through.
-                        ("Fn::GetAtt", Value::Array(parts))
-                            if parts.first() == Some(&Value::from(ids::PINNED_IMAGE)) =>
-                        {
-                            let image = &template["Resources"][ids::PINNED_IMAGE]["Properties"];
-                            parameters_named(template, image, found);
+                        // A custom resource passes its parameters through.
+                        ("Fn::GetAtt", Value::Array(parts)) => {
+                            let resource = parts[0].as_str().unwrap_or_default();
+                            custom_parameters_named(template, resource, found);
+                        }
+                        // So does a condition.
+                        ("Fn::If", Value::Array(parts)) => {
+                            let condition = parts[0].as_str().unwrap_or_default();
+                            parameters_named(template, &template["Conditions"][condition], found);
+                            parameters_named(template, &Value::from(parts[1..].to_vec()), found);
                         }
                         ("Fn::Sub", Value::String(text)) => {
                             for piece in text.split("${").skip(1) {
                                 let name = piece.split('}').next().unwrap_or_default();
                                 if is_parameter(name) {
                                     found.push(name.to_owned());
+                                } else if let Some((resource, _)) = name.split_once('.') {
+                                    custom_parameters_named(template, resource, found);
                                 }
                             }
                         }
