@@ -1,7 +1,8 @@
 //! The stack's custom-resource Lambda. `Custom::CoordinatorDns` seeds the coordinator
 //! record when the stack is created, keeps it right through updates, and on delete
 //! stops the watcher and removes the record and its notes ([`watcher`]);
-//! `Custom::PinnedImage` keeps the nodes' image ([`image`]). Every event is answered,
+//! `Custom::PinnedImage` keeps the nodes' image ([`image`]); `Custom::TlsCertificate`
+//! makes or checks the coordinators' certificate ([`tls`]). Every event is answered,
 //! so that no stack ever waits on it.
 //!
 //! [`answer`] is the whole invocation: read where the answer goes, check the request
@@ -13,6 +14,7 @@ pub mod event;
 pub mod handler;
 pub mod image;
 pub mod response;
+pub mod tls;
 pub mod watcher;
 
 use std::future::Future;
@@ -20,7 +22,7 @@ use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use presto_ha_contract::image_resource;
+use presto_ha_contract::{image_resource, tls_resource};
 use presto_ha_coordinators::error_chain;
 use presto_ha_coordinators::group::Coordinators;
 use presto_ha_coordinators::notes::WatchNote;
@@ -33,6 +35,7 @@ use crate::event::{DnsProperties, ReplyTo, Request, physical_id};
 use crate::handler::{Services, Success};
 use crate::image::{ImageCatalog, ImageRequest};
 use crate::response::{Answer, Responder};
+use crate::tls::{SecretStore, TlsRequest};
 use crate::watcher::WatcherControl;
 
 /// Time kept before the Lambda deadline for sending the answer: the work is cut off
@@ -55,6 +58,7 @@ pub enum AnswerError {
 pub async fn answer<C, P, R, W>(
     services: &Services<C, P, R, W>,
     images: &impl ImageCatalog,
+    secrets: &impl SecretStore,
     responder: &Responder,
     event: Value,
     deadline: Instant,
@@ -76,29 +80,32 @@ where
         .unwrap_or("?")
         .to_owned();
     let started = Instant::now();
-    let is_image = event.get("ResourceType").and_then(Value::as_str) == Some(image_resource::TYPE);
-    let outcome = if is_image {
-        match ImageRequest::parse(&event) {
-            Err(error) => Answer::Failed {
-                physical_id: failed_physical_id(&reply, &event),
-                reason: error.to_string(),
-            },
+    let refused = |error: event::EventError| Answer::Failed {
+        physical_id: failed_physical_id(&reply, &event),
+        reason: error.to_string(),
+    };
+    let outcome = match event.get("ResourceType").and_then(Value::as_str) {
+        Some(image_resource::TYPE) => match ImageRequest::parse(&event) {
+            Err(error) => refused(error),
             Ok(request) => {
                 let work = image::pin(images, request);
                 finish(work, &reply, &event, deadline, started).await
             }
-        }
-    } else {
-        match Request::parse(event.clone()) {
-            Err(error) => Answer::Failed {
-                physical_id: failed_physical_id(&reply, &event),
-                reason: error.to_string(),
-            },
+        },
+        Some(tls_resource::TYPE) => match TlsRequest::parse(&event) {
+            Err(error) => refused(error),
+            Ok(request) => {
+                let work = tls::certify(secrets, request);
+                finish(work, &reply, &event, deadline, started).await
+            }
+        },
+        _ => match Request::parse(event.clone()) {
+            Err(error) => refused(error),
             Ok(request) => {
                 let work = handler::handle(services, request, deadline);
                 finish(work, &reply, &event, deadline, started).await
             }
-        }
+        },
     };
     match &outcome {
         Answer::Success(success) => tracing::info!(

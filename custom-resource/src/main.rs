@@ -1,4 +1,4 @@
-//! The `Custom::CoordinatorDns` Lambda binary.
+//! The custom-resource Lambda binary.
 
 use std::time::SystemTime;
 
@@ -8,6 +8,7 @@ use presto_ha_coordinators::probe::HttpProbe;
 use presto_ha_custom_resource::handler::Services;
 use presto_ha_custom_resource::image::SsmImageCatalog;
 use presto_ha_custom_resource::response::Responder;
+use presto_ha_custom_resource::tls::SecretsManager;
 use presto_ha_custom_resource::watcher::AwsWatcherControl;
 use serde_json::Value;
 use tokio::time::Instant;
@@ -24,14 +25,22 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         watcher: AwsWatcherControl::new(&config),
     };
     let images = SsmImageCatalog::new(&config);
+    let secrets = SecretsManager::new(&config);
     let responder = Responder::new()?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let deadline = deadline(event.context.deadline());
-        let (services, images, responder) = (&services, &images, &responder);
+        let (services, images, secrets, responder) = (&services, &images, &secrets, &responder);
         async move {
-            presto_ha_custom_resource::answer(services, images, responder, event.payload, deadline)
-                .await
-                .map_err(lambda_runtime::Error::from)
+            presto_ha_custom_resource::answer(
+                services,
+                images,
+                secrets,
+                responder,
+                event.payload,
+                deadline,
+            )
+            .await
+            .map_err(lambda_runtime::Error::from)
         }
     }))
     .await

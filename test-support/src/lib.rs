@@ -19,6 +19,7 @@ pub mod presto;
 pub mod sandbox;
 pub mod stack;
 pub mod templates;
+pub mod tls;
 pub mod tools;
 
 use std::io::Write;
