@@ -31,7 +31,7 @@ out= url=
 while [ $# -gt 0 ]; do
   case "$1" in
     -o) out=$2; shift 2 ;;
-    -H | -X | --retry | --proto | --proto-redir) shift 2 ;;
+    -H | -X | --retry | --proto | --proto-redir | --resolve | --cacert) shift 2 ;;
     -*) shift ;;
     *) url=$1; shift ;;
   esac
@@ -40,7 +40,7 @@ emit() { if [ -n "$out" ]; then cat >"$out"; else cat; fi; }
 case "$url" in
   http://169.254.169.254/latest/api/token) printf 'imds-token' | emit ;;
   http://169.254.169.254/latest/meta-data/instance-id) printf 'i-0123456789abcdef0' | emit ;;
-  http://127.0.0.1:*/v1/info) printf '{"starting":false}' | emit ;;
+  http://127.0.0.1:*/v1/info | https://*:*/v1/info) printf '{"starting":false}' | emit ;;
   https://*)
     file=/sandbox/web/${url#https://}
     [ -f "$file" ] || { echo "curl: (22) The requested URL returned error: 404" >&2; exit 22; }

@@ -1,7 +1,7 @@
 //! The templates under test, generated in-process with the real command line.
 
 use clap::Parser;
-use presto_ha_contract::image_resource;
+use presto_ha_contract::{image_resource, tls_resource};
 use presto_ha_generator::cli::{self, Args};
 use serde_json::{Map, Value, json};
 
@@ -32,6 +32,7 @@ pub const IMAGE_STAND_IN: &str = "PinnedImageStandIn";
 pub fn without_custom_resources(template: &Value) -> (Value, Vec<String>) {
     let mut template = template.clone();
     stand_in_for_the_pinned_image(&mut template);
+    stand_in_for_the_certificate(&mut template);
     let mut removed: Vec<String> = Vec::new();
     let resources = template["Resources"].as_object_mut().expect("Resources");
     loop {
@@ -110,6 +111,45 @@ fn stand_in_for_the_pinned_image(template: &mut Value) {
             &id,
             &json!({ "Ref": IMAGE_STAND_IN }),
         );
+    }
+}
+
+/// Replaces the secret a `Custom::TlsCertificate` hands the coordinators by the
+/// stack's own certificate secret, which that resource would have filled.
+fn stand_in_for_the_certificate(template: &mut Value) {
+    let certificates: Vec<(String, Value)> = template["Resources"]
+        .as_object()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, r)| r["Type"] == tls_resource::TYPE)
+        .map(|(id, r)| {
+            (
+                id.clone(),
+                r["Properties"][tls_resource::MADE_SECRET].clone(),
+            )
+        })
+        .collect();
+    for (id, made) in certificates {
+        let attribute = format!("${{{id}.{}}}", tls_resource::CERTIFICATE_SECRET);
+        let made_name = made["Ref"]
+            .as_str()
+            .expect("a Ref of the secret")
+            .to_owned();
+        replace_sub_text(
+            &mut template["Resources"],
+            &attribute,
+            &format!("${{{made_name}}}"),
+        );
+        replace_get_att(&mut template["Resources"], &id, &made);
+    }
+}
+
+fn replace_sub_text(value: &mut Value, from: &str, to: &str) {
+    match value {
+        Value::String(text) if text.contains(from) => *text = text.replace(from, to),
+        Value::Object(map) => map.values_mut().for_each(|v| replace_sub_text(v, from, to)),
+        Value::Array(items) => items.iter_mut().for_each(|v| replace_sub_text(v, from, to)),
+        _ => {}
     }
 }
 
@@ -210,6 +250,13 @@ impl<'a> Stack<'a> {
                 Value::String(text) => text.clone(),
                 other => other.to_string(),
             };
+        }
+        if let Some((resource, attribute)) = name.split_once('.') {
+            assert!(
+                self.template["Resources"].get(resource).is_some(),
+                "{resource} is not a resource"
+            );
+            return format!("stack-{resource}-{attribute}");
         }
         match self.template["Resources"][name]["Type"].as_str() {
             Some("AWS::Route53::HostedZone") => "Z0123456789ABCDEFGHIJ".to_owned(),

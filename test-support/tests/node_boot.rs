@@ -36,6 +36,59 @@ fn worker(given: &[(&str, &str)]) -> String {
     user_data("WorkerLaunchTemplate", given)
 }
 
+/// The secrets the stack makes, as the sandbox's Secrets Manager holds them.
+const SHARED_SECRET_ID: &str = "stack-InternalSharedSecret-1A2B3C";
+const SHARED_SECRET: &str = "4f6c2d8e9a0b1c3d5e7f9a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d";
+const ADMIN_SECRET_ID: &str = "stack-AdminPasswordSecret-1A2B3C";
+const ADMIN_PASSWORD: &str = "AdminPassword0123456789abcdefghi";
+const TLS_SECRET_ID: &str = "stack-TlsCertificate-CertificateSecretArn";
+
+/// A self-signed certificate for `name` and its key, as PEM texts, made by openssl.
+fn certificate(name: &str) -> (String, String) {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let status = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", &format!("/CN={name}")])
+        .args(["-addext", &format!("subjectAltName=DNS:{name}")])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl runs");
+    assert!(status.success());
+    let read = |path| std::fs::read_to_string(path).expect("PEM");
+    (read(&cert), read(&key))
+}
+
+/// The certificate secret for `certificate` and `key`, in the stack's form.
+fn tls_secret(certificate: &str, key: &str) -> String {
+    serde_json::json!({ "certificate": certificate, "privateKey": key }).to_string()
+}
+
+/// A sandbox holding the secrets the stack makes: the nodes' shared secret, the
+/// admin password, and a certificate for the coordinator record.
+fn stack_sandbox() -> Sandbox {
+    let sandbox = Sandbox::new();
+    sandbox.put_secret(SHARED_SECRET_ID, SHARED_SECRET);
+    sandbox.put_secret(
+        ADMIN_SECRET_ID,
+        &format!("{{\"admin\":\"{ADMIN_PASSWORD}\"}}"),
+    );
+    let (cert, key) = certificate(RECORD);
+    sandbox.put_secret(TLS_SECRET_ID, &tls_secret(&cert, &key));
+    sandbox
+}
+
 /// A stand-in engine tarball: `<server>/bin/launcher` and a jar, as the real ones
 /// are laid out.
 fn tarball(server: &str) -> Vec<u8> {
@@ -137,14 +190,14 @@ fn assert_stopped(sandbox: &Sandbox, boot: &presto_ha_test_support::sandbox::Boo
 #[test]
 fn a_presto_coordinator_boots_verified_with_tpch_and_its_own_discovery() {
     needs!(Sandbox);
-    let sandbox = Sandbox::new();
+    let sandbox = stack_sandbox();
     publish_with_sha512(&sandbox, PRESTO_URL, &tarball("presto-server-0.297"));
     let boot = sandbox.boot(&coordinator(&[]));
     assert!(boot.succeeded, "{}", boot.stderr);
 
     assert_eq!(
         sandbox.calls_of("dnf"),
-        ["install -y java-17-amazon-corretto-headless python3 tar gzip aws-cfn-bootstrap"]
+        ["install -y java-17-amazon-corretto-headless python3 tar gzip openssl aws-cfn-bootstrap"]
     );
     let downloads = sandbox.calls_of("curl");
     let https_only = "--proto =https --proto-redir =https -fsSL --retry 5 -o ";
@@ -157,13 +210,25 @@ fn a_presto_coordinator_boots_verified_with_tpch_and_its_own_discovery() {
         );
     }
     let etc = "/opt/presto-server-0.297/etc";
+    let config = sandbox
+        .file(&format!("{etc}/config.properties"))
+        .expect("config");
+    let (config, keystore_key) = config
+        .split_once("http-server.https.keystore.key=")
+        .expect("a keystore password");
     assert_eq!(
-        sandbox.file(&format!("{etc}/config.properties")).as_deref(),
-        Some(
+        config,
+        format!(
             "coordinator=true\nnode-scheduler.include-coordinator=false\ndiscovery-server.enabled=true\n\
-             http-server.http.port=8080\ndiscovery.uri=http://localhost:8080\n"
+             http-server.http.port=8080\ndiscovery.uri=http://localhost:8080\n\
+             internal-communication.jwt.enabled=true\ninternal-communication.shared-secret={SHARED_SECRET}\n\
+             http-server.https.enabled=true\nhttp-server.https.port=8443\n\
+             http-server.https.keystore.path=/opt/presto/etc/tls/keystore.p12\n"
         )
     );
+    let (keystore_key, rest) = keystore_key.split_once('\n').expect("a line");
+    assert_eq!(keystore_key.len(), 48, "{keystore_key}");
+    assert_eq!(rest, "http-server.authentication.type=PASSWORD\n");
     assert_eq!(
         sandbox.file(&format!("{etc}/node.properties")).as_deref(),
         Some(
@@ -193,7 +258,7 @@ fn a_presto_coordinator_boots_verified_with_tpch_and_its_own_discovery() {
             .is_none()
     );
     assert_eq!(sandbox.owner(&format!("{etc}/config.properties")), "presto");
-    assert_eq!(sandbox.mode(&format!("{etc}/config.properties")), 0o644);
+    assert_eq!(sandbox.mode(&format!("{etc}/config.properties")), 0o600);
     assert_eq!(sandbox.owner("/var/presto/data"), "presto");
     let unit = sandbox
         .file("/etc/systemd/system/presto.service")
@@ -218,7 +283,7 @@ fn a_presto_coordinator_boots_verified_with_tpch_and_its_own_discovery() {
 #[test]
 fn a_trino_worker_on_glue_gets_the_users_files_secrets_and_bootstrap() {
     needs!(Sandbox);
-    let sandbox = Sandbox::new();
+    let sandbox = stack_sandbox();
     // Only the older .sha1 digest is published: the boot falls back to it.
     let engine = tarball("trino-server-479");
     sandbox.publish(TRINO_URL, &engine);
@@ -264,7 +329,7 @@ fn a_trino_worker_on_glue_gets_the_users_files_secrets_and_bootstrap() {
 
     assert_eq!(
         sandbox.calls_of("dnf"),
-        ["install -y java-25-amazon-corretto-headless python3 tar gzip aws-cfn-bootstrap"]
+        ["install -y java-25-amazon-corretto-headless python3 tar gzip openssl aws-cfn-bootstrap"]
     );
     let curls = sandbox.calls_of("curl");
     assert!(
@@ -286,7 +351,8 @@ fn a_trino_worker_on_glue_gets_the_users_files_secrets_and_bootstrap() {
     assert_eq!(
         config,
         format!(
-            "coordinator=false\nhttp-server.http.port=8080\ndiscovery.uri=http://{RECORD}:8080,{}\nquery.max-memory-per-node=8GB\n",
+            "coordinator=false\nhttp-server.http.port=8080\ndiscovery.uri=http://{RECORD}:8080,{}\n\
+             internal-communication.shared-secret={SHARED_SECRET}\nquery.max-memory-per-node=8GB\n",
             (1..=5)
                 .map(|slot| format!("http://member-{slot}.{RECORD}:8080"))
                 .collect::<Vec<_>>()
@@ -336,10 +402,18 @@ fn a_trino_worker_on_glue_gets_the_users_files_secrets_and_bootstrap() {
     }
     let merged = format!("{etc}/config.properties");
     assert_eq!(
-        sandbox.mode(&merged),
-        0o644,
-        "a file without secrets stays readable"
+        (sandbox.owner(&merged), sandbox.mode(&merged)),
+        ("trino".to_owned(), 0o600),
+        "config.properties holds the shared secret"
     );
+    for coordinator_only in ["password.db", "tls", "password-authenticator.properties"] {
+        assert!(
+            sandbox
+                .written(&format!("{etc}/{coordinator_only}"))
+                .is_none(),
+            "a worker got {coordinator_only}"
+        );
+    }
     let log = format!("{etc}/log.properties");
     assert_eq!(sandbox.file(&log).as_deref(), Some("io.trino=INFO\n"));
     assert_eq!(
@@ -352,6 +426,7 @@ fn a_trino_worker_on_glue_gets_the_users_files_secrets_and_bootstrap() {
     );
     let calls = sandbox.calls_of("aws");
     let expected = [
+        format!("secretsmanager get-secret-value --secret-id {SHARED_SECRET_ID} --query SecretString --output text"),
         "s3 cp --only-show-errors s3://conf-bucket/workers.zip /var/tmp/presto-ha-boot.".to_owned(),
         format!("secretsmanager get-secret-value --secret-id {secret_arn} --query SecretString --output text"),
         "secretsmanager get-secret-value --secret-id plain-token --query SecretString --output text".to_owned(),
@@ -399,7 +474,7 @@ fn an_external_metastore_gives_both_engines_thrift_catalogs() {
             "connector.name=iceberg\niceberg.catalog.type=hive_metastore\nhive.metastore.uri=thrift://hms.corp:9083\nfs.native-s3.enabled=true\ns3.region=us-east-1\n",
         ),
     ] {
-        let sandbox = Sandbox::new();
+        let sandbox = stack_sandbox();
         publish_with_sha512(&sandbox, url, &tarball(server));
         let boot = sandbox.boot(&coordinator(&[
             (param::ENGINE, engine),
@@ -426,7 +501,7 @@ fn an_external_metastore_gives_both_engines_thrift_catalogs() {
 #[test]
 fn a_pinned_tarball_is_checked_against_the_pin_alone() {
     needs!(Sandbox);
-    let sandbox = Sandbox::new();
+    let sandbox = stack_sandbox();
     let engine = tarball("presto-server-0.297");
     sandbox.publish(PRESTO_URL, &engine);
     let pin = digest("sha256sum", &engine);
@@ -444,7 +519,7 @@ fn a_pinned_tarball_is_checked_against_the_pin_alone() {
 #[test]
 fn a_corrupted_tarball_stops_the_boot() {
     needs!(Sandbox);
-    let sandbox = Sandbox::new();
+    let sandbox = stack_sandbox();
     let engine = tarball("presto-server-0.297");
     sandbox.publish(
         &format!("{PRESTO_URL}.sha512"),
@@ -469,7 +544,7 @@ fn a_corrupted_tarball_stops_the_boot() {
 #[test]
 fn a_wrong_pin_stops_the_boot() {
     needs!(Sandbox);
-    let sandbox = Sandbox::new();
+    let sandbox = stack_sandbox();
     publish_with_sha512(&sandbox, PRESTO_URL, &tarball("presto-server-0.297"));
     let boot = sandbox.boot(&worker(&[
         (param::PRESTO_VERSION, "0.297"),
@@ -482,7 +557,7 @@ fn a_wrong_pin_stops_the_boot() {
 #[test]
 fn a_tarball_without_a_digest_stops_the_boot() {
     needs!(Sandbox);
-    let sandbox = Sandbox::new();
+    let sandbox = stack_sandbox();
     sandbox.publish(TRINO_URL, &tarball("trino-server-479"));
     let boot = sandbox.boot(&coordinator(&[(param::ENGINE, "trino")]));
     assert_stopped(&sandbox, &boot, "no digest is published for");
@@ -491,7 +566,7 @@ fn a_tarball_without_a_digest_stops_the_boot() {
 #[test]
 fn a_missing_configuration_object_stops_the_boot() {
     needs!(Sandbox);
-    let sandbox = Sandbox::new();
+    let sandbox = stack_sandbox();
     publish_with_sha512(&sandbox, PRESTO_URL, &tarball("presto-server-0.297"));
     let boot = sandbox.boot(&coordinator(&[(
         param::ADDITIONAL_COORDINATOR_CONFIGURATION_URI,
@@ -503,7 +578,7 @@ fn a_missing_configuration_object_stops_the_boot() {
 #[test]
 fn a_missing_secret_stops_the_boot() {
     needs!(Sandbox);
-    let sandbox = Sandbox::new();
+    let sandbox = stack_sandbox();
     publish_with_sha512(&sandbox, PRESTO_URL, &tarball("presto-server-0.297"));
     sandbox.put_object(
         "s3://conf-bucket/coordinators.zip",
@@ -536,7 +611,7 @@ fn a_missing_secret_stops_the_boot() {
 #[test]
 fn a_zip_without_an_etc_folder_stops_the_boot() {
     needs!(Sandbox);
-    let sandbox = Sandbox::new();
+    let sandbox = stack_sandbox();
     publish_with_sha512(&sandbox, PRESTO_URL, &tarball("presto-server-0.297"));
     sandbox.put_object(
         "s3://conf-bucket/flat.zip",
@@ -557,7 +632,7 @@ fn a_zip_without_an_etc_folder_stops_the_boot() {
 #[test]
 fn a_failing_bootstrap_script_stops_the_boot() {
     needs!(Sandbox);
-    let sandbox = Sandbox::new();
+    let sandbox = stack_sandbox();
     publish_with_sha512(&sandbox, PRESTO_URL, &tarball("presto-server-0.297"));
     sandbox.put_object(
         "s3://conf-bucket/bootstrap.sh",
@@ -582,13 +657,39 @@ fn a_failing_bootstrap_script_stops_the_boot() {
 #[test]
 fn an_external_metastore_without_a_host_stops_the_boot() {
     needs!(Sandbox);
-    let sandbox = Sandbox::new();
+    let sandbox = stack_sandbox();
     publish_with_sha512(&sandbox, PRESTO_URL, &tarball("presto-server-0.297"));
     let boot = sandbox.boot(&worker(&[(
         param::METASTORE_TYPE,
         "External Hive Metastore Service",
     )]));
     assert_stopped(&sandbox, &boot, "needs ExternalMetastoreHost");
+}
+
+/// The user data with its packed boot script in the clear, as the shell runs it.
+fn unpacked(user_data: &str) -> String {
+    let (header, packed) = user_data
+        .split_once("source <(printf '%s' '")
+        .expect("a packed boot script");
+    let packed = packed.split('\'').next().expect("the packed text");
+    let mut child = Command::new("sh")
+        .args(["-c", "base64 -d | gunzip"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("sh runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(packed.as_bytes())
+        .expect("write");
+    let output = child.wait_with_output().expect("unpacked");
+    assert!(output.status.success());
+    format!(
+        "{header}{}",
+        String::from_utf8(output.stdout).expect("text")
+    )
 }
 
 #[test]
@@ -606,7 +707,7 @@ fn every_rendered_boot_script_passes_shellcheck() {
                 let path = dir
                     .path()
                     .join(format!("{engine}-{role}-{}.sh", scripts.len()));
-                std::fs::write(&path, text).expect("script");
+                std::fs::write(&path, unpacked(&text)).expect("script");
                 scripts.push(path);
             }
         }
@@ -626,14 +727,249 @@ fn every_rendered_boot_script_passes_shellcheck() {
 #[test]
 fn a_prestodb_worker_announces_to_the_record_alone() {
     needs!(Sandbox);
-    let sandbox = Sandbox::new();
+    let sandbox = stack_sandbox();
     publish_with_sha512(&sandbox, PRESTO_URL, &tarball("presto-server-0.297"));
     let boot = sandbox.boot(&worker(&[]));
     assert!(boot.succeeded, "{}", boot.stderr);
     assert_eq!(
         sandbox.file("/opt/presto-server-0.297/etc/config.properties"),
         Some(format!(
-            "coordinator=false\nhttp-server.http.port=8080\ndiscovery.uri=http://{RECORD}:8080\n"
+            "coordinator=false\nhttp-server.http.port=8080\ndiscovery.uri=http://{RECORD}:8080\n\
+             internal-communication.jwt.enabled=true\ninternal-communication.shared-secret={SHARED_SECRET}\n"
         ))
     );
+}
+
+/// Whether `password` hashes to `entry`'s PBKDF2 (iterations, salt and hash in hex),
+/// checked by Python's hashlib as the engine's own PBKDF2WithHmacSHA256 would.
+fn pbkdf2_matches(entry: &str, password: &str) -> bool {
+    let program = "import hashlib, sys\n\
+        n, salt, digest = sys.argv[1].split(':')\n\
+        ok = hashlib.pbkdf2_hmac('sha256', sys.argv[2].encode(), bytes.fromhex(salt), int(n)).hex() == digest\n\
+        sys.exit(0 if ok else 1)\n";
+    Command::new("python3")
+        .args(["-c", program, entry, password])
+        .status()
+        .expect("python3 runs")
+        .success()
+}
+
+#[test]
+fn a_coordinator_gets_its_certificate_users_and_shared_secret_for_its_user_only() {
+    needs!(Sandbox);
+    let sandbox = stack_sandbox();
+    publish_with_sha512(&sandbox, TRINO_URL, &tarball("trino-server-479"));
+    let users = "arn:aws:secretsmanager:us-east-1:123456789012:secret:analysts-AbCdEf";
+    sandbox.put_secret(users, r#"{"alice":"wonder:land","bob":"builder"}"#);
+    let boot = sandbox.boot(&coordinator(&[
+        (param::ENGINE, "trino"),
+        (param::USERS_SECRET_ARN, users),
+    ]));
+    assert!(boot.succeeded, "{}", boot.stderr);
+
+    let etc = "/opt/trino-server-479/etc";
+    let config = sandbox
+        .file(&format!("{etc}/config.properties"))
+        .expect("config");
+    for line in [
+        format!("internal-communication.shared-secret={SHARED_SECRET}"),
+        "http-server.https.enabled=true".to_owned(),
+        "http-server.https.port=8443".to_owned(),
+        "http-server.https.keystore.path=/opt/trino/etc/tls/keystore.p12".to_owned(),
+        "http-server.authentication.type=PASSWORD".to_owned(),
+    ] {
+        assert!(
+            config.lines().any(|l| l == line),
+            "{line} missing:\n{config}"
+        );
+    }
+    // Trino has no internal-communication.jwt.enabled and refuses unknown properties.
+    assert!(!config.contains("jwt"), "{config}");
+    let keystore_key = config
+        .lines()
+        .find_map(|l| l.strip_prefix("http-server.https.keystore.key="))
+        .expect("a keystore password");
+
+    // The keystore holds the certificate for the record, behind that password.
+    let keystore = format!("{etc}/tls/keystore.p12");
+    let listed = Command::new("openssl")
+        .args([
+            "pkcs12",
+            "-nokeys",
+            "-passin",
+            &format!("pass:{keystore_key}"),
+            "-in",
+        ])
+        .arg(sandbox.written(&keystore).expect("keystore"))
+        .output()
+        .expect("openssl runs");
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    assert!(String::from_utf8_lossy(&listed.stdout).contains(&format!("CN = {RECORD}")));
+    assert!(
+        sandbox.written(&format!("{etc}/tls/key.pem")).is_none(),
+        "the bare key was left"
+    );
+
+    // Every user, hashed; the passwords themselves nowhere.
+    let password_file = format!("{etc}/password.db");
+    let entries = sandbox.file(&password_file).expect("password file");
+    let entry = |user: &str| {
+        entries
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{user}:")))
+            .unwrap_or_else(|| panic!("no {user} in {entries}"))
+            .to_owned()
+    };
+    assert_eq!(entries.lines().count(), 3);
+    for (user, password) in [
+        ("admin", ADMIN_PASSWORD),
+        ("alice", "wonder:land"),
+        ("bob", "builder"),
+    ] {
+        assert!(pbkdf2_matches(&entry(user), password), "{user}");
+        assert!(
+            !entries.contains(password),
+            "{user}'s password in the clear"
+        );
+    }
+    assert_eq!(
+        sandbox
+            .file(&format!("{etc}/password-authenticator.properties"))
+            .as_deref(),
+        Some("password-authenticator.name=file\nfile.password-file=/opt/trino/etc/password.db\n")
+    );
+    for private in [
+        "config.properties",
+        "password.db",
+        "password-authenticator.properties",
+        "tls/keystore.p12",
+    ] {
+        let path = format!("{etc}/{private}");
+        assert_eq!(
+            (sandbox.owner(&path), sandbox.mode(&path)),
+            ("trino".to_owned(), 0o600),
+            "{private}"
+        );
+    }
+    // Ready only once HTTPS answers for the record's name with the certificate.
+    let curls = sandbox.calls_of("curl");
+    assert!(
+        curls.iter().any(|c| c.contains(&format!("--resolve {RECORD}:8443:127.0.0.1 --cacert /opt/trino/etc/tls/chain.pem https://{RECORD}:8443/v1/info"))),
+        "{curls:?}"
+    );
+    for seen in [boot.stderr.clone(), format!("{:?}", sandbox.calls())] {
+        for secret in [SHARED_SECRET, ADMIN_PASSWORD, "wonder:land", keystore_key] {
+            assert!(!seen.contains(secret), "a secret leaked: {seen}");
+        }
+    }
+}
+
+#[test]
+fn without_client_security_nothing_is_read_and_clients_get_http() {
+    needs!(Sandbox);
+    let sandbox = Sandbox::new();
+    publish_with_sha512(&sandbox, PRESTO_URL, &tarball("presto-server-0.297"));
+    let boot = sandbox.boot(&coordinator(&[(
+        param::CLIENT_SECURITY,
+        "None (labs only)",
+    )]));
+    assert!(boot.succeeded, "{}", boot.stderr);
+    let config = sandbox
+        .file("/opt/presto-server-0.297/etc/config.properties")
+        .expect("config");
+    assert!(
+        !config.contains("https") && !config.contains("internal-communication"),
+        "{config}"
+    );
+    assert!(
+        sandbox.calls_of("aws").is_empty(),
+        "{:?}",
+        sandbox.calls_of("aws")
+    );
+    assert!(
+        sandbox
+            .written("/opt/presto-server-0.297/etc/password.db")
+            .is_none()
+    );
+}
+
+#[test]
+fn a_wrong_or_missing_credential_stops_the_boot() {
+    needs!(Sandbox);
+    let (other_cert, other_key) = certificate("elsewhere.presto.internal");
+    let (cert, _) = certificate(RECORD);
+    let users = "arn:aws:secretsmanager:us-east-1:123456789012:secret:users-AbCdEf";
+    type Setup = Box<dyn Fn(&Sandbox)>;
+    let cases: Vec<(&str, Setup, Vec<(&str, &str)>, String)> = vec![
+        (
+            "worker",
+            Box::new(|s: &Sandbox| s.put_secret(SHARED_SECRET_ID, "")),
+            vec![],
+            format!("secret {SHARED_SECRET_ID} is shorter than 32 characters"),
+        ),
+        (
+            "coordinator",
+            Box::new(move |s: &Sandbox| {
+                s.put_secret(TLS_SECRET_ID, &tls_secret(&other_cert, &other_key))
+            }),
+            vec![],
+            format!("the certificate in secret {TLS_SECRET_ID} is not valid for {RECORD}"),
+        ),
+        (
+            "coordinator",
+            Box::new(move |s: &Sandbox| {
+                s.put_secret(TLS_SECRET_ID, &tls_secret(&cert, &certificate(RECORD).1))
+            }),
+            vec![],
+            format!("the key in secret {TLS_SECRET_ID} does not belong to its certificate"),
+        ),
+        (
+            "coordinator",
+            Box::new(|s: &Sandbox| s.put_secret(TLS_SECRET_ID, "{}")),
+            vec![],
+            format!("secret {TLS_SECRET_ID} must hold certificate and privateKey as PEM texts"),
+        ),
+        (
+            "coordinator",
+            Box::new(|_: &Sandbox| {}),
+            vec![(param::USERS_SECRET_ARN, users)],
+            format!("cannot read secret {users}"),
+        ),
+        (
+            "coordinator",
+            Box::new(move |s: &Sandbox| s.put_secret(users, r#"{"eve:il":"x"}"#)),
+            vec![(param::USERS_SECRET_ARN, users)],
+            format!(
+                "secret {users}: user 'eve:il' needs a name without ':' and a non-empty password"
+            ),
+        ),
+        (
+            "coordinator",
+            Box::new(move |s: &Sandbox| s.put_secret(users, r#"{"admin":"mine"}"#)),
+            vec![(param::USERS_SECRET_ARN, users)],
+            format!("secret {users}: user 'admin' is already defined"),
+        ),
+        (
+            "coordinator",
+            Box::new(move |s: &Sandbox| s.put_secret(users, "[1, 2]")),
+            vec![(param::USERS_SECRET_ARN, users)],
+            format!("secret {users} must hold an object of user names and passwords"),
+        ),
+    ];
+    for (role, setup, given, reason) in cases {
+        let sandbox = stack_sandbox();
+        publish_with_sha512(&sandbox, PRESTO_URL, &tarball("presto-server-0.297"));
+        setup(&sandbox);
+        let user_data = if role == "worker" {
+            worker(&given)
+        } else {
+            coordinator(&given)
+        };
+        let boot = sandbox.boot(&user_data);
+        assert_stopped(&sandbox, &boot, &reason);
+    }
 }
