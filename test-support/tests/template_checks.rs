@@ -23,6 +23,7 @@ const VARIANTS: &[&[&str]] = &[
     ],
     &[
         "--presto-port=8443",
+        "--https-port=9443",
         "--zone-name=analytics.corp",
         "--record-name=presto",
         "--probe-interval=5",
@@ -39,6 +40,7 @@ const VARIANTS: &[&[&str]] = &[
     &["--engine=trino", "--presto-version=478"],
     &["--metastore=glue"],
     &["--engine=trino", "--metastore=external"],
+    &["--no-tls", "--engine=trino"],
 ];
 
 fn write_templates(dir: &Path) -> Vec<PathBuf> {
@@ -162,7 +164,8 @@ const GOLDEN: &[(&str, &[&str])] = &[
         &[
             "--coordinators=1",
             "--format=yaml",
-            "--presto-port=8443",
+            "--presto-port=8081",
+            "--no-tls",
             "--zone-name=analytics.corp",
             "--record-name=presto",
             "--grace=30",

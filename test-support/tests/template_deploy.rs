@@ -1,10 +1,16 @@
 //! The generated template deployed into the emulator's CloudFormation.
 //!
 //! The emulator runs a Lambda-backed custom resource only through Docker, which this
-//! machine does not have, so `Custom::CoordinatorDns` and `Custom::PinnedImage` (and
-//! nothing else) are removed before deploying, the image standing in as an SSM-typed
-//! parameter; the custom resource's own tests drive its Lambda directly.
+//! machine does not have, so `Custom::CoordinatorDns`, `Custom::PinnedImage` and
+//! `Custom::TlsCertificate` (and nothing else) are removed before deploying, the image
+//! standing in as an SSM-typed parameter and the certificate as the stack's own
+//! certificate secret; the custom resource's own tests drive its Lambda directly.
+//! The emulator skips `AWS::SecretsManager::Secret` (it has no CloudFormation support
+//! for it), and with it the output naming the admin secret: the secrets' properties
+//! are checked against AWS's own schema by cfn-lint, and their use by the nodes in the
+//! sandbox boot tests.
 
+use presto_ha_contract::outputs;
 use presto_ha_generator::template::ids;
 use presto_ha_test_support::aws::{Sandbox, config, in_service_members};
 use presto_ha_test_support::stack::deploy;
@@ -21,8 +27,13 @@ async fn deploys_with(coordinators: u8, workers: u16) {
     let (deployable, removed) = without_custom_resources(&template);
     assert_eq!(
         removed,
-        [ids::COORDINATOR_DNS, ids::PINNED_IMAGE],
-        "only the custom resources are left out"
+        [
+            ids::COORDINATOR_DNS,
+            ids::PINNED_IMAGE,
+            ids::TLS_CERTIFICATE,
+            outputs::CA_CERTIFICATE
+        ],
+        "only the custom resources, and the output that shows one's attribute, are left out"
     );
 
     let stack = deploy(&config, &sandbox.name, &deployable, &sandbox.parameters())
@@ -47,7 +58,7 @@ async fn deploys_with(coordinators: u8, workers: u16) {
 
     assert_eq!(
         stack.outputs["PrestoCoordinatorURL"],
-        "http://coordinator.presto.internal:8080"
+        "https://coordinator.presto.internal:8443"
     );
     assert_eq!(
         stack.outputs["PrestoSSH"],
