@@ -1,12 +1,15 @@
 //! Asking one coordinator's Presto whether it is serving.
 //!
-//! The probe is `GET http://<private-ip>:<port>/v1/info`, which needs no
-//! authentication. Healthy means what Trino Gateway and the Trino Helm chart mean by
+//! The probe is `GET /v1/info`, which needs no authentication: from the Lambdas over
+//! plain HTTP on the nodes' own port (`http://<private-ip>:<port>`), which only the
+//! cluster's security groups reach; from the command line as a client sees it, over
+//! HTTPS to each instance's IP with the certificate checked for the coordinator
+//! record's name. Healthy means what Trino Gateway and the Trino Helm chart mean by
 //! it: HTTP 200, `"coordinator": true` and `"starting": false`.
 
 use std::fmt;
 use std::future::Future;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -79,30 +82,114 @@ struct ServerInfo {
     starting: bool,
 }
 
-/// [`HealthProbe`] over HTTP.
+/// How a probe reaches a coordinator over HTTPS: each instance's IP, with its
+/// certificate checked for the coordinator record's name, as a client reaching the
+/// record would see it.
+#[derive(Debug, Clone)]
+struct Tls {
+    /// The coordinator record's name, which every coordinator's certificate is for.
+    name: String,
+    /// The authority to trust instead of the system's roots (the stack's own).
+    authority: Option<reqwest::Certificate>,
+}
+
+/// A user the coordinators know, for the calls that need one.
+#[derive(Clone)]
+pub struct Credentials {
+    /// The user name.
+    pub user: String,
+    /// The password.
+    pub password: String,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Credentials({}, <password>)", self.user)
+    }
+}
+
+/// [`HealthProbe`] over HTTP, or HTTPS as a client sees it.
 #[derive(Debug, Clone)]
 pub struct HttpProbe {
     client: reqwest::Client,
+    tls: Option<Tls>,
+    credentials: Option<Credentials>,
+}
+
+/// The client every probe builds on. Proxies are never used: the target is a private
+/// IP inside the VPC.
+fn client_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .no_proxy()
+        // A fresh connection each time: a reused one could hide a host that no
+        // longer accepts new connections.
+        .pool_max_idle_per_host(0)
 }
 
 impl HttpProbe {
-    /// A probe with its own connection pool. Proxies are never used: the target is a
-    /// private IP inside the VPC.
+    /// A plain-HTTP probe with its own connection pool.
     pub fn new() -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            // A fresh connection each time: a reused one could hide a host that no
-            // longer accepts new connections.
-            .pool_max_idle_per_host(0)
-            .build()?;
-        Ok(Self { client })
+        Ok(Self {
+            client: client_builder().build()?,
+            tls: None,
+            credentials: None,
+        })
+    }
+
+    /// A probe over HTTPS that connects to each instance's IP and accepts only a
+    /// certificate valid for `name`, issued by `authority_pem` when given (the stack's
+    /// own authority), else by one the system trusts.
+    pub fn https(name: &str, authority_pem: Option<&str>) -> Result<Self, reqwest::Error> {
+        let authority = authority_pem
+            .map(|pem| reqwest::Certificate::from_pem(pem.as_bytes()))
+            .transpose()?;
+        Ok(Self {
+            client: client_builder().build()?,
+            tls: Some(Tls {
+                name: name.to_owned(),
+                authority,
+            }),
+            credentials: None,
+        })
+    }
+
+    /// The same probe, logging on as `credentials` where a call needs a user.
+    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// The client and URL for `path` on the coordinator at `ip:port`.
+    fn request(
+        &self,
+        ip: Ipv4Addr,
+        port: u16,
+        path: &str,
+    ) -> Result<(reqwest::Client, String), ProbeFailure> {
+        let Some(tls) = &self.tls else {
+            let url = format!("http://{}{path}", SocketAddrV4::new(ip, port));
+            return Ok((self.client.clone(), url));
+        };
+        // The record's name resolved to this instance alone, for this one request.
+        let mut builder =
+            client_builder().resolve(&tls.name, SocketAddr::V4(SocketAddrV4::new(ip, port)));
+        if let Some(authority) = &tls.authority {
+            builder = builder.tls_certs_only([authority.clone()]);
+        }
+        let client = builder
+            .build()
+            .map_err(|e| ProbeFailure::Unreachable(error_chain(&e)))?;
+        Ok((client, format!("https://{}:{port}{path}", tls.name)))
     }
 }
 
 impl HealthProbe for HttpProbe {
     async fn probe(&self, ip: Ipv4Addr, port: u16, timeout: Duration) -> Health {
-        let url = format!("http://{}/v1/info", SocketAddrV4::new(ip, port));
-        let response = match self.client.get(&url).timeout(timeout).send().await {
+        let (client, url) = match self.request(ip, port, "/v1/info") {
+            Ok(request) => request,
+            Err(failure) => return Health::Down(failure),
+        };
+        let response = match client.get(&url).timeout(timeout).send().await {
             Ok(response) => response,
             Err(error) if error.is_timeout() => return Health::Down(ProbeFailure::TimedOut),
             Err(error) => return Health::Down(ProbeFailure::Unreachable(error_chain(&error))),
@@ -127,8 +214,8 @@ impl HealthProbe for HttpProbe {
     }
 }
 
-/// The user the queries listing is asked as. Without authentication, Trino and
-/// prestodb only need a name; it shows in their logs.
+/// The user the queries listing is asked as without credentials: Trino and prestodb
+/// then only need a name; it shows in their logs.
 const LISTING_USER: &str = "presto-ha";
 
 /// What a coordinator still has to do before it can go.
@@ -159,22 +246,26 @@ impl QueryLoad for HttpProbe {
         port: u16,
         timeout: Duration,
     ) -> Result<usize, ProbeFailure> {
-        let url = format!("http://{}/v1/query", SocketAddrV4::new(ip, port));
-        let response = self
-            .client
+        let (client, url) = self.request(ip, port, "/v1/query")?;
+        let user = self
+            .credentials
+            .as_ref()
+            .map_or(LISTING_USER, |c| c.user.as_str());
+        let mut request = client
             .get(&url)
-            .header("X-Trino-User", LISTING_USER)
-            .header("X-Presto-User", LISTING_USER)
-            .timeout(timeout)
-            .send()
-            .await
-            .map_err(|error| {
-                if error.is_timeout() {
-                    ProbeFailure::TimedOut
-                } else {
-                    ProbeFailure::Unreachable(error_chain(&error))
-                }
-            })?;
+            .header("X-Trino-User", user)
+            .header("X-Presto-User", user)
+            .timeout(timeout);
+        if let Some(credentials) = &self.credentials {
+            request = request.basic_auth(&credentials.user, Some(&credentials.password));
+        }
+        let response = request.send().await.map_err(|error| {
+            if error.is_timeout() {
+                ProbeFailure::TimedOut
+            } else {
+                ProbeFailure::Unreachable(error_chain(&error))
+            }
+        })?;
         let status = response.status().as_u16();
         if status != 200 {
             return Err(ProbeFailure::Status(status));
@@ -331,6 +422,83 @@ mod tests {
         assert!(matches!(
             probe.unfinished_queries(loopback, broken, timeout).await,
             Err(ProbeFailure::BadBody(_))
+        ));
+    }
+
+    /// A loopback port nothing listens on yet.
+    async fn free_port() -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        listener.local_addr().expect("addr").port()
+    }
+
+    #[tokio::test]
+    async fn over_https_only_a_certificate_for_the_record_from_the_authority_is_healthy() {
+        use presto_ha_test_support::presto::{Behaviour, FakePresto};
+        use presto_ha_test_support::tls::TestAuthority;
+        const RECORD: &str = "coordinator.presto.internal";
+        let authority = TestAuthority::new();
+        let loopback = Ipv4Addr::LOCALHOST;
+        let timeout = Duration::from_secs(2);
+        let login = ("admin", "s3cret");
+        let start = |name: &str, behaviour| {
+            let identity = authority.issue(name);
+            async move {
+                let port = free_port().await;
+                let fake =
+                    FakePresto::start_https(loopback, port, behaviour, identity, login).await;
+                (fake, port)
+            }
+        };
+        let probe = HttpProbe::https(RECORD, Some(authority.pem())).expect("client");
+
+        let (healthy, port) = start(RECORD, Behaviour::Healthy).await;
+        assert_eq!(probe.probe(loopback, port, timeout).await, Health::Healthy);
+        // A client that does not trust the authority gets nothing.
+        let stranger = HttpProbe::https(RECORD, Some(TestAuthority::new().pem())).expect("client");
+        let refused = stranger.probe(loopback, port, timeout).await;
+        assert!(
+            matches!(&refused, Health::Down(ProbeFailure::Unreachable(why)) if why.contains("certificate")),
+            "{refused:?}"
+        );
+        // The queries are listed only to a user who logs on.
+        healthy.control().set_running_queries(2);
+        assert_eq!(
+            probe.unfinished_queries(loopback, port, timeout).await,
+            Err(ProbeFailure::Status(401))
+        );
+        let admin = probe.clone().with_credentials(Credentials {
+            user: login.0.into(),
+            password: login.1.into(),
+        });
+        assert_eq!(
+            admin.unfinished_queries(loopback, port, timeout).await,
+            Ok(2)
+        );
+        assert!(!format!("{admin:?}").contains(login.1), "{admin:?}");
+
+        // A certificate for another name is a failure, however well the engine runs.
+        let (_impostor, port) = start("other.presto.internal", Behaviour::Healthy).await;
+        let health = probe.probe(loopback, port, timeout).await;
+        assert!(
+            matches!(&health, Health::Down(ProbeFailure::Unreachable(why)) if why.contains("certificate")),
+            "{health:?}"
+        );
+        // Starting, hung and refused are told apart over HTTPS as over HTTP.
+        let (_starting, port) = start(RECORD, Behaviour::Starting).await;
+        assert_eq!(probe.probe(loopback, port, timeout).await, Health::Starting);
+        let (_hung, port) = start(RECORD, Behaviour::Hung).await;
+        assert_eq!(
+            probe
+                .probe(loopback, port, Duration::from_millis(300))
+                .await,
+            Health::Down(ProbeFailure::TimedOut)
+        );
+        let closed = free_port().await;
+        assert!(matches!(
+            probe.probe(loopback, closed, timeout).await,
+            Health::Down(ProbeFailure::Unreachable(_))
         ));
     }
 }

@@ -1,15 +1,18 @@
-//! Presto coordinators played by HTTP servers bound to the instances' private IPs
+//! Presto coordinators played by HTTP(S) servers bound to the instances' private IPs
 //! (loopback addresses in the sandbox), answering `/v1/info` and `/v1/query` like
-//! Presto does.
+//! Presto does; over HTTPS with a certificate, and asking for a password, as a
+//! coordinator with TLS and authentication on.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+
+use crate::tls::{Identity, TlsListener};
 
 /// How the fake Presto behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +33,8 @@ pub struct FakePresto {
     running: Arc<Mutex<usize>>,
     server: Option<tokio::task::JoinHandle<()>>,
     address: SocketAddr,
+    tls: Option<Identity>,
+    login: Option<String>,
 }
 
 impl FakePresto {
@@ -42,6 +47,30 @@ impl FakePresto {
             running: Arc::new(Mutex::new(0)),
             server: None,
             address,
+            tls: None,
+            login: None,
+        };
+        fake.listen().await;
+        fake
+    }
+
+    /// Serves HTTPS on `ip:port` with `identity`, behaving as `behaviour`; its queries
+    /// are listed only to `user` logging on with `password` (HTTP basic
+    /// authentication), as a coordinator with password authentication on.
+    pub async fn start_https(
+        ip: Ipv4Addr,
+        port: u16,
+        behaviour: Behaviour,
+        identity: Identity,
+        (user, password): (&str, &str),
+    ) -> Self {
+        let mut fake = Self {
+            behaviour: Arc::new(Mutex::new(behaviour)),
+            running: Arc::new(Mutex::new(0)),
+            server: None,
+            address: SocketAddr::from((ip, port)),
+            tls: Some(identity),
+            login: Some(basic(user, password)),
         };
         fake.listen().await;
         fake
@@ -51,12 +80,19 @@ impl FakePresto {
         let router = Router::new()
             .route("/v1/info", get(info))
             .with_state(self.behaviour.clone())
-            .route("/v1/query", get(queries).with_state(self.running.clone()));
+            .route(
+                "/v1/query",
+                get(queries).with_state((self.running.clone(), self.login.clone())),
+            );
         let listener = tokio::net::TcpListener::bind(self.address)
             .await
             .unwrap_or_else(|e| panic!("failed to bind fake Presto on {}: {e}", self.address));
+        let tls = self.tls.clone();
         self.server = Some(tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
+            let _ = match tls {
+                Some(identity) => axum::serve(TlsListener::new(listener, &identity), router).await,
+                None => axum::serve(listener, router).await,
+            };
         }));
     }
 
@@ -130,8 +166,25 @@ async fn info(State(behaviour): State<Arc<Mutex<Behaviour>>>) -> Response {
     }
 }
 
-/// `GET /v1/query`: the running queries set, and one finished, as Presto lists them.
-async fn queries(State(running): State<Arc<Mutex<usize>>>) -> Response {
+/// The `Authorization` header of HTTP basic authentication as `user` with `password`.
+fn basic(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {token}")
+}
+
+/// `GET /v1/query`: the running queries set, and one finished, as Presto lists them;
+/// 401 without the login it asks for.
+async fn queries(
+    State((running, login)): State<(Arc<Mutex<usize>>, Option<String>)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(login) = login {
+        let given = headers.get("authorization").and_then(|v| v.to_str().ok());
+        if given != Some(login.as_str()) {
+            return StatusCode::UNAUTHORIZED.into_response();
+        }
+    }
     let running = *running.lock().expect("lock");
     let mut listed: Vec<String> = (0..running)
         .map(|n| format!(r#"{{"queryId":"20261126_{n:06}_00000_aaaaa","state":"RUNNING"}}"#))
