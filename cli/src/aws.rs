@@ -77,9 +77,13 @@ where
 pub async fn open_stack(
     profile: &Profile,
     name: &str,
-) -> anyhow::Result<(AwsClients, crate::stack::ClusterStack)> {
+) -> anyhow::Result<(
+    AwsClients,
+    crate::stack::ClusterStack,
+    aws_config::SdkConfig,
+)> {
     let config = load(profile).await?;
     let cluster =
         crate::stack::cluster(&aws_sdk_cloudformation::Client::new(&config), name).await?;
-    Ok((AwsClients::new(&config), cluster))
+    Ok((AwsClients::new(&config), cluster, config))
 }

@@ -1,6 +1,7 @@
 //! A deployed presto-ha stack, as the other commands need it: where its coordinator
-//! record lives, which group holds the coordinators, and Presto's port, all read from
-//! the stack's outputs and parameters.
+//! record lives, which group holds the coordinators, and how a client reaches them
+//! (port, TLS and the authority to trust, the admin's secret), all read from the
+//! stack's outputs.
 
 use std::collections::BTreeMap;
 
@@ -8,7 +9,8 @@ use anyhow::{Context, bail};
 use aws_sdk_cloudformation::Client;
 use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 use aws_sdk_cloudformation::types::Stack;
-use presto_ha_contract::{outputs, parameters};
+use presto_ha_contract::{outputs, users};
+use presto_ha_coordinators::probe::{Credentials, HttpProbe};
 use presto_ha_coordinators::record::RecordAddress;
 
 use crate::aws::AwsContext;
@@ -41,8 +43,77 @@ pub struct ClusterStack {
     pub record: RecordAddress,
     /// The coordinator Auto Scaling group.
     pub group: String,
-    /// Presto's HTTP port.
+    /// The port clients reach: HTTPS with TLS on, else HTTP.
     pub port: u16,
+    /// With TLS on, the authority to trust: the stack's own, or `None` for a
+    /// certificate the user gave, which the system's roots vouch for.
+    pub tls: Option<Option<String>>,
+    /// The secret holding the admin user's password.
+    pub admin_secret: Option<String>,
+}
+
+impl ClusterStack {
+    /// A probe that reaches the coordinators as a client does: over HTTPS to each
+    /// instance, checking the certificate for the record's name, when TLS is on.
+    pub fn client_probe(&self) -> anyhow::Result<HttpProbe> {
+        match &self.tls {
+            None => HttpProbe::new(),
+            Some(authority) => {
+                HttpProbe::https(&self.record.name.to_string(), authority.as_deref())
+            }
+        }
+        .with_context(|| format!("stack {}: cannot set up the probe", self.name))
+    }
+
+    /// The admin user's credentials, read from the stack's secret; `None` when the
+    /// stack has no authentication.
+    pub async fn admin_credentials(
+        &self,
+        secrets: &aws_sdk_secretsmanager::Client,
+    ) -> anyhow::Result<Option<Credentials>> {
+        let (Some(_), Some(secret)) = (&self.tls, &self.admin_secret) else {
+            return Ok(None);
+        };
+        let value = secrets
+            .get_secret_value()
+            .secret_id(secret)
+            .send()
+            .await
+            .aws("GetSecretValue", format_args!("secret {secret}"))?
+            .secret_string
+            .with_context(|| format!("secret {secret} holds no text"))?;
+        let password = serde_json::from_str::<serde_json::Value>(&value)
+            .ok()
+            .and_then(|v| v.get(users::ADMIN)?.as_str().map(str::to_owned))
+            .with_context(|| {
+                format!(
+                    "secret {secret} is not JSON with the {} user's password",
+                    users::ADMIN
+                )
+            })?;
+        Ok(Some(Credentials {
+            user: users::ADMIN.to_owned(),
+            password,
+        }))
+    }
+}
+
+/// The scheme and port of the coordinator URL output, such as
+/// `https://coordinator.presto.internal:8443`.
+fn client_endpoint(url: &str) -> Option<(bool, u16)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let https = match scheme {
+        "https" => true,
+        "http" => false,
+        _ => return None,
+    };
+    let port = rest
+        .rsplit_once(':')?
+        .1
+        .trim_end_matches('/')
+        .parse()
+        .ok()?;
+    Some((https, port))
 }
 
 /// Reads stack `name`; an error names the stack and what it lacks.
@@ -64,17 +135,19 @@ pub async fn cluster(cfn: &Client, name: &str) -> anyhow::Result<ClusterStack> {
     };
     let zone = output(outputs::HOSTED_ZONE_ID)?;
     let record = output(outputs::COORDINATOR_RECORD_NAME)?;
-    let port = stack
-        .parameters()
-        .iter()
-        .find(|p| p.parameter_key() == Some(parameters::PRESTO_HTTP_PORT))
-        .and_then(|p| p.parameter_value())
-        .with_context(|| {
-            format!(
-                "stack {name} has no parameter {}",
-                parameters::PRESTO_HTTP_PORT
-            )
-        })?;
+    let url = output(outputs::PRESTO_COORDINATOR_URL)?;
+    let (https, port) = client_endpoint(url).with_context(|| {
+        format!(
+            "stack {name}: output {} is '{url}', not http(s)://host:port",
+            outputs::PRESTO_COORDINATOR_URL
+        )
+    })?;
+    // The stack's own authority is a PEM text; for a certificate the user gave, the
+    // output says so in words.
+    let authority = outputs
+        .get(outputs::CA_CERTIFICATE)
+        .filter(|text| text.starts_with("-----BEGIN CERTIFICATE-----"))
+        .map(|text| (*text).to_owned());
     Ok(ClusterStack {
         name: name.to_owned(),
         status: stack
@@ -93,20 +166,40 @@ pub async fn cluster(cfn: &Client, name: &str) -> anyhow::Result<ClusterStack> {
             })?,
         },
         group: output(outputs::COORDINATOR_GROUP_NAME)?.to_owned(),
-        port: port.parse().with_context(|| {
-            format!(
-                "stack {name}: parameter {} is '{port}'",
-                parameters::PRESTO_HTTP_PORT
-            )
-        })?,
+        port,
+        tls: https.then_some(authority),
+        admin_secret: outputs
+            .get(outputs::ADMIN_PASSWORD_SECRET)
+            .map(|secret| (*secret).to_owned()),
     })
 }
 
 #[cfg(test)]
 mod tests {
+    use presto_ha_contract::parameters;
     use presto_ha_generator::settings::StackSettings;
 
     use super::*;
+
+    #[test]
+    fn the_coordinator_url_gives_the_scheme_and_port() {
+        assert_eq!(
+            client_endpoint("https://coordinator.presto.internal:8443"),
+            Some((true, 8443))
+        );
+        assert_eq!(
+            client_endpoint("http://coordinator.presto.internal:8080/"),
+            Some((false, 8080))
+        );
+        for bad in [
+            "ftp://host:21",
+            "https://host",
+            "host:8443",
+            "https://host:port",
+        ] {
+            assert_eq!(client_endpoint(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn the_template_has_every_output_and_parameter_the_commands_read() {
@@ -115,13 +208,16 @@ mod tests {
             outputs::HOSTED_ZONE_ID,
             outputs::COORDINATOR_RECORD_NAME,
             outputs::COORDINATOR_GROUP_NAME,
+            outputs::PRESTO_COORDINATOR_URL,
+            outputs::CA_CERTIFICATE,
+            outputs::ADMIN_PASSWORD_SECRET,
         ] {
             assert!(template["Outputs"][output]["Value"].is_object(), "{output}");
         }
-        for parameter in parameters::CODE.iter().chain([
-            &parameters::PRESTO_HTTP_PORT,
-            &parameters::HA_COORDINATORS_COUNT,
-        ]) {
+        for parameter in parameters::CODE
+            .iter()
+            .chain([&parameters::HA_COORDINATORS_COUNT])
+        {
             assert!(template["Parameters"][parameter].is_object(), "{parameter}");
         }
     }

@@ -2,8 +2,10 @@
 //! with its health, the standbys, and the watcher's last failover; as a table for
 //! people or JSON for scripts.
 //!
-//! The probes go from where the command runs: outside the VPC (and without a VPN into
-//! it) every coordinator shows as unreachable, whatever its real health.
+//! The probes go from where the command runs, as a client's would: to each instance's
+//! client port, over HTTPS with the certificate checked for the record's name when TLS
+//! is on. Outside the VPC (and without a VPN into it) every coordinator shows as
+//! unreachable, whatever its real health.
 
 use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -14,7 +16,7 @@ use aws_smithy_types::date_time::Format;
 use presto_ha_coordinators::choice::probe_serving;
 use presto_ha_coordinators::group::{Coordinators, InstanceState};
 use presto_ha_coordinators::notes::{LastFailover, Note, Route53Note, WatchNote};
-use presto_ha_coordinators::probe::{HealthProbe, HttpProbe};
+use presto_ha_coordinators::probe::HealthProbe;
 use presto_ha_coordinators::record::CoordinatorRecord;
 use serde::Serialize;
 
@@ -105,11 +107,11 @@ fn state_name(state: InstanceState) -> &'static str {
 impl StatusArgs {
     /// Opens the stack, gathers its report and prints it as a table or JSON.
     pub async fn run(self, profile: &Profile, out: &mut impl Write) -> anyhow::Result<()> {
-        let (aws, cluster) = aws::open_stack(profile, &self.stack_name).await?;
+        let (aws, cluster, _) = aws::open_stack(profile, &self.stack_name).await?;
         let report = gather(
             &cluster,
             &aws.coordinators(),
-            &HttpProbe::new().context("failed to set up the HTTP probe")?,
+            &cluster.client_probe()?,
             &aws.record(),
             &Route53Note::new(aws.route53.clone()),
         )

@@ -15,7 +15,7 @@ use presto_ha_coordinators::error_chain;
 use presto_ha_coordinators::group::{
     Coordinator, Coordinators, InstanceId, InstanceState, move_protection,
 };
-use presto_ha_coordinators::probe::{Health, HealthProbe, HttpProbe, ProbeFailure, QueryLoad};
+use presto_ha_coordinators::probe::{Health, HealthProbe, ProbeFailure, QueryLoad};
 use presto_ha_coordinators::record::{ARecord, CoordinatorRecord, RecordError};
 use presto_ha_watcher::watch::{AsgFence, Fence};
 
@@ -73,7 +73,15 @@ pub fn drain_step(
 impl SwitchoverArgs {
     /// Opens the stack and moves its record as the flags ask.
     pub async fn run(self, profile: &Profile, out: &mut impl Write) -> anyhow::Result<()> {
-        let (aws, cluster) = aws::open_stack(profile, &self.stack_name).await?;
+        let (aws, cluster, config) = aws::open_stack(profile, &self.stack_name).await?;
+        let mut probe = cluster.client_probe()?;
+        // Listing the old coordinator's queries needs a user who may see them all.
+        if let Some(admin) = cluster
+            .admin_credentials(&aws_sdk_secretsmanager::Client::new(&config))
+            .await?
+        {
+            probe = probe.with_credentials(admin);
+        }
         let request = SwitchoverRequest {
             to: self.to.map(InstanceId::new),
             terminate_old: self.terminate_old,
@@ -84,7 +92,7 @@ impl SwitchoverArgs {
             &cluster,
             &request,
             &aws.coordinators(),
-            &HttpProbe::new().context("failed to set up the HTTP probe")?,
+            &probe,
             &aws.record(),
             &AsgFence::new(aws.autoscaling.clone()),
             out,
@@ -457,6 +465,8 @@ mod tests {
             },
             group: "g".into(),
             port: 8080,
+            tls: None,
+            admin_secret: None,
         }
     }
 

@@ -14,10 +14,14 @@ use presto_ha_test_support::aws::{
 };
 use presto_ha_test_support::presto::{Behaviour, FakePresto};
 use presto_ha_test_support::stack::deploy;
-use presto_ha_test_support::templates::{generate, without_custom_resources};
+use presto_ha_test_support::templates::{
+    AUTHORITY_STAND_IN, generate, secret_stand_in, without_custom_resources,
+};
+use presto_ha_test_support::tls::TestAuthority;
 use serde_json::Value;
 
 const PORT: u16 = 28082;
+const ADMIN_PASSWORD: &str = "AdminPassword0123456789abcdefghi";
 const RECORD: &str = "coordinator.presto.internal";
 
 async fn presto_ha(args: &[&str]) -> Output {
@@ -540,7 +544,10 @@ async fn stack_output(config: &SdkConfig, name: &str, key: &str) -> String {
 }
 
 /// A deployed stack of `count` coordinators with fake Presto on each (behaving as
-/// `behaviours` says, in launch order) and the record on the first.
+/// `behaviours` says, in launch order) and the record on the first. The fakes serve
+/// HTTPS on the client port with certificates from the stack's authority (the
+/// `impostor`, if any, with one for another name) and list their queries only to the
+/// admin, whose password is in the stack's admin secret.
 struct Cluster {
     config: SdkConfig,
     name: String,
@@ -550,13 +557,27 @@ struct Cluster {
 }
 
 impl Cluster {
-    async fn new(name: &str, behaviours: &[Behaviour]) -> Self {
+    async fn new(name: &str, behaviours: &[Behaviour], impostor: Option<usize>) -> Self {
         let config = config().await;
         let sandbox = Sandbox::create(&config, name).await.expect("sandbox");
         let (template, _) = without_custom_resources(&generate(&[]));
+        let authority = TestAuthority::new();
+        let admin_secret = aws_sdk_secretsmanager::Client::new(&config)
+            .create_secret()
+            .name(format!("{name}-admin"))
+            .secret_string(format!("{{\"admin\":\"{ADMIN_PASSWORD}\"}}"))
+            .send()
+            .await
+            .expect("the admin secret")
+            .arn
+            .expect("an ARN");
         let mut parameters = sandbox.parameters();
         parameters.push(("HACoordinatorsCount", behaviours.len().to_string()));
-        parameters.push(("PrestoHttpPort", PORT.to_string()));
+        parameters.push(("PrestoHttpsPort", PORT.to_string()));
+        parameters.push(("PrestoHttpPort", (PORT + 1).to_string()));
+        parameters.push((AUTHORITY_STAND_IN, authority.pem().to_owned()));
+        let admin_stand_in = secret_stand_in("AdminPasswordSecret");
+        parameters.push((admin_stand_in.as_str(), admin_secret));
         let stack = deploy(&config, &sandbox.name, &template, &parameters)
             .await
             .expect("stack");
@@ -564,8 +585,15 @@ impl Cluster {
         let members = in_service_members(&config, &stack.outputs["CoordinatorGroupName"]).await;
         assert_eq!(members.len(), behaviours.len());
         let mut presto = Vec::new();
-        for ((_, ip, _), behaviour) in members.iter().zip(behaviours) {
-            presto.push(FakePresto::start(*ip, PORT, *behaviour).await);
+        for (n, ((_, ip, _), behaviour)) in members.iter().zip(behaviours).enumerate() {
+            let name = if impostor == Some(n) {
+                "impostor.presto.internal"
+            } else {
+                RECORD
+            };
+            let identity = authority.issue(name);
+            let login = ("admin", ADMIN_PASSWORD);
+            presto.push(FakePresto::start_https(*ip, PORT, *behaviour, identity, login).await);
         }
         let address = RecordAddress {
             zone: stack.outputs["HostedZoneId"].parse().expect("zone"),
@@ -603,7 +631,13 @@ async fn status_shows_the_record_every_coordinator_and_the_last_failover() {
     presto_ha_test_support::needs!(Emulator);
     let cluster = Cluster::new(
         "status",
-        &[Behaviour::Healthy, Behaviour::Failing, Behaviour::Healthy],
+        &[
+            Behaviour::Healthy,
+            Behaviour::Failing,
+            Behaviour::Healthy,
+            Behaviour::Healthy,
+        ],
+        Some(3),
     )
     .await;
     let failover = LastFailover {
@@ -659,6 +693,9 @@ async fn status_shows_the_record_every_coordinator_and_the_last_failover() {
     );
     assert!(row(1).ends_with(&["HTTP", "500"]), "{printed}");
     assert_eq!(row(2).last(), Some(&"healthy"));
+    // A coordinator whose certificate is not for the record is not healthy, however
+    // well its engine runs: clients would refuse it.
+    assert!(row(3).join(" ").contains("certificate"), "{printed}");
 
     let json = presto_ha(&["status", "--stack-name", &cluster.name, "--json"]).await;
     assert!(json.status.success(), "{}", describe(&json));
@@ -672,7 +709,7 @@ async fn status_shows_the_record_every_coordinator_and_the_last_failover() {
         serde_json::json!([cluster.id(2)])
     );
     let coordinators = report["coordinators"].as_array().expect("coordinators");
-    assert_eq!(coordinators.len(), 3);
+    assert_eq!(coordinators.len(), 4);
     let unhealthy = coordinators
         .iter()
         .find(|c| c["instance_id"] == cluster.id(1))
@@ -709,7 +746,9 @@ async fn switchover_moves_to_a_healthy_standby_and_refuses_what_it_cannot_vouch_
             Behaviour::Failing,
             Behaviour::Healthy,
             Behaviour::Healthy,
+            Behaviour::Healthy,
         ],
+        Some(2),
     )
     .await;
     let run = |extra: &[&str]| {
@@ -732,6 +771,16 @@ async fn switchover_moves_to_a_healthy_standby_and_refuses_what_it_cannot_vouch_
         )) && stderr.contains("HTTP 500"),
         "{stderr}"
     );
+    let impostor = run(&["--to", cluster.id(2)]).await;
+    let stderr = text(&impostor.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "refusing to switch: {} is not healthy",
+            cluster.id(2)
+        )) && stderr.contains("certificate"),
+        "{}",
+        describe(&impostor)
+    );
     let stranger = run(&["--to", "i-0fedcba9876543210"]).await;
     assert_fails_saying(
         &stranger,
@@ -745,7 +794,8 @@ async fn switchover_moves_to_a_healthy_standby_and_refuses_what_it_cannot_vouch_
         "a refused switchover changes nothing"
     );
 
-    // No target given: the healthy standby, and nothing is terminated.
+    // No target given: the healthy standby launched first, passing over the one whose
+    // certificate is for another name; nothing is terminated.
     let moved = run(&[]).await;
     assert!(moved.status.success(), "{}", describe(&moved));
     assert!(
@@ -753,13 +803,13 @@ async fn switchover_moves_to_a_healthy_standby_and_refuses_what_it_cannot_vouch_
             "from {} ({}) to {} ({}), TTL 5 s",
             cluster.ip(0),
             cluster.id(0),
-            cluster.ip(2),
-            cluster.id(2)
+            cluster.ip(3),
+            cluster.id(3)
         )),
         "{}",
         describe(&moved)
     );
-    assert_eq!(cluster.record().await, Some(cluster.ip(2)));
+    assert_eq!(cluster.record().await, Some(cluster.ip(3)));
     let group = stack_output(&cluster.config, &cluster.name, "CoordinatorGroupName").await;
     let members: Vec<String> = in_service_members(&cluster.config, &group)
         .await
@@ -774,20 +824,20 @@ async fn switchover_moves_to_a_healthy_standby_and_refuses_what_it_cannot_vouch_
     assert!(
         text(&moved.stdout).contains(&format!(
             "{} is the coordinator protected from scale-in",
-            cluster.id(2)
+            cluster.id(3)
         )),
         "{}",
         describe(&moved)
     );
     assert_eq!(
         protected_members(&cluster.config, &group).await,
-        [cluster.id(2).to_owned()]
+        [cluster.id(3).to_owned()]
     );
 
     // On to the last, retiring the one it leaves once its two running queries have
     // finished. (Not back to the first: the emulator refuses a CREATE it has journalled
     // before even when the same batch deletes the record first, which Route 53 allows.)
-    let old = cluster.presto[2].control();
+    let old = cluster.presto[3].control();
     old.set_running_queries(2);
     let ec2 = aws_sdk_ec2::Client::new(&cluster.config);
     let state = |id: String| {
@@ -809,14 +859,14 @@ async fn switchover_moves_to_a_healthy_standby_and_refuses_what_it_cannot_vouch_
     let finish_later = async {
         // Past the record's TTL (5 s) and a few counts of the queries.
         tokio::time::sleep(Duration::from_secs(10)).await;
-        let during = state(cluster.id(2).to_owned()).await;
+        let during = state(cluster.id(3).to_owned()).await;
         old.set_running_queries(0);
         during
     };
     let (on, during) = tokio::join!(
         run(&[
             "--to",
-            cluster.id(3),
+            cluster.id(4),
             "--terminate-old",
             "--client-cache",
             "0s"
@@ -825,17 +875,17 @@ async fn switchover_moves_to_a_healthy_standby_and_refuses_what_it_cannot_vouch_
     );
     assert!(on.status.success(), "{}", describe(&on));
     assert_eq!(during, "running", "terminated before its queries finished");
-    assert_eq!(cluster.record().await, Some(cluster.ip(3)));
+    assert_eq!(cluster.record().await, Some(cluster.ip(4)));
     let stdout = text(&on.stdout);
     let said = [
         "waiting 5 s for clients to follow the record (TTL 5 s + client cache allowance 0 s)"
             .to_owned(),
         format!(
             "waiting for {} to finish: 2 unfinished queries (drain timeout 600 s)",
-            cluster.id(2)
+            cluster.id(3)
         ),
-        format!("{} has no unfinished queries", cluster.id(2)),
-        format!("terminated {}", cluster.id(2)),
+        format!("{} has no unfinished queries", cluster.id(3)),
+        format!("terminated {}", cluster.id(3)),
     ];
     let mut at = 0;
     for line in &said {
@@ -849,5 +899,5 @@ async fn switchover_moves_to_a_healthy_standby_and_refuses_what_it_cannot_vouch_
         .into_iter()
         .map(|m| m.0)
         .collect();
-    assert!(!members.iter().any(|m| m == cluster.id(2)), "{members:?}");
+    assert!(!members.iter().any(|m| m == cluster.id(3)), "{members:?}");
 }

@@ -22,18 +22,33 @@ pub fn generate(args: &[&str]) -> Value {
 /// The parameter that stands in for `Custom::PinnedImage` in the emulator.
 pub const IMAGE_STAND_IN: &str = "PinnedImageStandIn";
 
-/// The template without its `Custom::` resources, which the emulator cannot run (it
-/// needs Docker for a Lambda-backed custom resource), and without what refers to
-/// them. Returns the logical ids removed, resources and outputs alike.
+/// The parameter that stands in for the authority `Custom::TlsCertificate` hands out,
+/// in the output that shows it: a test sets it to its own authority's PEM.
+pub const AUTHORITY_STAND_IN: &str = "CaCertificateStandIn";
+
+/// The parameter that stands in for the secret `id`, which the emulator's
+/// CloudFormation cannot create: a test sets it to a secret it made itself.
+pub fn secret_stand_in(id: &str) -> String {
+    format!("{id}StandIn")
+}
+
+/// The template without what the emulator cannot create, and without what refers to
+/// it: its `Custom::` resources (the emulator needs Docker for a Lambda-backed custom
+/// resource) and its `AWS::SecretsManager::Secret`s (it has no CloudFormation support
+/// for them). Returns the logical ids removed, resources and outputs alike.
 ///
-/// The pinned image is the exception, since every node refers to it: its attribute is
-/// replaced by a parameter [`IMAGE_STAND_IN`] of the SSM parameter type, which the
-/// emulator resolves from the same SSM parameter the custom resource reads.
+/// What every node needs is stood in for instead: the pinned image's attribute by a
+/// parameter [`IMAGE_STAND_IN`] of the SSM parameter type, which the emulator resolves
+/// from the same SSM parameter the custom resource reads; the certificate's secret by
+/// the stack's own certificate secret; each secret by a parameter
+/// ([`secret_stand_in`]) holding an ARN; the authority in the outputs by
+/// [`AUTHORITY_STAND_IN`].
 pub fn without_custom_resources(template: &Value) -> (Value, Vec<String>) {
     let mut template = template.clone();
     stand_in_for_the_pinned_image(&mut template);
     stand_in_for_the_certificate(&mut template);
-    let mut removed: Vec<String> = Vec::new();
+    let secrets = stand_in_for_the_secrets(&mut template);
+    let mut removed: Vec<String> = secrets;
     let resources = template["Resources"].as_object_mut().expect("Resources");
     loop {
         let doomed: Vec<String> = resources
@@ -114,8 +129,52 @@ fn stand_in_for_the_pinned_image(template: &mut Value) {
     }
 }
 
+/// Replaces every secret by a parameter holding an ARN, and removes it; returns the
+/// secrets' ids.
+fn stand_in_for_the_secrets(template: &mut Value) -> Vec<String> {
+    let secrets: Vec<String> = template["Resources"]
+        .as_object()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::SecretsManager::Secret")
+        .map(|(id, _)| id.clone())
+        .collect();
+    for id in &secrets {
+        let stand_in = secret_stand_in(id);
+        template["Parameters"][&stand_in] = json!({
+            "Type": "String",
+            "Default": format!("arn:aws:secretsmanager:{REGION}:123456789012:secret:{id}-StandIn"),
+        });
+        template["Resources"]
+            .as_object_mut()
+            .expect("Resources")
+            .remove(id);
+        for part in ["Resources", "Outputs"] {
+            replace_ref(&mut template[part], id, &stand_in);
+            replace_sub_text(
+                &mut template[part],
+                &format!("${{{id}}}"),
+                &format!("${{{stand_in}}}"),
+            );
+        }
+    }
+    secrets
+}
+
+fn replace_ref(value: &mut Value, id: &str, by: &str) {
+    match value {
+        Value::Object(map) if map.len() == 1 && map.get("Ref") == Some(&Value::from(id)) => {
+            map.insert("Ref".into(), by.into());
+        }
+        Value::Object(map) => map.values_mut().for_each(|v| replace_ref(v, id, by)),
+        Value::Array(items) => items.iter_mut().for_each(|v| replace_ref(v, id, by)),
+        _ => {}
+    }
+}
+
 /// Replaces the secret a `Custom::TlsCertificate` hands the coordinators by the
-/// stack's own certificate secret, which that resource would have filled.
+/// stack's own certificate secret, which that resource would have filled, and the
+/// authority it hands out by [`AUTHORITY_STAND_IN`].
 fn stand_in_for_the_certificate(template: &mut Value) {
     let certificates: Vec<(String, Value)> = template["Resources"]
         .as_object()
@@ -141,6 +200,12 @@ fn stand_in_for_the_certificate(template: &mut Value) {
             &format!("${{{made_name}}}"),
         );
         replace_get_att(&mut template["Resources"], &id, &made);
+        template["Parameters"][AUTHORITY_STAND_IN] = json!({ "Type": "String", "Default": "" });
+        replace_get_att(
+            &mut template["Outputs"],
+            &id,
+            &json!({ "Ref": AUTHORITY_STAND_IN }),
+        );
     }
 }
 

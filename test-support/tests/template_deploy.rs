@@ -5,10 +5,10 @@
 //! `Custom::TlsCertificate` (and nothing else) are removed before deploying, the image
 //! standing in as an SSM-typed parameter and the certificate as the stack's own
 //! certificate secret; the custom resource's own tests drive its Lambda directly.
-//! The emulator skips `AWS::SecretsManager::Secret` (it has no CloudFormation support
-//! for it), and with it the output naming the admin secret: the secrets' properties
-//! are checked against AWS's own schema by cfn-lint, and their use by the nodes in the
-//! sandbox boot tests.
+//! The emulator has no CloudFormation support for `AWS::SecretsManager::Secret`: the
+//! secrets are stood in for by parameters holding ARNs, their properties are checked
+//! against AWS's own schema by cfn-lint, and their use by the nodes in the sandbox
+//! boot tests.
 
 use presto_ha_contract::outputs;
 use presto_ha_generator::template::ids;
@@ -24,16 +24,20 @@ async fn deploys_with(coordinators: u8, workers: u16) {
         &format!("--coordinators={coordinators}"),
         &format!("--workers={workers}"),
     ]);
-    let (deployable, removed) = without_custom_resources(&template);
+    let (deployable, mut removed) = without_custom_resources(&template);
+    removed.sort();
     assert_eq!(
         removed,
         [
+            ids::ADMIN_PASSWORD_SECRET,
+            ids::AUTHORITY_SECRET,
             ids::COORDINATOR_DNS,
+            ids::SHARED_SECRET,
             ids::PINNED_IMAGE,
             ids::TLS_CERTIFICATE,
-            outputs::CA_CERTIFICATE
+            ids::MADE_CERTIFICATE_SECRET,
         ],
-        "only the custom resources, and the output that shows one's attribute, are left out"
+        "only the custom resources and the secrets are left out"
     );
 
     let stack = deploy(&config, &sandbox.name, &deployable, &sandbox.parameters())
@@ -67,7 +71,11 @@ async fn deploys_with(coordinators: u8, workers: u16) {
             sandbox.key_name
         )
     );
-    for key in ["HostedZoneId", "WatcherFunctionName"] {
+    for key in [
+        "HostedZoneId",
+        "WatcherFunctionName",
+        outputs::ADMIN_PASSWORD_SECRET,
+    ] {
         assert!(!stack.outputs[key].is_empty(), "output {key} is empty");
     }
 }
