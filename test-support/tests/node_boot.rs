@@ -903,8 +903,15 @@ fn a_wrong_or_missing_credential_stops_the_boot() {
     let (other_cert, other_key) = certificate("elsewhere.presto.internal");
     let (cert, _) = certificate(RECORD);
     let users = "arn:aws:secretsmanager:us-east-1:123456789012:secret:users-AbCdEf";
-    type Setup = Box<dyn Fn(&Sandbox)>;
-    let cases: Vec<(&str, Setup, Vec<(&str, &str)>, String)> = vec![
+    /// The node's role, what to change in the sandbox, the parameters given, and the
+    /// reason the boot must stop with.
+    type Case<'a> = (
+        &'a str,
+        Box<dyn Fn(&Sandbox)>,
+        Vec<(&'a str, &'a str)>,
+        String,
+    );
+    let cases: Vec<Case> = vec![
         (
             "worker",
             Box::new(|s: &Sandbox| s.put_secret(SHARED_SECRET_ID, "")),
