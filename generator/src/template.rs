@@ -463,6 +463,15 @@ fn node_role(role: Role) -> Value {
             "Presto workers: the nodes' shared secret, and the Glue catalog, data buckets, configuration objects and secrets the stack names."
         }
     };
+    service_role(
+        "ec2.amazonaws.com",
+        description,
+        json!([node_policy(), stack_secrets_policy(role)]),
+    )
+}
+
+/// A role that `service` assumes, with inline `policies`.
+fn service_role(service: &str, description: &str, policies: Value) -> Value {
     json!({
         "Type": "AWS::IAM::Role",
         "Properties": {
@@ -471,11 +480,11 @@ fn node_role(role: Role) -> Value {
                 "Version": "2012-10-17",
                 "Statement": [{
                     "Effect": "Allow",
-                    "Principal": { "Service": "ec2.amazonaws.com" },
+                    "Principal": { "Service": service },
                     "Action": "sts:AssumeRole",
                 }],
             },
-            "Policies": [node_policy(), stack_secrets_policy(role)],
+            "Policies": policies,
         },
     })
 }
@@ -718,25 +727,18 @@ fn coordinator_group_arn() -> Value {
 }
 
 fn lambda_role(description: &str, statements: Vec<Value>) -> Value {
-    json!({
-        "Type": "AWS::IAM::Role",
-        "Properties": {
-            "Description": description,
-            "AssumeRolePolicyDocument": {
-                "Version": "2012-10-17",
-                "Statement": [{
-                    "Effect": "Allow",
-                    "Principal": { "Service": "lambda.amazonaws.com" },
-                    "Action": "sts:AssumeRole",
-                }],
-            },
-            "ManagedPolicyArns": [sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole")],
-            "Policies": [{
-                "PolicyName": "coordinator-record",
-                "PolicyDocument": { "Version": "2012-10-17", "Statement": statements },
-            }],
-        },
-    })
+    let mut role = service_role(
+        "lambda.amazonaws.com",
+        description,
+        json!([{
+            "PolicyName": "coordinator-record",
+            "PolicyDocument": { "Version": "2012-10-17", "Statement": statements },
+        }]),
+    );
+    role["Properties"]["ManagedPolicyArns"] = json!([sub(
+        "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+    )]);
+    role
 }
 
 fn log_group() -> Value {
