@@ -6,9 +6,10 @@
 //! - **Made by the stack** (no secret given): a certificate authority of the stack's
 //!   own, limited by a name constraint to the record's zone, kept in a secret that
 //!   only this resource reads; and a certificate for the record signed by it, written
-//!   with its key to the secret the coordinators read. The authority is made once and
-//!   kept: an update that renames the record or bumps the credentials revision
-//!   reissues the certificate under the same authority, so clients keep trusting it.
+//!   with its key to the secret the coordinators read. The authority is made once per
+//!   zone and kept: an update that renames the record or bumps the credentials
+//!   revision reissues the certificate under the same authority, so clients keep
+//!   trusting it, and a zone change rolled back finds its old authority again.
 //! - **Given by the user**: the secret is read and checked (a chain and its key, the
 //!   key belonging to the first certificate, which must be valid for the record), so
 //!   that a wrong certificate fails the stack operation with its reason instead of
@@ -38,8 +39,6 @@ const AUTHORITY_DAYS: i64 = 20 * 365;
 /// How long a certificate the stack makes is valid; a stack update with a new
 /// credentials revision reissues it.
 pub const CERTIFICATE_DAYS: i64 = 5 * 365;
-/// The key in the authority's secret naming the zone its name constraint permits.
-const AUTHORITY_ZONE: &str = "zone";
 
 /// Where the coordinators' certificate comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -253,7 +252,14 @@ pub async fn certify(store: &impl SecretStore, request: TlsRequest) -> Result<Su
                 Ok(Some(authority)) => authority,
                 Ok(None) => {
                     let authority = Authority::make(zone)?;
-                    store.write(authority_secret, authority.to_secret()).await?;
+                    let kept =
+                        authority
+                            .kept_with(&stored)
+                            .map_err(|problem| TlsError::Authority {
+                                secret: authority_secret.clone(),
+                                problem,
+                            })?;
+                    store.write(authority_secret, kept).await?;
                     tracing::info!(zone, "certificate authority made");
                     authority
                 }
@@ -380,19 +386,23 @@ impl Authority {
         })
     }
 
-    /// The authority kept in `value`, when it is one for `zone`; `None` when the
-    /// secret is still empty or the authority was for another zone.
+    /// The authorities kept in a secret's value: an object from zone to certificate
+    /// and key, empty at first.
+    fn kept(value: &str) -> Result<serde_json::Map<String, Value>, String> {
+        match serde_json::from_str(value) {
+            Ok(Value::Object(kept)) => Ok(kept),
+            _ => Err("its value is not a JSON object of zones".to_owned()),
+        }
+    }
+
+    /// The authority for `zone` kept in `value`; `None` when none was made for it yet.
     fn from_secret(value: &str, zone: &str) -> Result<Option<Self>, String> {
-        let json: Value =
-            serde_json::from_str(value).map_err(|_| "its value is not JSON".to_owned())?;
-        if json.as_object().is_some_and(|o| o.is_empty()) {
+        let Some(entry) = Self::kept(value)?.remove(zone) else {
             return Ok(None);
-        }
-        if json.get(AUTHORITY_ZONE).and_then(Value::as_str) != Some(zone) {
-            return Ok(None);
-        }
-        let (certificate_pem, key) = certificate_and_key(value)?;
-        let key = KeyPair::from_pem(&key).map_err(|e| format!("its key: {e}"))?;
+        };
+        let (certificate_pem, key) =
+            certificate_and_key(&entry.to_string()).map_err(|e| format!("zone {zone}: {e}"))?;
+        let key = KeyPair::from_pem(&key).map_err(|e| format!("zone {zone}: its key: {e}"))?;
         Ok(Some(Self {
             zone: zone.to_owned(),
             certificate_pem,
@@ -400,13 +410,17 @@ impl Authority {
         }))
     }
 
-    fn to_secret(&self) -> String {
-        json!({
-            tls_secret::CERTIFICATE: self.certificate_pem,
-            tls_secret::PRIVATE_KEY: self.key.serialize_pem(),
-            AUTHORITY_ZONE: self.zone,
-        })
-        .to_string()
+    /// The secret's value `stored` with this authority added for its zone.
+    fn kept_with(&self, stored: &str) -> Result<String, String> {
+        let mut kept = Self::kept(stored)?;
+        kept.insert(
+            self.zone.clone(),
+            json!({
+                tls_secret::CERTIFICATE: self.certificate_pem,
+                tls_secret::PRIVATE_KEY: self.key.serialize_pem(),
+            }),
+        );
+        Ok(Value::Object(kept).to_string())
     }
 
     /// A new key and a certificate for `record_name`, as the coordinators' secret: the
@@ -567,6 +581,9 @@ mod tests {
                 .await
                 .is_err()
         );
+        // Back to the first zone (a rolled-back update): its authority again.
+        let back = certify(&store, made(RECORD, "2")).await.expect("made");
+        assert_eq!(back.data[property::CA_CERTIFICATE], authority);
     }
 
     #[tokio::test]
@@ -645,7 +662,7 @@ mod tests {
         assert_eq!(
             error.to_string(),
             format!(
-                "secret {AUTHORITY} does not hold the stack's certificate authority: its value is not JSON"
+                "secret {AUTHORITY} does not hold the stack's certificate authority: its value is not a JSON object of zones"
             )
         );
     }
