@@ -121,10 +121,20 @@ impl TlsRequest {
                 } else {
                     Source::Given(secret_arn(property::GIVEN_SECRET)?)
                 };
+                let revision = property_text(property::REVISION)?;
+                let label = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+                if revision.is_empty() || revision.len() > 32 || !revision.chars().all(label) {
+                    return Err(EventError::Property {
+                        name: property::REVISION,
+                        problem: format!(
+                            "must be 1 to 32 letters, digits, dots, underscores or hyphens, not {revision:?}"
+                        ),
+                    });
+                }
                 Ok(Self::Certify {
                     record_name,
                     source,
-                    revision: property_text(property::REVISION)?,
+                    revision,
                 })
             }
             other => Err(EventError::Shape(format!(
@@ -703,6 +713,14 @@ mod tests {
             (
                 with("AuthoritySecretArn", json!(5)),
                 "property AuthoritySecretArn: must be a string, not 5",
+            ),
+            (
+                with("CredentialsRevision", "".into()),
+                "property CredentialsRevision: must be 1 to 32 letters",
+            ),
+            (
+                with("CredentialsRevision", "a/b".into()),
+                "property CredentialsRevision: must be 1 to 32 letters",
             ),
             (
                 event("Remove", good.clone()),

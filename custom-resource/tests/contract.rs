@@ -119,3 +119,49 @@ fn the_custom_resource_reads_every_property_of_the_pinned_image() {
         );
     }
 }
+
+#[test]
+fn the_custom_resource_reads_every_property_of_the_certificate() {
+    use presto_ha_custom_resource::tls::{Source, TlsRequest};
+
+    let template = template::build(&StackSettings::default());
+    let resource = &template["Resources"][ids::TLS_CERTIFICATE];
+    assert_eq!(resource["Type"], presto_ha_contract::tls_resource::TYPE);
+    let properties: Map<String, Value> = resource["Properties"]
+        .as_object()
+        .expect("properties")
+        .iter()
+        .filter(|(name, _)| !CLOUDFORMATION_OWN.contains(&name.as_str()))
+        .map(|(name, value)| (name.clone(), Value::String(resolve(&template, value))))
+        .collect();
+    let create = |properties: &Map<String, Value>| {
+        json!({
+            "RequestType": "Create",
+            "ResourceType": resource["Type"],
+            "ResourceProperties": properties,
+        })
+    };
+    let secret = |id: &str| resolve(&template, &json!({ "Ref": id }));
+    assert_eq!(
+        TlsRequest::parse(&create(&properties)).expect("the template's properties"),
+        TlsRequest::Certify {
+            record_name: "coordinator.presto.internal".into(),
+            source: Source::Made {
+                certificate_secret: secret(ids::MADE_CERTIFICATE_SECRET),
+                authority_secret: secret(ids::AUTHORITY_SECRET),
+            },
+            revision: "1".into(),
+        }
+    );
+    for name in properties.keys() {
+        let mut broken = properties.clone();
+        broken.insert(name.clone(), Value::String("?not valid?".into()));
+        let error = TlsRequest::parse(&create(&broken))
+            .expect_err("an invalid value is refused")
+            .to_string();
+        assert!(
+            error.starts_with(&format!("property {name}:")),
+            "{name} is not read by that name: {error}"
+        );
+    }
+}

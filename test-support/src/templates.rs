@@ -325,6 +325,9 @@ impl<'a> Stack<'a> {
         }
         match self.template["Resources"][name]["Type"].as_str() {
             Some("AWS::Route53::HostedZone") => "Z0123456789ABCDEFGHIJ".to_owned(),
+            Some("AWS::SecretsManager::Secret") => {
+                format!("arn:aws:secretsmanager:{REGION}:123456789012:secret:stack-{name}-1A2B3C")
+            }
             Some(_) => format!("stack-{name}-1A2B3C"),
             None => panic!("{name} is neither a parameter with a default nor a resource"),
         }

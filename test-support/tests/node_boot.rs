@@ -37,9 +37,11 @@ fn worker(given: &[(&str, &str)]) -> String {
 }
 
 /// The secrets the stack makes, as the sandbox's Secrets Manager holds them.
-const SHARED_SECRET_ID: &str = "stack-InternalSharedSecret-1A2B3C";
+const SHARED_SECRET_ID: &str =
+    "arn:aws:secretsmanager:us-east-1:123456789012:secret:stack-InternalSharedSecret-1A2B3C";
 const SHARED_SECRET: &str = "4f6c2d8e9a0b1c3d5e7f9a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d";
-const ADMIN_SECRET_ID: &str = "stack-AdminPasswordSecret-1A2B3C";
+const ADMIN_SECRET_ID: &str =
+    "arn:aws:secretsmanager:us-east-1:123456789012:secret:stack-AdminPasswordSecret-1A2B3C";
 const ADMIN_PASSWORD: &str = "AdminPassword0123456789abcdefghi";
 const TLS_SECRET_ID: &str = "stack-TlsCertificate-CertificateSecretArn";
 
