@@ -3,8 +3,9 @@
 //! starts the engine.
 //!
 //! The settings are an `Fn::Sub` text (CloudFormation fills in the parameters); the
-//! script follows as a literal, so its shell `${...}` needs no escaping and the file
-//! in the repository is exactly what runs, less its comments.
+//! script follows as a literal, gzipped and in base64 to stay well inside EC2's 16 KB,
+//! so its shell `${...}` needs no escaping and the file in the repository is exactly
+//! what runs, less its comments.
 
 use std::io::Write;
 
