@@ -21,32 +21,30 @@ const READ_ON_DELETE: [&str; 2] = [
     property::WATCHER_TIMEOUT_SECONDS,
 ];
 
-#[test]
-fn the_custom_resource_reads_every_property_the_template_gives_it() {
-    let template = template::build(&StackSettings::default());
-    let resource = &template["Resources"][ids::COORDINATOR_DNS];
-    // CloudFormation delivers every scalar as a string.
-    let properties: Map<String, Value> = resource["Properties"]
+/// The properties of the resource `id` as CloudFormation delivers them to the handler:
+/// every scalar as a string, without the ones CloudFormation reads itself.
+fn delivered(template: &Value, id: &str) -> Map<String, Value> {
+    template["Resources"][id]["Properties"]
         .as_object()
         .expect("properties")
         .iter()
         .filter(|(name, _)| !CLOUDFORMATION_OWN.contains(&name.as_str()))
-        .map(|(name, value)| (name.clone(), Value::String(resolve(&template, value))))
-        .collect();
-    let parsed = DnsProperties::parse(&Value::Object(properties.clone()))
-        .unwrap_or_else(|e| panic!("the template's properties are refused: {e}"));
-    assert_eq!(
-        parsed.address.name.to_string(),
-        "coordinator.presto.internal"
-    );
-    assert_eq!(parsed.port, StackSettings::default().presto_port);
-    for name in properties
-        .keys()
-        .filter(|name| !READ_ON_DELETE.contains(&name.as_str()))
-    {
+        .map(|(name, value)| (name.clone(), Value::String(resolve(template, value))))
+        .collect()
+}
+
+/// Each of `properties` but `skipped`, set to `invalid`, is refused by `parse` with
+/// an error that names it.
+fn each_is_refused_by_name<E: std::fmt::Display, T: std::fmt::Debug>(
+    properties: &Map<String, Value>,
+    skipped: &[&str],
+    invalid: &str,
+    parse: impl Fn(&Map<String, Value>) -> Result<T, E>,
+) {
+    for name in properties.keys().filter(|n| !skipped.contains(&n.as_str())) {
         let mut broken = properties.clone();
-        broken.insert(name.clone(), Value::String(String::new()));
-        let error = DnsProperties::parse(&Value::Object(broken))
+        broken.insert(name.clone(), Value::String(invalid.to_owned()));
+        let error = parse(&broken)
             .expect_err("an invalid value is refused")
             .to_string();
         assert!(
@@ -54,6 +52,22 @@ fn the_custom_resource_reads_every_property_the_template_gives_it() {
             "{name} is not read by that name: {error}"
         );
     }
+}
+
+#[test]
+fn the_custom_resource_reads_every_property_the_template_gives_it() {
+    let template = template::build(&StackSettings::default());
+    let properties = delivered(&template, ids::COORDINATOR_DNS);
+    let parsed = DnsProperties::parse(&Value::Object(properties.clone()))
+        .unwrap_or_else(|e| panic!("the template's properties are refused: {e}"));
+    assert_eq!(
+        parsed.address.name.to_string(),
+        "coordinator.presto.internal"
+    );
+    assert_eq!(parsed.port, StackSettings::default().presto_port);
+    each_is_refused_by_name(&properties, &READ_ON_DELETE, "", |broken| {
+        DnsProperties::parse(&Value::Object(broken.clone()))
+    });
     let delete = json!({
         "RequestType": "Delete",
         "ResponseURL": "http://127.0.0.1:1/answer",
@@ -85,13 +99,7 @@ fn the_custom_resource_reads_every_property_of_the_pinned_image() {
     let template = template::build(&StackSettings::default());
     let resource = &template["Resources"][ids::PINNED_IMAGE];
     assert_eq!(resource["Type"], presto_ha_contract::image_resource::TYPE);
-    let properties: Map<String, Value> = resource["Properties"]
-        .as_object()
-        .expect("properties")
-        .iter()
-        .filter(|(name, _)| !CLOUDFORMATION_OWN.contains(&name.as_str()))
-        .map(|(name, value)| (name.clone(), Value::String(resolve(&template, value))))
-        .collect();
+    let properties = delivered(&template, ids::PINNED_IMAGE);
     let create = |properties: &Map<String, Value>| {
         json!({
             "RequestType": "Create",
@@ -107,17 +115,9 @@ fn the_custom_resource_reads_every_property_of_the_pinned_image() {
             latest_parameter: LATEST_IMAGE_PARAMETER.to_owned(),
         }
     );
-    for name in properties.keys() {
-        let mut broken = properties.clone();
-        broken.insert(name.clone(), Value::String("?not valid?".into()));
-        let error = ImageRequest::parse(&create(&broken))
-            .expect_err("an invalid value is refused")
-            .to_string();
-        assert!(
-            error.starts_with(&format!("property {name}:")),
-            "{name} is not read by that name: {error}"
-        );
-    }
+    each_is_refused_by_name(&properties, &[], "?not valid?", |broken| {
+        ImageRequest::parse(&create(broken))
+    });
 }
 
 #[test]
@@ -127,13 +127,7 @@ fn the_custom_resource_reads_every_property_of_the_certificate() {
     let template = template::build(&StackSettings::default());
     let resource = &template["Resources"][ids::TLS_CERTIFICATE];
     assert_eq!(resource["Type"], presto_ha_contract::tls_resource::TYPE);
-    let properties: Map<String, Value> = resource["Properties"]
-        .as_object()
-        .expect("properties")
-        .iter()
-        .filter(|(name, _)| !CLOUDFORMATION_OWN.contains(&name.as_str()))
-        .map(|(name, value)| (name.clone(), Value::String(resolve(&template, value))))
-        .collect();
+    let properties = delivered(&template, ids::TLS_CERTIFICATE);
     let create = |properties: &Map<String, Value>| {
         json!({
             "RequestType": "Create",
@@ -153,15 +147,7 @@ fn the_custom_resource_reads_every_property_of_the_certificate() {
             revision: "1".into(),
         }
     );
-    for name in properties.keys() {
-        let mut broken = properties.clone();
-        broken.insert(name.clone(), Value::String("?not valid?".into()));
-        let error = TlsRequest::parse(&create(&broken))
-            .expect_err("an invalid value is refused")
-            .to_string();
-        assert!(
-            error.starts_with(&format!("property {name}:")),
-            "{name} is not read by that name: {error}"
-        );
-    }
+    each_is_refused_by_name(&properties, &[], "?not valid?", |broken| {
+        TlsRequest::parse(&create(broken))
+    });
 }
