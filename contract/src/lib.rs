@@ -22,8 +22,11 @@ pub mod parameters {
     pub const WORKER_SUBNET_IDS: &str = "WorkerSubnetIds";
     /// Who may reach the engine's port.
     pub const CLIENT_CIDR: &str = "ClientCidr";
-    /// Who may reach port 22.
+    /// Who may reach port 22; empty: nobody.
     pub const SSH_CIDR: &str = "SshCidr";
+    /// A network the nodes may reach on any TCP port (databases, a metastore); empty:
+    /// none beyond HTTPS and the cluster's own ports.
+    pub const DATA_SOURCE_CIDR: &str = "DataSourceCidr";
     /// How many coordinators run: one active, the rest hot standbys.
     pub const HA_COORDINATORS_COUNT: &str = "HACoordinatorsCount";
     /// Instance type of the coordinators.
@@ -32,7 +35,7 @@ pub mod parameters {
     pub const WORKERS_COUNT: &str = "WorkersCount";
     /// Instance type of the workers.
     pub const WORKER_INSTANCE_TYPE: &str = "WorkerInstanceType";
-    /// The EC2 key pair for SSH.
+    /// The EC2 key pair for SSH; empty: Session Manager only.
     pub const KEY_NAME: &str = "KeyName";
     /// The nodes' image.
     pub const IMAGE_ID: &str = "ImageId";
@@ -143,6 +146,16 @@ pub mod watcher_env {
     pub const PROBE_TIMEOUT_SECONDS: &str = "PROBE_TIMEOUT_SECONDS";
     /// Seconds a coordinator must fail without a break before it is replaced.
     pub const GRACE_SECONDS: &str = "GRACE_SECONDS";
+}
+
+/// Environment variables the custom-resource Lambda reads: whom it answers.
+pub mod custom_resource_env {
+    /// The stack it serves; an event of any other stack is refused.
+    pub const STACK_ID: &str = "STACK_ID";
+    /// The domain of the services answers go to (`amazonaws.com`, or
+    /// `amazonaws.com.cn` in China): a `ResponseURL` must be `https://` on a host
+    /// in it.
+    pub const RESPONSE_DOMAIN: &str = "RESPONSE_DOMAIN";
 }
 
 /// The `Custom::CoordinatorDns` resource: its type, its properties (besides

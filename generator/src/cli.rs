@@ -203,6 +203,18 @@ mod tests {
                 "error: invalid value '10.0.0.1/8' for '--client-cidr <CIDR>': host bits are set; did you mean 10.0.0.0/8?",
             ),
             (
+                &["--client-cidr", "0.0.0.0/0"],
+                "error: invalid value '0.0.0.0/0' for '--client-cidr <CIDR>': a /0 network is the whole internet",
+            ),
+            (
+                &["--ssh-cidr", "0.0.0.0/0"],
+                "error: invalid value '0.0.0.0/0' for '--ssh-cidr <CIDR>': a /0 network is the whole internet",
+            ),
+            (
+                &["--data-source-cidr", "10.0.0.0/0"],
+                "error: invalid value '10.0.0.0/0' for '--data-source-cidr <CIDR>': a /0 network is the whole internet",
+            ),
+            (
                 &["--ssh-cidr", "everywhere"],
                 "error: invalid value 'everywhere' for '--ssh-cidr <CIDR>': expected an IPv4 CIDR like 10.0.0.0/16",
             ),

@@ -151,14 +151,9 @@ pub fn table(s: &StackSettings) -> Vec<Parameter> {
         label,
         declaration,
     };
-    let mut key_name = json!({
-        "Type": "AWS::EC2::KeyPair::KeyName",
-        "Description": "Key pair for SSH to the coordinators and workers (user ec2-user).",
-        "ConstraintDescription": "must be the name of an existing EC2 key pair",
-    });
-    if let Some(key) = &s.key_name {
-        key_name["Default"] = key.as_str().into();
-    }
+    let cidr_constraint = |what: &str| {
+        format!("{what}; not a /0 network: nothing of the cluster may face the internet")
+    };
     vec![
         parameter(
             name::VPC_ID,
@@ -195,10 +190,10 @@ pub fn table(s: &StackSettings) -> Vec<Parameter> {
             Network,
             "Client CIDR",
             string(
-                "IPv4 CIDR allowed to reach Presto's HTTP port (Web UI, REST API, CLI, JDBC, ODBC).",
+                "IPv4 CIDR allowed to reach the coordinators' client port, HTTPS (HTTP with client security off): Web UI, REST API, CLI, JDBC, ODBC.",
                 s.client_cidr.map(|c| c.to_string()),
                 settings::CIDR_PATTERN,
-                "an IPv4 CIDR such as 10.0.0.0/16",
+                &cidr_constraint("an IPv4 CIDR such as 10.0.0.0/16"),
             ),
         ),
         parameter(
@@ -206,10 +201,25 @@ pub fn table(s: &StackSettings) -> Vec<Parameter> {
             Network,
             "SSH CIDR",
             string(
-                "IPv4 CIDR allowed to reach port 22 on the nodes.",
-                s.ssh_cidr.map(|c| c.to_string()),
-                settings::CIDR_PATTERN,
-                "an IPv4 CIDR such as 10.0.0.0/16",
+                "IPv4 CIDR allowed to reach port 22 on the nodes (with a key pair). Empty: nobody; Session Manager needs no open port.",
+                Some(s.ssh_cidr.map(|c| c.to_string()).unwrap_or_default()),
+                settings::OPTIONAL_CIDR_PATTERN,
+                &cidr_constraint("empty or an IPv4 CIDR such as 10.0.0.0/16"),
+            ),
+        ),
+        parameter(
+            name::DATA_SOURCE_CIDR,
+            Network,
+            "Data source CIDR",
+            string(
+                "IPv4 CIDR the nodes may reach on any TCP port: databases, a Hive metastore, other data sources outside AWS's HTTPS APIs. Empty: the nodes reach only HTTPS (S3, Glue, package repositories, AWS APIs) and each other.",
+                Some(
+                    s.data_source_cidr
+                        .map(|c| c.to_string())
+                        .unwrap_or_default(),
+                ),
+                settings::OPTIONAL_CIDR_PATTERN,
+                &cidr_constraint("empty or an IPv4 CIDR such as 10.0.0.0/16"),
             ),
         ),
         parameter(
@@ -250,7 +260,17 @@ pub fn table(s: &StackSettings) -> Vec<Parameter> {
                 "an EC2 instance type such as m6i.2xlarge",
             ),
         ),
-        parameter(name::KEY_NAME, Ec2, "SSH key pair", key_name),
+        parameter(
+            name::KEY_NAME,
+            Ec2,
+            "SSH key pair",
+            string(
+                "Existing EC2 key pair for SSH to the nodes (user ec2-user), reachable from the SSH CIDR. Empty: no key; connect with Session Manager.",
+                Some(s.key_name.clone().unwrap_or_default()),
+                settings::KEY_NAME_PATTERN,
+                "empty or the name of an existing EC2 key pair",
+            ),
+        ),
         parameter(
             name::IMAGE_ID,
             Ec2,

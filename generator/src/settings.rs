@@ -14,8 +14,25 @@ use ipnet::Ipv4Net;
 use presto_ha_contract::limits;
 use presto_ha_contract::{ProbeSetting, check_timing};
 
+/// An IPv4 CIDR of any prefix length but 0, which would be the whole internet.
+macro_rules! cidr {
+    () => {
+        r"((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])/(3[0-2]|[12][0-9]|[1-9])"
+    };
+}
+
 /// `AllowedPattern` for an IPv4 CIDR parameter.
-pub const CIDR_PATTERN: &str = r"^((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])/(3[0-2]|[12]?[0-9])$";
+pub const CIDR_PATTERN: &str = concat!("^", cidr!(), "$");
+
+/// The same, or empty.
+pub const OPTIONAL_CIDR_PATTERN: &str = concat!("^$|^", cidr!(), "$");
+
+/// `AllowedPattern` for an EC2 key pair name: up to 255 printable ASCII characters,
+/// or empty for none.
+pub const KEY_NAME_PATTERN: &str = r"^[\x20-\x7E]{0,255}$";
+
+/// Why a /0 network is refused, wherever a CIDR is given.
+pub const WORLD_CIDR_REFUSED: &str = "a /0 network is the whole internet, and nothing of the cluster may face it; give the network that needs access";
 /// `AllowedPattern` for a DNS name: lowercase labels of at most 63 characters.
 pub const ZONE_NAME_PATTERN: &str =
     r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.){0,8}[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$";
@@ -74,7 +91,8 @@ pub struct StackSettings {
     #[arg(long, value_name = "TYPE", default_value_t = defaults().worker_instance_type)]
     pub worker_instance_type: InstanceType,
 
-    /// EC2 key pair for SSH; without it the stack's creator picks one. Parameter KeyName.
+    /// EC2 key pair for SSH; without it the nodes have no key and Session Manager
+    /// is the way in. Parameter KeyName.
     #[arg(long, value_name = "NAME")]
     pub key_name: Option<String>,
 
@@ -119,10 +137,16 @@ pub struct StackSettings {
     #[arg(long, value_name = "CIDR")]
     pub client_cidr: Option<Cidr>,
 
-    /// IPv4 CIDR allowed to reach SSH; without it the stack's creator must give one.
-    /// Parameter SshCidr.
+    /// IPv4 CIDR allowed to reach SSH (with --key-name); without it nobody reaches
+    /// port 22 and Session Manager is the way in. Parameter SshCidr.
     #[arg(long, value_name = "CIDR")]
     pub ssh_cidr: Option<Cidr>,
+
+    /// IPv4 CIDR of data sources the nodes may reach on any TCP port (databases, a
+    /// Hive metastore); without it nodes reach only HTTPS and each other. Parameter
+    /// DataSourceCidr.
+    #[arg(long, value_name = "CIDR")]
+    pub data_source_cidr: Option<Cidr>,
 
     /// S3 bucket holding the Lambda zips; without it the stack's creator must give
     /// one. Parameter LambdaCodeBucket.
@@ -317,6 +341,7 @@ impl Default for StackSettings {
             record_label: DnsLabel(parse("coordinator")),
             client_cidr: None,
             ssh_cidr: None,
+            data_source_cidr: None,
             code_bucket: None,
             custom_resource_code_key: ObjectKey(parse("presto-ha/custom-resource.zip")),
             watcher_code_key: ObjectKey(parse("presto-ha/watcher.zip")),
@@ -457,6 +482,9 @@ impl FromStr for Cidr {
         let net: Ipv4Net = s
             .parse()
             .map_err(|_| "expected an IPv4 CIDR like 10.0.0.0/16".to_owned())?;
+        if net.prefix_len() == 0 {
+            return Err(WORLD_CIDR_REFUSED.to_owned());
+        }
         if net.trunc() != net {
             return Err(format!("host bits are set; did you mean {}?", net.trunc()));
         }
@@ -489,9 +517,10 @@ mod tests {
             "10.0.0.0/8".parse::<Cidr>().map(|c| c.to_string()),
             Ok("10.0.0.0/8".into())
         );
+        assert_eq!("0.0.0.0/0".parse::<Cidr>(), Err(WORLD_CIDR_REFUSED.into()));
         assert_eq!(
-            "0.0.0.0/0".parse::<Cidr>().map(|c| c.to_string()),
-            Ok("0.0.0.0/0".into())
+            "128.0.0.0/1".parse::<Cidr>().map(|c| c.to_string()),
+            Ok("128.0.0.0/1".into())
         );
         assert_eq!(
             "10.1.2.3/16".parse::<Cidr>(),

@@ -7,14 +7,15 @@
 use serde_json::{Map, Value, json};
 
 use presto_ha_contract::{
-    RECORD_TTL_SECONDS, WATCHER_TIMEOUT_SECONDS, dns_resource, image_resource, limits, outputs,
-    parameters as param, tls_resource, users, watcher_env,
+    RECORD_TTL_SECONDS, WATCHER_TIMEOUT_SECONDS, custom_resource_env, dns_resource, image_resource,
+    limits, notes, outputs, parameters as param, tls_resource, users, watcher_env,
 };
 
 use crate::node::{self, Role};
 use crate::parameters;
 use crate::settings::{
     ClientSecurity, Engine, LATEST_IMAGE_PARAMETER, LambdaArchitecture, Metastore, StackSettings,
+    WORLD_CIDR_REFUSED,
 };
 
 /// Logical ids of the resources other code refers to.
@@ -137,6 +138,12 @@ pub(crate) const CLIENT_TLS: &str = "ClientTls";
 const CERTIFICATE_GIVEN: &str = "TlsCertificateGiven";
 /// Condition: the user gave more users.
 const USERS_GIVEN: &str = "UsersGiven";
+/// Condition: the nodes have a key pair.
+const KEY_GIVEN: &str = "KeyPairGiven";
+/// Condition: port 22 is open to the SSH CIDR.
+const SSH_OPEN: &str = "SshOpen";
+/// Condition: the nodes may reach the data source CIDR.
+const DATA_SOURCE_OPEN: &str = "DataSourceOpen";
 /// Condition: the catalogs use the Glue Data Catalog.
 const USES_GLUE: &str = "UsesGlueDataCatalog";
 /// Condition: `DataBucketNames` is not empty.
@@ -181,6 +188,9 @@ fn conditions() -> Value {
         not_empty(r#ref(param::TLS_CERTIFICATE_SECRET_ARN)),
     );
     add(USERS_GIVEN, not_empty(r#ref(param::USERS_SECRET_ARN)));
+    add(KEY_GIVEN, not_empty(r#ref(param::KEY_NAME)));
+    add(SSH_OPEN, not_empty(r#ref(param::SSH_CIDR)));
+    add(DATA_SOURCE_OPEN, not_empty(r#ref(param::DATA_SOURCE_CIDR)));
     add(
         USES_GLUE,
         json!({ "Fn::Equals": [r#ref(param::METASTORE_TYPE), Metastore::Glue.as_str()] }),
@@ -203,6 +213,12 @@ fn conditions() -> Value {
 
 /// Combinations the console refuses before anything is created.
 fn rules() -> Value {
+    let no_world = [param::CLIENT_CIDR, param::SSH_CIDR, param::DATA_SOURCE_CIDR].map(|cidr| {
+        json!({
+            "Assert": { "Fn::Not": [{ "Fn::Equals": [r#ref(cidr), "0.0.0.0/0"] }] },
+            "AssertDescription": format!("{cidr}: {WORLD_CIDR_REFUSED}"),
+        })
+    });
     json!({
         "ExternalMetastoreNeedsHost": {
             "RuleCondition": { "Fn::Equals": [r#ref(param::METASTORE_TYPE), Metastore::External.as_str()] },
@@ -215,6 +231,17 @@ fn rules() -> Value {
             "Assertions": [{
                 "Assert": { "Fn::Not": [{ "Fn::Equals": [r#ref(param::PRESTO_HTTP_PORT), r#ref(param::PRESTO_HTTPS_PORT)] }] },
                 "AssertDescription": format!("{} and {} must differ", param::PRESTO_HTTP_PORT, param::PRESTO_HTTPS_PORT),
+            }],
+        },
+        // The CIDR patterns already refuse every /0; this says why in the console.
+        "NothingFacesTheInternet": {
+            "Assertions": no_world,
+        },
+        "SshNeedsKeyPair": {
+            "RuleCondition": not_empty(r#ref(param::SSH_CIDR)),
+            "Assertions": [{
+                "Assert": not_empty(r#ref(param::KEY_NAME)),
+                "AssertDescription": format!("{} opens port 22 for SSH with a key pair: set {} too, or leave {} empty and use Session Manager", param::SSH_CIDR, param::KEY_NAME, param::SSH_CIDR),
             }],
         },
         "PinnedTarballNeedsVersion": {
@@ -241,9 +268,11 @@ fn resources(architecture: LambdaArchitecture) -> Value {
     Value::Object(resources)
 }
 
-/// The private zone and the three security groups.
+/// The private zone and the three security groups. Nothing is open to the world
+/// inbound; outbound, the world gets only HTTPS, and the cluster's own port passes
+/// only between its groups.
 fn network() -> Vec<(&'static str, Value)> {
-    let rule_on = |port: Value, description: &str, peer: (&str, Value)| {
+    let on_port = |port: Value, description: &str, peer: (&str, Value)| {
         let mut rule = json!({
             "Description": description,
             "IpProtocol": "tcp",
@@ -253,9 +282,7 @@ fn network() -> Vec<(&'static str, Value)> {
         rule[peer.0] = peer.1;
         rule
     };
-    let rule = |description: &str, peer: (&str, Value)| {
-        rule_on(r#ref(param::PRESTO_HTTP_PORT), description, peer)
-    };
+    let presto_port = || r#ref(param::PRESTO_HTTP_PORT);
     // With TLS on, clients reach only the HTTPS port; the HTTP port, on which prestodb
     // does not authenticate, stays among the nodes and the Lambdas.
     let client_port = json!({ "Fn::If": [
@@ -263,28 +290,77 @@ fn network() -> Vec<(&'static str, Value)> {
         r#ref(param::PRESTO_HTTPS_PORT),
         r#ref(param::PRESTO_HTTP_PORT),
     ] });
-    let ingress = |group: &str, description: &str, peer: &str| {
-        let mut rule = rule(
+    // Rules between two of the stack's groups are resources of their own: inline,
+    // the groups would refer to each other.
+    let between = |direction: Direction, group: &str, description: &str, peer: &str| {
+        let (kind, peer_key) = match direction {
+            Direction::In => ("AWS::EC2::SecurityGroupIngress", "SourceSecurityGroupId"),
+            Direction::Out => (
+                "AWS::EC2::SecurityGroupEgress",
+                "DestinationSecurityGroupId",
+            ),
+        };
+        let mut rule = on_port(
+            presto_port(),
             description,
-            ("SourceSecurityGroupId", get_att(peer, "GroupId")),
+            (peer_key, get_att(peer, "GroupId")),
         );
         rule["GroupId"] = get_att(group, "GroupId");
-        json!({ "Type": "AWS::EC2::SecurityGroupIngress", "Properties": rule })
+        json!({ "Type": kind, "Properties": rule })
     };
-    let ssh = json!({
-        "Description": "SSH from the SSH CIDR",
-        "IpProtocol": "tcp",
-        "FromPort": 22,
-        "ToPort": 22,
-        "CidrIp": r#ref(param::SSH_CIDR),
-    });
-    // Nodes keep open egress: Presto reaches data sources (S3, metastores, databases)
-    // on ports this template cannot know, and boot installs packages over HTTPS.
-    let node_egress = json!([{
-        "Description": "Data sources, package repositories and AWS APIs",
-        "IpProtocol": "-1",
-        "CidrIp": "0.0.0.0/0",
-    }]);
+    // Rules the user opens with a parameter are resources of their own, present
+    // under its condition.
+    let ssh = |group: &str| {
+        let mut rule = on_port(
+            22.into(),
+            "SSH from the SSH CIDR",
+            ("CidrIp", r#ref(param::SSH_CIDR)),
+        );
+        rule["GroupId"] = get_att(group, "GroupId");
+        json!({ "Type": "AWS::EC2::SecurityGroupIngress", "Condition": SSH_OPEN, "Properties": rule })
+    };
+    let data_sources = |group: &str| {
+        json!({
+            "Type": "AWS::EC2::SecurityGroupEgress",
+            "Condition": DATA_SOURCE_OPEN,
+            "Metadata": guard_suppression(&[(
+                "SECURITY_GROUP_EGRESS_PORT_RANGE_RULE",
+                "Data sources listen on ports the stack cannot know; the user names the network, which may not be /0.",
+            )]),
+            "Properties": {
+                "GroupId": get_att(group, "GroupId"),
+                "Description": "Data sources in the data source CIDR, any TCP port",
+                "IpProtocol": "tcp",
+                "FromPort": 0,
+                "ToPort": 65535,
+                "CidrIp": r#ref(param::DATA_SOURCE_CIDR),
+            },
+        })
+    };
+    let https_out =
+        |description: &str| on_port(443.into(), description, ("CidrIp", "0.0.0.0/0".into()));
+    let node_egress = json!([https_out(
+        "HTTPS: package repositories, the engine's download, S3, Glue, Secrets Manager, Session Manager and other AWS APIs"
+    ),]);
+    let open_egress = guard_suppression(&[(
+        "EC2_SECURITY_GROUP_EGRESS_OPEN_TO_WORLD_RULE",
+        "Only HTTPS goes to the world: AWS APIs and the engine's downloads have no fixed addresses and the stack cannot assume VPC endpoints.",
+    )]);
+    let group = |description: &str, ingress: Option<Value>, egress: Value| {
+        let mut group = json!({
+            "Type": "AWS::EC2::SecurityGroup",
+            "Metadata": open_egress,
+            "Properties": {
+                "GroupDescription": description,
+                "VpcId": r#ref(param::VPC_ID),
+                "SecurityGroupEgress": egress,
+            },
+        });
+        if let Some(ingress) = ingress {
+            group["Properties"]["SecurityGroupIngress"] = ingress;
+        }
+        group
+    };
     vec![
         (
             ids::HOSTED_ZONE,
@@ -299,22 +375,25 @@ fn network() -> Vec<(&'static str, Value)> {
         ),
         (
             "CoordinatorSecurityGroup",
-            json!({
-                "Type": "AWS::EC2::SecurityGroup",
-                "Properties": {
-                    "GroupDescription": "Presto coordinators: HTTPS (HTTP with client security off) from clients; HTTP from workers and the Lambdas; SSH from the SSH CIDR",
-                    "VpcId": r#ref(param::VPC_ID),
-                    "SecurityGroupIngress": [
-                        rule_on(client_port, "Presto clients from the client CIDR", ("CidrIp", r#ref(param::CLIENT_CIDR))),
-                        ssh,
-                    ],
-                    "SecurityGroupEgress": node_egress,
-                },
-            }),
+            group(
+                "Presto coordinators: in, HTTPS (HTTP with client security off) from clients, HTTP from workers and the Lambdas, SSH from the SSH CIDR; out, HTTPS, HTTP to workers, the data source CIDR",
+                Some(json!([on_port(
+                    client_port,
+                    "Presto clients from the client CIDR",
+                    ("CidrIp", r#ref(param::CLIENT_CIDR))
+                )])),
+                node_egress.clone(),
+            ),
+        ),
+        ("CoordinatorSsh", ssh("CoordinatorSecurityGroup")),
+        (
+            "CoordinatorToDataSources",
+            data_sources("CoordinatorSecurityGroup"),
         ),
         (
             "CoordinatorFromWorkers",
-            ingress(
+            between(
+                Direction::In,
                 "CoordinatorSecurityGroup",
                 "Presto from the workers (discovery announcements, results)",
                 "WorkerSecurityGroup",
@@ -322,27 +401,36 @@ fn network() -> Vec<(&'static str, Value)> {
         ),
         (
             "CoordinatorFromLambdas",
-            ingress(
+            between(
+                Direction::In,
                 "CoordinatorSecurityGroup",
                 "Presto health probes from the watcher and the DNS custom resource",
                 "LambdaSecurityGroup",
             ),
         ),
         (
-            "WorkerSecurityGroup",
-            json!({
-                "Type": "AWS::EC2::SecurityGroup",
-                "Properties": {
-                    "GroupDescription": "Presto workers: Presto port from the coordinators and other workers; SSH from the SSH CIDR",
-                    "VpcId": r#ref(param::VPC_ID),
-                    "SecurityGroupIngress": [ssh],
-                    "SecurityGroupEgress": node_egress,
-                },
-            }),
+            "CoordinatorToWorkers",
+            between(
+                Direction::Out,
+                "CoordinatorSecurityGroup",
+                "Presto to the workers (task scheduling)",
+                "WorkerSecurityGroup",
+            ),
         ),
         (
+            "WorkerSecurityGroup",
+            group(
+                "Presto workers: in, HTTP from the coordinators and other workers, SSH from the SSH CIDR; out, HTTPS, HTTP to coordinators and workers, the data source CIDR",
+                None,
+                node_egress,
+            ),
+        ),
+        ("WorkerSsh", ssh("WorkerSecurityGroup")),
+        ("WorkerToDataSources", data_sources("WorkerSecurityGroup")),
+        (
             "WorkerFromCoordinators",
-            ingress(
+            between(
+                Direction::In,
                 "WorkerSecurityGroup",
                 "Presto from the coordinators (task scheduling)",
                 "CoordinatorSecurityGroup",
@@ -350,7 +438,26 @@ fn network() -> Vec<(&'static str, Value)> {
         ),
         (
             "WorkerFromWorkers",
-            ingress(
+            between(
+                Direction::In,
+                "WorkerSecurityGroup",
+                "Presto between workers (exchanges)",
+                "WorkerSecurityGroup",
+            ),
+        ),
+        (
+            "WorkerToCoordinators",
+            between(
+                Direction::Out,
+                "WorkerSecurityGroup",
+                "Presto to the coordinators (announcements, results)",
+                "CoordinatorSecurityGroup",
+            ),
+        ),
+        (
+            "WorkerToWorkers",
+            between(
+                Direction::Out,
                 "WorkerSecurityGroup",
                 "Presto between workers (exchanges)",
                 "WorkerSecurityGroup",
@@ -358,25 +465,30 @@ fn network() -> Vec<(&'static str, Value)> {
         ),
         (
             "LambdaSecurityGroup",
-            json!({
-                "Type": "AWS::EC2::SecurityGroup",
-                "Properties": {
-                    "GroupDescription": "Watcher and DNS custom resource: no inbound; HTTPS to AWS APIs, Presto port to the coordinators",
-                    "VpcId": r#ref(param::VPC_ID),
-                    "SecurityGroupEgress": [
-                        {
-                            "Description": "AWS APIs and the CloudFormation response URL",
-                            "IpProtocol": "tcp",
-                            "FromPort": 443,
-                            "ToPort": 443,
-                            "CidrIp": "0.0.0.0/0",
-                        },
-                        rule("Presto health probes to the coordinators", ("DestinationSecurityGroupId", get_att("CoordinatorSecurityGroup", "GroupId"))),
-                    ],
-                },
-            }),
+            group(
+                "Watcher and DNS custom resource: no inbound; HTTPS to AWS APIs, Presto port to the coordinators",
+                None,
+                json!([
+                    https_out("AWS APIs and the CloudFormation response URL"),
+                    on_port(
+                        presto_port(),
+                        "Presto health probes to the coordinators",
+                        (
+                            "DestinationSecurityGroupId",
+                            get_att("CoordinatorSecurityGroup", "GroupId")
+                        )
+                    ),
+                ]),
+            ),
         ),
     ]
+}
+
+/// Which way a rule between two security groups goes.
+#[derive(Clone, Copy)]
+enum Direction {
+    In,
+    Out,
 }
 
 fn launch_template(role: Role) -> Value {
@@ -400,9 +512,16 @@ fn launch_template(role: Role) -> Value {
             "LaunchTemplateData": {
                 "ImageId": get_att(ids::PINNED_IMAGE, image_resource::PINNED_IMAGE_ID),
                 "InstanceType": r#ref(instance_type),
-                "KeyName": r#ref(param::KEY_NAME),
+                "KeyName": { "Fn::If": [KEY_GIVEN, r#ref(param::KEY_NAME), { "Ref": "AWS::NoValue" }] },
                 "IamInstanceProfile": { "Arn": get_att(profile, "Arn") },
-                "SecurityGroupIds": [get_att(security_group, "GroupId")],
+                // Only through an interface can a launch template refuse a public
+                // address, whatever the subnet's auto-assign setting.
+                "NetworkInterfaces": [{
+                    "DeviceIndex": 0,
+                    "AssociatePublicIpAddress": false,
+                    "Groups": [get_att(security_group, "GroupId")],
+                    "DeleteOnTermination": true,
+                }],
                 "MetadataOptions": {
                     "HttpEndpoint": "enabled",
                     "HttpTokens": "required",
@@ -463,11 +582,17 @@ fn node_role(role: Role) -> Value {
             "Presto workers: the nodes' shared secret, and the Glue catalog, data buckets, configuration objects and secrets the stack names."
         }
     };
-    service_role(
+    let mut role = service_role(
         "ec2.amazonaws.com",
         description,
         json!([node_policy(), stack_secrets_policy(role)]),
-    )
+    );
+    // Session Manager: a shell on any node without a key or an open port.
+    role["Properties"]["ManagedPolicyArns"] = json!([sub(
+        "arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
+    )]);
+    role["Metadata"] = guard_suppression(&[INLINE_POLICIES]);
+    role
 }
 
 /// A role that `service` assumes, with inline `policies`.
@@ -682,9 +807,21 @@ fn nodes() -> Vec<(&'static str, Value)> {
     ]
 }
 
-/// Statements both Lambdas need: read the coordinators, read and change records in
-/// this stack's zone only.
-fn coordinator_dns_statements() -> Vec<Value> {
+/// Statements both Lambdas need: read the coordinators; read the stack's zone and
+/// change in it only the coordinator record and its notes, of the types and by the
+/// actions `actions` (what the Lambda's code sends).
+fn coordinator_dns_statements(actions: &[&str]) -> Vec<Value> {
+    let record = record_fqdn();
+    let names: Vec<Value> = [
+        record.clone(),
+        format!("{}.{record}", notes::MEMORY_PREFIX),
+        format!("{}.{record}", notes::LAST_FAILOVER_PREFIX),
+    ]
+    .into_iter()
+    .chain(limits::COORDINATORS.map(|slot| notes::member_name(slot, &record)))
+    .map(|name| sub(&name))
+    .collect();
+    let zone = sub("arn:${AWS::Partition}:route53:::hostedzone/${HostedZone}");
     vec![
         json!({
             "Sid": "ReadCoordinators",
@@ -694,16 +831,21 @@ fn coordinator_dns_statements() -> Vec<Value> {
             "Resource": "*",
         }),
         json!({
-            "Sid": "CoordinatorRecord",
+            "Sid": "ReadTheZone",
             "Effect": "Allow",
-            "Action": ["route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets"],
-            "Resource": sub("arn:${AWS::Partition}:route53:::hostedzone/${HostedZone}"),
+            "Action": "route53:ListResourceRecordSets",
+            "Resource": zone,
         }),
         json!({
-            "Sid": "ChangeStatus",
+            "Sid": "CoordinatorRecordAndNotes",
             "Effect": "Allow",
-            "Action": "route53:GetChange",
-            "Resource": sub("arn:${AWS::Partition}:route53:::change/*"),
+            "Action": "route53:ChangeResourceRecordSets",
+            "Resource": zone,
+            "Condition": { "ForAllValues:StringEquals": {
+                "route53:ChangeResourceRecordSetsNormalizedRecordNames": names,
+                "route53:ChangeResourceRecordSetsRecordTypes": ["A", "TXT"],
+                "route53:ChangeResourceRecordSetsActions": actions,
+            } },
         }),
     ]
 }
@@ -726,7 +868,43 @@ fn coordinator_group_arn() -> Value {
     ))
 }
 
-fn lambda_role(description: &str, statements: Vec<Value>) -> Value {
+/// The role of a Lambda that logs to `log_group`: `statements`, and what every one
+/// of them needs: its own log group, the network interfaces of a function in a VPC,
+/// and the queue of failed invocations.
+fn lambda_role(description: &str, log_group: &str, mut statements: Vec<Value>) -> Value {
+    statements.extend([
+        json!({
+            "Sid": "OwnLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": get_att(log_group, "Arn"),
+        }),
+        json!({
+            "Sid": "DescribeVpcNetwork",
+            "Effect": "Allow",
+            // Describe calls support no resource-level scoping.
+            "Action": ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"],
+            "Resource": "*",
+        }),
+        json!({
+            "Sid": "VpcNetworkInterfaces",
+            "Effect": "Allow",
+            "Action": [
+                "ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface",
+                "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses",
+            ],
+            // The account's and region's EC2 resources: Lambda checks these
+            // permissions when it creates the function and may not find them on
+            // narrower ARNs (the Lambda developer guide asks for this form).
+            "Resource": sub("arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:*/*"),
+        }),
+        json!({
+            "Sid": "RecordFailedInvocations",
+            "Effect": "Allow",
+            "Action": "sqs:SendMessage",
+            "Resource": get_att(FAILED_INVOCATIONS_QUEUE, "Arn"),
+        }),
+    ]);
     let mut role = service_role(
         "lambda.amazonaws.com",
         description,
@@ -735,37 +913,70 @@ fn lambda_role(description: &str, statements: Vec<Value>) -> Value {
             "PolicyDocument": { "Version": "2012-10-17", "Statement": statements },
         }]),
     );
-    role["Properties"]["ManagedPolicyArns"] = json!([sub(
-        "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
-    )]);
+    role["Metadata"] = guard_suppression(&[
+        INLINE_POLICIES,
+        (
+            "IAM_POLICYDOCUMENT_NO_WILDCARD_RESOURCE",
+            "Only the describe calls, which support no resource-level permissions, have Resource *.",
+        ),
+    ]);
     role
 }
 
 fn log_group() -> Value {
+    const UNENCRYPTED: &str = "Logs hold instance ids, private IPs and probe results, no secrets; CloudWatch Logs encrypts them at rest with its own key.";
     json!({
         "Type": "AWS::Logs::LogGroup",
-        "Metadata": skip_checks(&[(
-            "CKV_AWS_158",
-            "Logs hold instance ids, private IPs and probe results, no secrets; CloudWatch Logs encrypts them at rest with its own key.",
-        )]),
+        "Metadata": suppressed(
+            &[("CKV_AWS_158", UNENCRYPTED)],
+            &[("CLOUDWATCH_LOG_GROUP_ENCRYPTED", UNENCRYPTED)],
+        ),
         "Properties": { "RetentionInDays": LOG_RETENTION_DAYS },
     })
 }
 
-/// checkov checks a resource deliberately does not meet, each with the reason.
-fn skip_checks(checks: &[(&str, &str)]) -> Value {
-    let skip: Vec<Value> = checks
-        .iter()
-        .map(|(id, comment)| json!({ "id": id, "comment": comment }))
-        .collect();
-    json!({ "checkov": { "skip": skip } })
+/// Guard rules (AWS's registry) a resource deliberately does not meet.
+fn guard_suppression(rules: &[(&str, &str)]) -> Value {
+    suppressed(&[], rules)
 }
 
+/// A resource's `Metadata` naming the checkov checks and the Guard rules it
+/// deliberately does not meet, each with the reason: checkov reads `skip`, Guard
+/// `SuppressedRules`, and `Reasons` is for the reader.
+fn suppressed(checkov: &[(&str, &str)], guard: &[(&str, &str)]) -> Value {
+    let mut metadata = Map::new();
+    if !checkov.is_empty() {
+        let skip: Vec<Value> = checkov
+            .iter()
+            .map(|(id, comment)| json!({ "id": id, "comment": comment }))
+            .collect();
+        metadata.insert("checkov".into(), json!({ "skip": skip }));
+    }
+    if !guard.is_empty() {
+        let rules: Vec<&str> = guard.iter().map(|(rule, _)| *rule).collect();
+        let reasons: Map<String, Value> = guard
+            .iter()
+            .map(|(rule, reason)| ((*rule).to_owned(), (*reason).into()))
+            .collect();
+        metadata.insert(
+            "guard".into(),
+            json!({ "SuppressedRules": rules, "Reasons": reasons }),
+        );
+    }
+    Value::Object(metadata)
+}
+
+/// Why the stack's roles carry inline policies.
+const INLINE_POLICIES: (&str, &str) = (
+    "IAM_NO_INLINE_POLICY_CHECK",
+    "Each policy belongs to one role of this stack and goes with it; a managed policy could be attached to other principals.",
+);
+
+/// Why the Lambdas have no dead-letter queue.
+const ON_FAILURE_DESTINATION: &str = "Failed asynchronous invocations go to the FailedInvocations queue through the function's EventInvokeConfig on-failure destination, which records the error with the event.";
+
 const LAMBDA_SKIPS: [(&str, &str); 2] = [
-    (
-        "CKV_AWS_116",
-        "Invoked by CloudFormation or EventBridge: a failed event is answered (custom resource) or superseded by the next run (watcher), so a dead-letter queue would only collect stale events.",
-    ),
+    ("CKV_AWS_116", ON_FAILURE_DESTINATION),
     (
         "CKV_AWS_173",
         "The environment holds only resource names and timings, no secrets.",
@@ -780,11 +991,17 @@ fn function(
     log_group: &str,
     timeout: u32,
     extra_skips: &[(&str, &str)],
+    extra_guard: &[(&str, &str)],
 ) -> Value {
     let skips: Vec<(&str, &str)> = LAMBDA_SKIPS.iter().chain(extra_skips).copied().collect();
+    let guard: Vec<(&str, &str)> = [("LAMBDA_DLQ_CHECK", ON_FAILURE_DESTINATION)]
+        .iter()
+        .chain(extra_guard)
+        .copied()
+        .collect();
     json!({
         "Type": "AWS::Lambda::Function",
-        "Metadata": skip_checks(&skips),
+        "Metadata": suppressed(&skips, &guard),
         "Properties": {
             "Description": description,
             "Runtime": "provided.al2023",
@@ -803,10 +1020,40 @@ fn function(
     })
 }
 
+/// Why the custom resource reserves no concurrency.
+const UNRESERVED: &str = "Runs only during stack operations; reserving concurrency for it would take capacity from the account for nothing.";
+
+/// Why the queue of failed invocations has no KMS key.
+const SQS_MANAGED_KEYS: &str = "Encrypted with SQS-managed keys (SqsManagedSseEnabled), which need no key policy for Lambda to send; the messages hold events, no secrets.";
+
+/// Where failed asynchronous invocations of both Lambdas are kept, 14 days.
+const FAILED_INVOCATIONS_QUEUE: &str = "FailedInvocations";
+
+/// The asynchronous invocations of `function`: at most `limits` (retries, age in
+/// seconds) when given, Lambda's defaults otherwise, and every failure recorded.
+fn invoke_config(function: &str, limits: Option<(u32, u32)>) -> Value {
+    let mut properties = json!({
+        "FunctionName": r#ref(function),
+        "Qualifier": "$LATEST",
+        "DestinationConfig": { "OnFailure": { "Destination": get_att(FAILED_INVOCATIONS_QUEUE, "Arn") } },
+    });
+    if let Some((retries, age)) = limits {
+        properties["MaximumRetryAttempts"] = retries.into();
+        properties["MaximumEventAgeInSeconds"] = age.into();
+    }
+    json!({ "Type": "AWS::Lambda::EventInvokeConfig", "Properties": properties })
+}
+
 /// The two Lambdas, their roles and logs, and what starts the watcher.
 fn lambdas(architecture: LambdaArchitecture) -> Vec<(&'static str, Value)> {
-    let mut dns_statements = coordinator_dns_statements();
+    let mut dns_statements = coordinator_dns_statements(&["CREATE", "DELETE"]);
     dns_statements.extend([
+        json!({
+            "Sid": "ChangeStatus",
+            "Effect": "Allow",
+            "Action": "route53:GetChange",
+            "Resource": sub("arn:${AWS::Partition}:route53:::change/*"),
+        }),
         json!({
             "Sid": "ReadTheLatestImage",
             "Effect": "Allow",
@@ -834,7 +1081,7 @@ fn lambdas(architecture: LambdaArchitecture) -> Vec<(&'static str, Value)> {
             "Resource": r#ref("AWS::StackId"),
         }),
     ]);
-    let mut watcher_statements = coordinator_dns_statements();
+    let mut watcher_statements = coordinator_dns_statements(&["CREATE", "DELETE", "UPSERT"]);
     watcher_statements.push(protect_statement());
     watcher_statements.push(json!({
         "Sid": "ReplaceFailedCoordinator",
@@ -859,6 +1106,7 @@ fn lambdas(architecture: LambdaArchitecture) -> Vec<(&'static str, Value)> {
         "WatcherRole",
         "WatcherLogGroup",
         WATCHER_TIMEOUT_SECONDS,
+        &[],
         &[],
     );
     // One watcher at a time; compare-and-swap keeps two safe anyway.
@@ -891,11 +1139,27 @@ fn lambdas(architecture: LambdaArchitecture) -> Vec<(&'static str, Value)> {
             "Properties": properties,
         })
     };
+    let mut custom_resource = function(
+        architecture,
+        "Seeds, keeps and removes the coordinator DNS record (Custom::CoordinatorDns), pins the nodes' image (Custom::PinnedImage) and makes or checks the coordinators' certificate (Custom::TlsCertificate) for CloudFormation.",
+        param::CUSTOM_RESOURCE_CODE_KEY,
+        "CoordinatorDnsRole",
+        "CoordinatorDnsLogGroup",
+        CUSTOM_RESOURCE_TIMEOUT_SECONDS,
+        &[("CKV_AWS_115", UNRESERVED)],
+        &[("LAMBDA_CONCURRENCY_CHECK", UNRESERVED)],
+    );
+    // Whom it answers: events of this stack only, answered on AWS's own hosts.
+    custom_resource["Properties"]["Environment"] = json!({ "Variables": {
+        custom_resource_env::STACK_ID: r#ref("AWS::StackId"),
+        custom_resource_env::RESPONSE_DOMAIN: r#ref("AWS::URLSuffix"),
+    } });
     vec![
         (
             "CoordinatorDnsRole",
             lambda_role(
                 "Custom resources: read the coordinators, write the coordinator record (and when the stack is deleted, stop the watcher); pin the image; make or check the coordinators' certificate.",
+                "CoordinatorDnsLogGroup",
                 dns_statements,
             ),
         ),
@@ -904,6 +1168,7 @@ fn lambdas(architecture: LambdaArchitecture) -> Vec<(&'static str, Value)> {
             ids::GROUP_AND_WATCHER_POLICY,
             json!({
                 "Type": "AWS::IAM::Policy",
+                "Metadata": guard_suppression(&[INLINE_POLICIES]),
                 "Properties": {
                     "PolicyName": "coordinator-group-and-watcher",
                     "Roles": [r#ref("CoordinatorDnsRole")],
@@ -922,41 +1187,38 @@ fn lambdas(architecture: LambdaArchitecture) -> Vec<(&'static str, Value)> {
                 },
             }),
         ),
+        (ids::CUSTOM_RESOURCE_FUNCTION, custom_resource),
         (
-            ids::CUSTOM_RESOURCE_FUNCTION,
-            function(
-                architecture,
-                "Seeds, keeps and removes the coordinator DNS record (Custom::CoordinatorDns), pins the nodes' image (Custom::PinnedImage) and makes or checks the coordinators' certificate (Custom::TlsCertificate) for CloudFormation.",
-                param::CUSTOM_RESOURCE_CODE_KEY,
-                "CoordinatorDnsRole",
-                "CoordinatorDnsLogGroup",
-                CUSTOM_RESOURCE_TIMEOUT_SECONDS,
-                &[(
-                    "CKV_AWS_115",
-                    "Runs only during stack operations; reserving concurrency for it would take capacity from the account for nothing.",
-                )],
-            ),
+            "CoordinatorDnsInvokeConfig",
+            invoke_config(ids::CUSTOM_RESOURCE_FUNCTION, None),
         ),
         (
             "WatcherRole",
             lambda_role(
                 "Coordinator watcher: probe the coordinators, replace a failed one, move the record.",
+                "WatcherLogGroup",
                 watcher_statements,
             ),
         ),
         ("WatcherLogGroup", log_group()),
         (ids::WATCHER_FUNCTION, watcher),
+        // A watcher event older than a minute has been overtaken by the next
+        // scheduled run; retrying it would only queue stale work.
         (
             "WatcherInvokeConfig",
+            invoke_config(ids::WATCHER_FUNCTION, Some((0, 60))),
+        ),
+        (
+            FAILED_INVOCATIONS_QUEUE,
             json!({
-                "Type": "AWS::Lambda::EventInvokeConfig",
+                "Type": "AWS::SQS::Queue",
+                "Metadata": suppressed(
+                    &[("CKV_AWS_27", SQS_MANAGED_KEYS)],
+                    &[("SQS_QUEUE_KMS_MASTER_KEY_ID_RULE", SQS_MANAGED_KEYS)],
+                ),
                 "Properties": {
-                    "FunctionName": r#ref(ids::WATCHER_FUNCTION),
-                    "Qualifier": "$LATEST",
-                    // A watcher event older than a minute has been overtaken by the
-                    // next scheduled run; retrying it would only queue stale work.
-                    "MaximumRetryAttempts": 0,
-                    "MaximumEventAgeInSeconds": 60,
+                    "SqsManagedSseEnabled": true,
+                    "MessageRetentionPeriod": 14 * 24 * 3600,
                 },
             }),
         ),
@@ -995,16 +1257,18 @@ fn lambdas(architecture: LambdaArchitecture) -> Vec<(&'static str, Value)> {
 /// The secrets the stack makes. Every value is generated or written by the stack;
 /// none passes through a parameter.
 fn secrets() -> Vec<(&'static str, Value)> {
-    let skips = skip_checks(&[
-        (
-            "CKV_AWS_149",
-            "Encrypted with the account's Secrets Manager key; a customer managed key would be one more thing the stack must keep and the nodes must be granted.",
-        ),
-        (
-            "CKV2_AWS_57",
-            "Rotated by stack update: CredentialsRevision makes every node read it again (README, Rotation).",
-        ),
-    ]);
+    const ROTATED_BY_REVISION: &str = "Rotated by stack update: CredentialsRevision makes every node read it again (README, Rotation).";
+    const ACCOUNT_KEY: &str = "Encrypted with the account's Secrets Manager key; a customer managed key would be one more thing the stack must keep and the nodes must be granted.";
+    let skips = suppressed(
+        &[
+            ("CKV_AWS_149", ACCOUNT_KEY),
+            ("CKV2_AWS_57", ROTATED_BY_REVISION),
+        ],
+        &[
+            ("SECRETSMANAGER_USING_CMK", ACCOUNT_KEY),
+            ("SECRETSMANAGER_ROTATION_ENABLED_CHECK", ROTATED_BY_REVISION),
+        ],
+    );
     let secret = |description: &str, value: (&str, Value)| {
         let mut resource = json!({
             "Type": "AWS::SecretsManager::Secret",
@@ -1147,8 +1411,15 @@ fn outputs() -> Value {
             ] }),
         ),
         outputs::PRESTO_SSH: output(
-            "SSH to the current coordinator. After a failover the host key changes: remove the old key from known_hosts.",
-            sub(&format!("ssh -i {}.pem ec2-user@{fqdn}", placeholder(param::KEY_NAME))),
+            "A shell on the active coordinator (the one protected from scale-in): SSH with the key pair (after a failover the host key changes: remove the old one from known_hosts), or Session Manager without one.",
+            json!({ "Fn::If": [
+                KEY_GIVEN,
+                sub(&format!("ssh -i {}.pem ec2-user@{fqdn}", placeholder(param::KEY_NAME))),
+                sub(&format!(
+                    "aws ssm start-session --region ${{AWS::Region}} --target $(aws autoscaling describe-auto-scaling-groups --region ${{AWS::Region}} --auto-scaling-group-names {} --query 'AutoScalingGroups[0].Instances[?ProtectedFromScaleIn].InstanceId | [0]' --output text)",
+                    placeholder(ids::COORDINATOR_GROUP)
+                )),
+            ] }),
         ),
         outputs::COORDINATOR_RECORD_NAME: output("The coordinator record: an A record (TTL 5 s) holding the active coordinator's private IP.", sub(&fqdn)),
         outputs::HOSTED_ZONE_ID: output("Private hosted zone holding the coordinator record.", r#ref(ids::HOSTED_ZONE)),
@@ -1168,13 +1439,14 @@ mod tests {
 
     fn resources_of_type<'a>(
         template: &'a Value,
-        kind: &'a str,
+        kind: &str,
     ) -> impl Iterator<Item = (&'a String, &'a Value)> {
+        let kind = kind.to_owned();
         template["Resources"]
             .as_object()
             .expect("resources")
             .iter()
-            .filter(move |(_, r)| r["Type"] == kind)
+            .filter(move |(_, r)| r["Type"] == kind.as_str())
     }
 
     #[test]
@@ -1238,30 +1510,77 @@ mod tests {
         }
     }
 
-    #[test]
-    fn nothing_is_open_to_the_world_inbound() {
-        let t = template(&StackSettings::default());
-        let mut rules: Vec<&Value> = resources_of_type(&t, "AWS::EC2::SecurityGroup")
+    /// Every rule of `kind` (`Ingress` or `Egress`), inline or a resource of its own.
+    fn security_group_rules<'a>(t: &'a Value, kind: &str) -> Vec<&'a Value> {
+        let mut rules: Vec<&Value> = resources_of_type(t, "AWS::EC2::SecurityGroup")
             .flat_map(|(_, g)| {
-                g["Properties"]["SecurityGroupIngress"]
+                g["Properties"][format!("SecurityGroup{kind}")]
                     .as_array()
                     .into_iter()
                     .flatten()
             })
             .collect();
-        rules.extend(
-            resources_of_type(&t, "AWS::EC2::SecurityGroupIngress").map(|(_, r)| &r["Properties"]),
-        );
-        assert!(rules.len() >= 6, "{rules:?}");
-        for rule in rules {
+        let kind = format!("AWS::EC2::SecurityGroup{kind}");
+        rules.extend(resources_of_type(t, &kind).map(|(_, r)| &r["Properties"]));
+        rules
+    }
+
+    #[test]
+    fn nothing_faces_the_internet() {
+        let t = template(&StackSettings::default());
+        let inbound = security_group_rules(&t, "Ingress");
+        assert!(inbound.len() >= 6, "{inbound:?}");
+        for rule in inbound {
             assert_ne!(rule["CidrIp"], "0.0.0.0/0", "{rule}");
             assert!(rule["CidrIpv6"].is_null(), "{rule}");
         }
-        for cidr in ["ClientCidr", "SshCidr"] {
-            assert!(
-                t["Parameters"][cidr]["Default"].is_null(),
-                "{cidr} has a default"
-            );
+        // Outbound, the world gets HTTPS only; everything else goes to a group of
+        // the stack or to the data source CIDR.
+        let outbound = security_group_rules(&t, "Egress");
+        assert!(outbound.len() >= 7, "{outbound:?}");
+        for rule in outbound {
+            assert_eq!(rule["IpProtocol"], "tcp", "{rule}");
+            assert!(rule["CidrIpv6"].is_null(), "{rule}");
+            match &rule["CidrIp"] {
+                Value::Null => assert!(rule["DestinationSecurityGroupId"].is_object(), "{rule}"),
+                cidr if cidr == "0.0.0.0/0" => {
+                    assert_eq!(
+                        (&rule["FromPort"], &rule["ToPort"]),
+                        (&443.into(), &443.into()),
+                        "{rule}"
+                    )
+                }
+                cidr => assert_eq!(cidr, &r#ref(param::DATA_SOURCE_CIDR), "{rule}"),
+            }
+        }
+        // No public address, whatever the subnet's auto-assign setting.
+        for (id, lt) in resources_of_type(&t, "AWS::EC2::LaunchTemplate") {
+            let data = &lt["Properties"]["LaunchTemplateData"];
+            assert!(data["SecurityGroupIds"].is_null(), "{id}");
+            let interfaces = data["NetworkInterfaces"].as_array().expect("interfaces");
+            assert_eq!(interfaces.len(), 1, "{id}");
+            assert_eq!(interfaces[0]["DeviceIndex"], 0, "{id}");
+            assert_eq!(interfaces[0]["AssociatePublicIpAddress"], false, "{id}");
+        }
+        // Every CIDR parameter refuses a /0, and the client CIDR must be given.
+        assert!(t["Parameters"][param::CLIENT_CIDR]["Default"].is_null());
+        for cidr in [param::CLIENT_CIDR, param::SSH_CIDR, param::DATA_SOURCE_CIDR] {
+            let pattern = t["Parameters"][cidr]["AllowedPattern"]
+                .as_str()
+                .expect("pattern");
+            let pattern = regex::Regex::new(pattern).expect("compiles");
+            for world in ["0.0.0.0/0", "10.0.0.0/0", "::/0"] {
+                assert!(!pattern.is_match(world), "{cidr} accepts {world}");
+            }
+            assert!(pattern.is_match("10.0.0.0/8"), "{cidr}");
+            let refused = t["Rules"]["NothingFacesTheInternet"]["Assertions"]
+                .as_array()
+                .expect("assertions")
+                .iter()
+                .any(|a| {
+                    a["Assert"]["Fn::Not"][0]["Fn::Equals"] == json!([r#ref(cidr), "0.0.0.0/0"])
+                });
+            assert!(refused, "{cidr}");
         }
     }
 
