@@ -990,16 +990,15 @@ fn function(
     role: &str,
     log_group: &str,
     timeout: u32,
-    extra_skips: &[(&str, &str)],
-    extra_guard: &[(&str, &str)],
+    reserved_concurrency: Option<u32>,
 ) -> Value {
-    let skips: Vec<(&str, &str)> = LAMBDA_SKIPS.iter().chain(extra_skips).copied().collect();
-    let guard: Vec<(&str, &str)> = [("LAMBDA_DLQ_CHECK", ON_FAILURE_DESTINATION)]
-        .iter()
-        .chain(extra_guard)
-        .copied()
-        .collect();
-    json!({
+    let mut skips = LAMBDA_SKIPS.to_vec();
+    let mut guard = vec![("LAMBDA_DLQ_CHECK", ON_FAILURE_DESTINATION)];
+    if reserved_concurrency.is_none() {
+        skips.push(("CKV_AWS_115", UNRESERVED));
+        guard.push(("LAMBDA_CONCURRENCY_CHECK", UNRESERVED));
+    }
+    let mut function = json!({
         "Type": "AWS::Lambda::Function",
         "Metadata": suppressed(&skips, &guard),
         "Properties": {
@@ -1017,7 +1016,11 @@ fn function(
             },
             "LoggingConfig": { "LogGroup": r#ref(log_group), "LogFormat": "JSON" },
         },
-    })
+    });
+    if let Some(reserved) = reserved_concurrency {
+        function["Properties"]["ReservedConcurrentExecutions"] = reserved.into();
+    }
+    function
 }
 
 /// Why the custom resource reserves no concurrency.
@@ -1106,11 +1109,9 @@ fn lambdas(architecture: LambdaArchitecture) -> Vec<(&'static str, Value)> {
         "WatcherRole",
         "WatcherLogGroup",
         WATCHER_TIMEOUT_SECONDS,
-        &[],
-        &[],
+        // One watcher at a time; compare-and-swap keeps two safe anyway.
+        Some(1),
     );
-    // One watcher at a time; compare-and-swap keeps two safe anyway.
-    watcher["Properties"]["ReservedConcurrentExecutions"] = 1.into();
     watcher["Properties"]["Environment"] = json!({ "Variables": watcher_environment });
     let watcher_arn = get_att(ids::WATCHER_FUNCTION, "Arn");
     let invoke_permission = |rule: &str| {
@@ -1146,8 +1147,7 @@ fn lambdas(architecture: LambdaArchitecture) -> Vec<(&'static str, Value)> {
         "CoordinatorDnsRole",
         "CoordinatorDnsLogGroup",
         CUSTOM_RESOURCE_TIMEOUT_SECONDS,
-        &[("CKV_AWS_115", UNRESERVED)],
-        &[("LAMBDA_CONCURRENCY_CHECK", UNRESERVED)],
+        None,
     );
     // Whom it answers: events of this stack only, answered on AWS's own hosts.
     custom_resource["Properties"]["Environment"] = json!({ "Variables": {
