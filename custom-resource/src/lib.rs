@@ -5,7 +5,8 @@
 //! makes or checks the coordinators' certificate ([`tls`]). Every event is answered,
 //! so that no stack ever waits on it.
 //!
-//! [`answer`] is the whole invocation: read where the answer goes, check the request
+//! [`answer`] is the whole invocation: read where the answer goes and check that it
+//! may go there and that the event is its own stack's ([`origin`]), check the request
 //! ([`event`], [`image`]), carry it out under a deadline and with panics caught
 //! ([`handler`]), and PUT the result ([`response`]).
 #![warn(missing_docs)]
@@ -13,6 +14,7 @@
 pub mod event;
 pub mod handler;
 pub mod image;
+pub mod origin;
 pub mod response;
 pub mod tls;
 pub mod watcher;
@@ -34,6 +36,7 @@ use tokio::time::Instant;
 use crate::event::{DnsProperties, ReplyTo, Request, physical_id};
 use crate::handler::{Services, Success};
 use crate::image::{ImageCatalog, ImageRequest};
+use crate::origin::Origin;
 use crate::response::{Answer, Responder};
 use crate::tls::{SecretStore, TlsRequest};
 use crate::watcher::WatcherControl;
@@ -48,14 +51,19 @@ pub enum AnswerError {
     /// The event has no `ResponseURL`, so there is nowhere to answer.
     #[error("the event has no ResponseURL; nothing can be answered: {0}")]
     NoResponseUrl(String),
+    /// The `ResponseURL` is not one CloudFormation gives; nothing is sent to it.
+    #[error("{0}; nothing was answered")]
+    UntrustedResponseUrl(String),
     /// The answer could not be delivered.
     #[error(transparent)]
     Send(#[from] response::SendError),
 }
 
 /// Handles one event and answers it exactly once. Returns `Ok` once an answer,
-/// SUCCESS or FAILED, was delivered; an error only when none could be.
+/// SUCCESS or FAILED, was delivered; an error only when none could be or may be.
+/// An event of another stack than `origin`'s is answered FAILED without any work.
 pub async fn answer<C, P, R, W>(
+    origin: &Origin,
     services: &Services<C, P, R, W>,
     images: &impl ImageCatalog,
     secrets: &impl SecretStore,
@@ -74,6 +82,10 @@ where
         tracing::error!(event = shown, "event without a ResponseURL");
         return Err(AnswerError::NoResponseUrl(shown));
     };
+    if let Err(reason) = origin.check_response_url(&reply.response_url) {
+        tracing::error!(reason, "refused the ResponseURL");
+        return Err(AnswerError::UntrustedResponseUrl(reason));
+    }
     let request_type = event
         .get("RequestType")
         .and_then(Value::as_str)
@@ -84,28 +96,35 @@ where
         physical_id: failed_physical_id(&reply, &event),
         reason: error.to_string(),
     };
-    let outcome = match event.get("ResourceType").and_then(Value::as_str) {
-        Some(image_resource::TYPE) => match ImageRequest::parse(&event) {
-            Err(error) => refused(error),
-            Ok(request) => {
-                let work = image::pin(images, request);
-                finish(work, &reply, &event, deadline, started).await
-            }
-        },
-        Some(tls_resource::TYPE) => match TlsRequest::parse(&event) {
-            Err(error) => refused(error),
-            Ok(request) => {
-                let work = tls::certify(secrets, request);
-                finish(work, &reply, &event, deadline, started).await
-            }
-        },
-        _ => match Request::parse(event.clone()) {
-            Err(error) => refused(error),
-            Ok(request) => {
-                let work = handler::handle(services, request, deadline);
-                finish(work, &reply, &event, deadline, started).await
-            }
-        },
+    let outcome = if let Err(reason) = origin.check_stack(&reply.stack_id) {
+        Answer::Failed {
+            physical_id: failed_physical_id(&reply, &event),
+            reason,
+        }
+    } else {
+        match event.get("ResourceType").and_then(Value::as_str) {
+            Some(image_resource::TYPE) => match ImageRequest::parse(&event) {
+                Err(error) => refused(error),
+                Ok(request) => {
+                    let work = image::pin(images, request);
+                    finish(work, &reply, &event, deadline, started).await
+                }
+            },
+            Some(tls_resource::TYPE) => match TlsRequest::parse(&event) {
+                Err(error) => refused(error),
+                Ok(request) => {
+                    let work = tls::certify(secrets, request);
+                    finish(work, &reply, &event, deadline, started).await
+                }
+            },
+            _ => match Request::parse(event.clone()) {
+                Err(error) => refused(error),
+                Ok(request) => {
+                    let work = handler::handle(services, request, deadline);
+                    finish(work, &reply, &event, deadline, started).await
+                }
+            },
+        }
     };
     match &outcome {
         Answer::Success(success) => tracing::info!(

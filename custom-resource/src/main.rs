@@ -7,6 +7,7 @@ use presto_ha_coordinators::aws::{AwsClients, load_config};
 use presto_ha_coordinators::probe::HttpProbe;
 use presto_ha_custom_resource::handler::Services;
 use presto_ha_custom_resource::image::SsmImageCatalog;
+use presto_ha_custom_resource::origin::Origin;
 use presto_ha_custom_resource::response::Responder;
 use presto_ha_custom_resource::tls::SecretsManager;
 use presto_ha_custom_resource::watcher::AwsWatcherControl;
@@ -16,6 +17,7 @@ use tokio::time::Instant;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
+    let origin = Origin::from_env()?;
     let config = load_config().await;
     let aws = AwsClients::new(&config);
     let services = Services {
@@ -29,9 +31,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let responder = Responder::new()?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let deadline = deadline(event.context.deadline());
-        let (services, images, secrets, responder) = (&services, &images, &secrets, &responder);
+        let (origin, services, images, secrets, responder) =
+            (&origin, &services, &images, &secrets, &responder);
         async move {
             presto_ha_custom_resource::answer(
+                origin,
                 services,
                 images,
                 secrets,

@@ -16,6 +16,9 @@ use serde_json::{Value, json};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
+/// The stack of the events, and the one the function serves.
+const STACK_ID: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/certificate/0000";
+
 struct Fixture {
     secrets: aws_sdk_secretsmanager::Client,
     lambda: LambdaProcess,
@@ -30,15 +33,16 @@ impl Fixture {
     async fn new(name: &str) -> Self {
         let config = config().await;
         let secrets = aws_sdk_secretsmanager::Client::new(&config);
+        let capture = ResponseCapture::start().await;
         let mut fixture = Self {
             secrets,
             lambda: LambdaProcess::start(
                 Path::new(env!("CARGO_BIN_EXE_presto-ha-custom-resource")),
                 name,
-                &[],
+                &capture.custom_resource_env(STACK_ID),
             )
             .await,
-            capture: ResponseCapture::start().await,
+            capture,
             authority: String::new(),
             made: String::new(),
             requests: 0,
@@ -98,7 +102,7 @@ impl Fixture {
         let mut event = json!({
             "RequestType": request_type,
             "ResponseURL": self.capture.url(),
-            "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/certificate/0000",
+            "StackId": STACK_ID,
             "RequestId": format!("request-{}", self.requests),
             "LogicalResourceId": "TlsCertificate",
             "ResourceType": property::TYPE,

@@ -33,6 +33,11 @@ const PORT: u16 = 28080;
 const RECORD: &str = "coordinator.presto.internal";
 const DEADLINE: Duration = Duration::from_secs(60);
 
+/// The id of the stack named `name` in the events, and the one the function serves.
+fn stack_id(name: &str) -> String {
+    format!("arn:aws:cloudformation:us-east-1:123456789012:stack/{name}/0000")
+}
+
 struct Fixture {
     config: SdkConfig,
     stack: DeployedStack,
@@ -67,14 +72,16 @@ impl Fixture {
             }
         }
         let binary = Path::new(env!("CARGO_BIN_EXE_presto-ha-custom-resource"));
+        let capture = ResponseCapture::start().await;
+        let served = capture.custom_resource_env(&stack_id(&stack.name));
         Self {
             route53: aws_sdk_route53::Client::new(&config),
             config,
             stack,
             coordinators,
             presto,
-            lambda: LambdaProcess::start(binary, name, &[]).await,
-            capture: ResponseCapture::start().await,
+            lambda: LambdaProcess::start(binary, name, &served).await,
+            capture,
             requests: 0,
         }
     }
@@ -119,7 +126,7 @@ impl Fixture {
             "RequestType": request_type,
             "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:dns",
             "ResponseURL": self.capture.url(),
-            "StackId": format!("arn:aws:cloudformation:us-east-1:123456789012:stack/{}/0000", self.stack.name),
+            "StackId": stack_id(&self.stack.name),
             "RequestId": format!("request-{}", self.requests),
             "LogicalResourceId": "CoordinatorDns",
             "ResourceType": "Custom::CoordinatorDns",
@@ -184,7 +191,7 @@ impl Fixture {
                 "Status": "SUCCESS",
                 "Reason": null,
                 "PhysicalResourceId": physical_id,
-                "StackId": format!("arn:aws:cloudformation:us-east-1:123456789012:stack/{}/0000", self.stack.name),
+                "StackId": stack_id(&self.stack.name),
                 "RequestId": format!("request-{request_id}"),
                 "LogicalResourceId": "CoordinatorDns",
                 "NoEcho": false,
@@ -719,7 +726,7 @@ async fn malformed_events_are_answered_failed_naming_what_is_wrong() {
     );
 
     // Missing the other required fields of the request.
-    for field in ["StackId", "RequestId", "LogicalResourceId", "ResourceType"] {
+    for field in ["RequestId", "LogicalResourceId", "ResourceType"] {
         let mut event = f.event("Create", good.clone(), None, None);
         event.as_object_mut().expect("object").remove(field);
         let put = f.answer(&event, DEADLINE).await;
@@ -729,6 +736,74 @@ async fn malformed_events_are_answered_failed_naming_what_is_wrong() {
             format!("malformed event: missing field `{field}`")
         );
     }
+
+    // An event of another stack, or of none, is refused before any work.
+    for other in [
+        Some("arn:aws:cloudformation:us-east-1:123456789012:stack/other/0000"),
+        None,
+    ] {
+        let mut event = f.event("Create", good.clone(), None, None);
+        match other {
+            Some(id) => event["StackId"] = id.into(),
+            None => drop(event.as_object_mut().expect("object").remove("StackId")),
+        }
+        let put = f.answer(&event, DEADLINE).await;
+        assert_eq!(put.body["Status"], "FAILED");
+        let expected = match other {
+            Some(id) => format!(
+                "the event is from stack {id:?}, but this function serves only {}",
+                stack_id(&f.stack.name)
+            ),
+            None => format!(
+                "the event names no stack (StackId), but this function serves only {}",
+                stack_id(&f.stack.name)
+            ),
+        };
+        assert_eq!(put.body["Reason"], expected);
+    }
+    assert_eq!(
+        f.record(RECORD).await,
+        None,
+        "no foreign event wrote anything"
+    );
+
+    // A ResponseURL CloudFormation would not give gets nothing: not the answer, not
+    // a connection. The invocation fails and logs why.
+    let https = f.capture.url().to_owned();
+    for (url, reason) in [
+        (https.replacen("https://", "http://", 1), "is not https://"),
+        (
+            https.replacen("localhost", "127.0.0.1", 1),
+            "is not on a host in localhost",
+        ),
+        (
+            https.replacen("localhost", "localhost.attacker.example", 1),
+            "is not on a host in localhost",
+        ),
+        (
+            https.replacen("https://", "https://user:pw@", 1),
+            "carries credentials",
+        ),
+    ] {
+        let mut event = f.event("Create", good.clone(), None, None);
+        event["ResponseURL"] = url.clone().into();
+        let invocation = f.lambda.invoke(&event, DEADLINE).await;
+        assert!(
+            matches!(&invocation, Invocation::Error(error) if error.to_string().contains(reason)),
+            "{url}: {invocation:?}"
+        );
+        assert!(
+            !error_text(&invocation).contains("X-Amz-Signature"),
+            "the signature is not shown"
+        );
+    }
+    assert!(f.capture.take().is_empty());
+    assert!(f.lambda.log_text().contains("refused the ResponseURL"));
+    assert_eq!(
+        f.record(RECORD).await,
+        None,
+        "no refused event wrote anything"
+    );
 
     // Without a ResponseURL there is nowhere to answer: the invocation fails and logs.
     let mut event = f.event("Create", good.clone(), None, None);
@@ -749,4 +824,11 @@ async fn malformed_events_are_answered_failed_naming_what_is_wrong() {
     // The function is still serving after all that.
     let event = f.event("Create", good, None, None);
     assert_eq!(f.answer(&event, DEADLINE).await.body["Status"], "SUCCESS");
+}
+
+fn error_text(invocation: &Invocation) -> String {
+    match invocation {
+        Invocation::Error(error) => error.to_string(),
+        other => format!("{other:?}"),
+    }
 }

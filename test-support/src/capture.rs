@@ -1,4 +1,9 @@
-//! A stand-in for CloudFormation's pre-signed response URL that keeps every PUT.
+//! A stand-in for CloudFormation's pre-signed response URL that keeps every PUT,
+//! served over HTTPS as S3 serves it: the custom resource answers only `https://`
+//! URLs in its response domain, so the capture is `https://localhost:<port>/...`
+//! with a certificate from a test authority, and the function is started with
+//! `localhost` as its domain and that authority in `SSL_CERT_FILE`
+//! ([`ResponseCapture::custom_resource_env`]).
 
 use std::sync::{Arc, Mutex};
 
@@ -7,7 +12,13 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::put;
+use presto_ha_contract::custom_resource_env;
 use serde_json::Value;
+
+use crate::tls::{TestAuthority, TlsListener};
+
+/// The host of the capture's URL, and so the custom resource's response domain.
+pub const HOST: &str = "localhost";
 
 /// One PUT the server received.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,24 +42,43 @@ struct Shared {
 pub struct ResponseCapture {
     shared: Shared,
     url: String,
+    authority_file: Arc<tempfile::NamedTempFile>,
 }
 
 impl ResponseCapture {
-    /// Starts a server on loopback.
+    /// Starts a server on loopback, with a certificate for [`HOST`].
     pub async fn start() -> Self {
         let shared = Shared::default();
         let router = Router::new()
             .route("/{*path}", put(keep))
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
-        let url = format!(
-            "http://{}/cloudformation-response?X-Amz-Signature=test",
-            listener.local_addr().expect("address")
-        );
+        let port = tcp.local_addr().expect("address").port();
+        let authority = TestAuthority::new();
+        let authority_file = tempfile::NamedTempFile::new().expect("temp file");
+        std::fs::write(authority_file.path(), authority.pem()).expect("write the authority");
+        let listener = TlsListener::new(tcp, &authority.issue(HOST));
         tokio::spawn(async move { axum::serve(listener, router).await });
-        Self { shared, url }
+        Self {
+            shared,
+            url: format!("https://{HOST}:{port}/cloudformation-response?X-Amz-Signature=test"),
+            authority_file: Arc::new(authority_file),
+        }
+    }
+
+    /// The environment of a custom-resource function serving the stack `stack_id`
+    /// that answers to this capture.
+    pub fn custom_resource_env(&self, stack_id: &str) -> Vec<(&'static str, String)> {
+        vec![
+            (custom_resource_env::STACK_ID, stack_id.to_owned()),
+            (custom_resource_env::RESPONSE_DOMAIN, HOST.to_owned()),
+            (
+                "SSL_CERT_FILE",
+                self.authority_file.path().display().to_string(),
+            ),
+        ]
     }
 
     /// The URL to put in an event's `ResponseURL`.

@@ -159,11 +159,13 @@ async fn a_stack_deleted_during_a_watcher_run_leaves_the_zone_empty() {
     // A failing standby keeps the run writing its memory note every round.
     let standby = f.coordinators[1].clone();
     f.presto.get_mut(&standby.1).expect("fake").stop();
+    // A stack CloudFormation no longer knows: it is going away.
+    let stack_id = "arn:aws:cloudformation:us-east-1:123456789012:stack/watch-delete-gone/0000";
     let capture = ResponseCapture::start().await;
     let mut dns = LambdaProcess::start(
         &workspace_binary("presto-ha-custom-resource"),
         "watch-delete-dns",
-        &[],
+        &capture.custom_resource_env(stack_id),
     )
     .await;
     let watcher_timeout = 12;
@@ -171,8 +173,7 @@ async fn a_stack_deleted_during_a_watcher_run_leaves_the_zone_empty() {
         "RequestType": "Delete",
         "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:dns",
         "ResponseURL": capture.url(),
-        // A stack CloudFormation no longer knows: it is going away.
-        "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/watch-delete-gone/0000",
+        "StackId": stack_id,
         "RequestId": "request-delete",
         "LogicalResourceId": "CoordinatorDns",
         "ResourceType": "Custom::CoordinatorDns",
