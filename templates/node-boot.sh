@@ -105,9 +105,8 @@ EOF
 
 # Every coordinator, active or standby, is a full coordinator that workers can
 # announce to; the coordinator record decides which one the workers and clients use.
-# config.properties comes to hold secrets: readable by the engine's user only.
-touch "$etc/config.properties"
-chmod 0600 "$etc/config.properties"
+# config.properties comes to hold secrets: readable by the engine's group only.
+install -m 0640 -g "$user" /dev/null "$etc/config.properties"
 {
   if [ "$ROLE" = coordinator ]; then
     echo coordinator=true
@@ -157,7 +156,8 @@ chmod 0600 "$etc/config.properties"
 
 # TLS for clients, the users and their passwords, and the secret the nodes share, all
 # from the stack's secrets: a replacement node gets exactly what the others have.
-# Files holding any of them are readable by the engine's user only.
+# Files holding any of them belong to root and are readable by the engine's group
+# only.
 logger -t presto-ha "credentials revision $CREDENTIALS_REVISION" || true
 if [ "$SECURITY" = tls ]; then
   export ROLE ENGINE HTTPS_PORT RECORD_NAME SHARED_SECRET_ARN TLS_SECRET_ARN USERS_SECRET_ARNS \
@@ -195,11 +195,11 @@ def read_json(arn, what):
     return value
 
 
-def write(path, text, mode=0o600):
-    fd = os.open(path + ".new", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+def write(path, text, mode=0o640):
+    fd = os.open(path + ".new", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
         out.write(text)
-    os.chown(path + ".new", owner.pw_uid, owner.pw_gid)
+    os.chown(path + ".new", 0, owner.pw_gid)
     os.chmod(path + ".new", mode)
     os.replace(path + ".new", path)
 
@@ -218,11 +218,11 @@ if env["ROLE"] == "coordinator":
     if not all(isinstance(tls.get(k), str) and tls[k] for k in (cert_field, key_field)):
         stop(f"secret {arn} must hold {cert_field} and {key_field} as PEM texts")
     tls_dir = os.path.join(etc, "tls")
-    os.makedirs(tls_dir, mode=0o700, exist_ok=True)
-    os.chown(tls_dir, owner.pw_uid, owner.pw_gid)
+    os.makedirs(tls_dir, mode=0o750, exist_ok=True)
+    os.chown(tls_dir, 0, owner.pw_gid)
     chain, key = os.path.join(tls_dir, "chain.pem"), os.path.join(tls_dir, "key.pem")
     write(chain, tls[cert_field], 0o644)
-    write(key, tls[key_field])
+    write(key, tls[key_field], 0o600)
     record = env["RECORD_NAME"]
     checked = subprocess.run(["openssl", "x509", "-noout", "-checkhost", record, "-in", chain],
                              capture_output=True, text=True)
@@ -238,8 +238,8 @@ if env["ROLE"] == "coordinator":
     os.remove(key)
     if packed.returncode != 0:
         stop(f"the key in secret {arn} does not belong to its certificate: {packed.stderr.strip()}")
-    os.chown(keystore, owner.pw_uid, owner.pw_gid)
-    os.chmod(keystore, 0o600)
+    os.chown(keystore, 0, owner.pw_gid)
+    os.chmod(keystore, 0o640)
     lines += [
         "http-server.https.enabled=true",
         f"http-server.https.port={env['HTTPS_PORT']}",
@@ -405,12 +405,11 @@ for name in names:
         resolved = merge(target, resolved.splitlines(), jvm_key)
     os.makedirs(os.path.dirname(target), exist_ok=True)
     private = secrets > 0 or relative == "config.properties"
-    fd = os.open(target + ".new", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
+    fd = os.open(target + ".new", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
         out.write(resolved)
-    if private:
-        os.chown(target + ".new", owner.pw_uid, owner.pw_gid)
-    os.chmod(target + ".new", 0o600 if private else 0o644)
+    os.chown(target + ".new", 0, owner.pw_gid if private else 0)
+    os.chmod(target + ".new", 0o640 if private else 0o644)
     os.replace(target + ".new", target)
 shutil.rmtree(staging)
 PY
@@ -423,7 +422,9 @@ if [ -n "$BOOTSTRAP_SCRIPT_URI" ]; then
   "$work/bootstrap" "$ROLE" || fail "$BOOTSTRAP_SCRIPT_URI $ROLE exited with $?"
 fi
 
-chown -R "$user:$user" "/opt/$server" "/var/$ENGINE"
+# The engine writes only its data directory (its logs are there too); its install
+# tree and configuration stay root's, so a compromised engine cannot rewrite them.
+chown -R "$user:$user" "/var/$ENGINE"
 rm -rf "$work"
 
 cat >"/etc/systemd/system/$service.service" <<EOF
@@ -434,10 +435,22 @@ After=network-online.target
 
 [Service]
 User=$user
+Group=$user
 ExecStart=$home/bin/launcher run
 Restart=on-failure
 RestartSec=5
 LimitNOFILE=131072
+NoNewPrivileges=yes
+ProtectSystem=strict
+ReadWritePaths=/var/$ENGINE
+PrivateTmp=yes
+ProtectHome=yes
+PrivateDevices=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectControlGroups=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
 
 [Install]
 WantedBy=multi-user.target

@@ -12,7 +12,7 @@
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Where the sandbox's own files live, seen from inside.
@@ -202,29 +202,62 @@ exec chroot {merged} /usr/bin/env -i PATH=/{HOME}/bin:/usr/local/sbin:/usr/local
             .map(|file| fs::read_to_string(file).expect("a text file"))
     }
 
-    /// The permission bits of `path`, which the boot wrote.
-    pub fn mode(&self, path: &str) -> u32 {
+    /// Who may do what with `path`, which the boot wrote: `user:group mode`, as in
+    /// `root:presto 0640`, by the node's own `/etc/passwd` and `/etc/group`.
+    pub fn access(&self, path: &str) -> String {
         let file = self
             .written(path)
             .unwrap_or_else(|| panic!("{path} not written"));
-        fs::metadata(file).expect("metadata").permissions().mode() & 0o7777
+        self.access_of(&file)
     }
 
-    /// The user owning `path`, by the node's own `/etc/passwd`.
-    pub fn owner(&self, path: &str) -> String {
-        let file = self
-            .written(path)
-            .unwrap_or_else(|| panic!("{path} not written"));
-        let uid = fs::metadata(file).expect("metadata").uid();
-        let passwd = self
-            .file("/etc/passwd")
-            .unwrap_or_else(|| fs::read_to_string("/etc/passwd").expect("host passwd"));
-        passwd
-            .lines()
-            .map(|line| line.split(':').collect::<Vec<_>>())
-            .find(|fields| fields.get(2) == Some(&uid.to_string().as_str()))
-            .map(|fields| fields[0].to_owned())
-            .unwrap_or_else(|| uid.to_string())
+    /// [`Sandbox::access`] of everything the boot wrote under `dir`, `dir` itself
+    /// included, by path as the node sees it.
+    pub fn tree_access(&self, dir: &str) -> Vec<(String, String)> {
+        let top = self
+            .written(dir)
+            .unwrap_or_else(|| panic!("{dir} not written"));
+        let mut found = Vec::new();
+        let mut pending = vec![top];
+        while let Some(path) = pending.pop() {
+            let metadata = path.symlink_metadata().expect("metadata");
+            if metadata.is_dir() {
+                pending.extend(
+                    fs::read_dir(&path)
+                        .expect("read dir")
+                        .map(|e| e.expect("entry").path()),
+                );
+            }
+            let shown = format!(
+                "/{}",
+                path.strip_prefix(self.upper())
+                    .expect("under upper")
+                    .display()
+            );
+            found.push((shown, self.access_of(&path)));
+        }
+        found.sort();
+        found
+    }
+
+    fn access_of(&self, file: &Path) -> String {
+        let metadata = file.symlink_metadata().expect("metadata");
+        let name = |table: &str, id: u32| {
+            let text = self
+                .file(table)
+                .unwrap_or_else(|| fs::read_to_string(table).expect("host table"));
+            text.lines()
+                .map(|line| line.split(':').collect::<Vec<_>>())
+                .find(|fields| fields.get(2) == Some(&id.to_string().as_str()))
+                .map(|fields| fields[0].to_owned())
+                .unwrap_or_else(|| id.to_string())
+        };
+        format!(
+            "{}:{} {:04o}",
+            name("/etc/passwd", metadata.uid()),
+            name("/etc/group", metadata.gid()),
+            metadata.permissions().mode() & 0o7777
+        )
     }
 
     /// Whether the boot wrote anything under `dir` (absolute, as the node sees it).

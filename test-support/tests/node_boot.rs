@@ -259,16 +259,11 @@ fn a_presto_coordinator_boots_verified_with_tpch_and_its_own_discovery() {
             .file(&format!("{etc}/catalog/hive.properties"))
             .is_none()
     );
-    assert_eq!(sandbox.owner(&format!("{etc}/config.properties")), "presto");
-    assert_eq!(sandbox.mode(&format!("{etc}/config.properties")), 0o600);
-    assert_eq!(sandbox.owner("/var/presto/data"), "presto");
-    let unit = sandbox
-        .file("/etc/systemd/system/presto.service")
-        .expect("unit");
-    assert!(
-        unit.contains("User=presto\nExecStart=/opt/presto/bin/launcher run\n"),
-        "{unit}"
+    assert_eq!(
+        sandbox.access(&format!("{etc}/config.properties")),
+        "root:presto 0640"
     );
+    assert_the_engine_writes_only_its_data("presto", "presto-server-0.297", &sandbox);
     assert_eq!(
         sandbox.calls_of("systemctl"),
         ["daemon-reload", "enable --now presto.service"]
@@ -279,6 +274,41 @@ fn a_presto_coordinator_boots_verified_with_tpch_and_its_own_discovery() {
         [format!(
             "--exit-code 0 --reason presto 0.297 serves on i-0123456789abcdef0 --stack sandbox-stack --resource CoordinatorGroup --region {REGION}"
         )]
+    );
+}
+
+/// The install tree of `server` is root's and writable by root alone; the engine's
+/// user owns its data directory alone; and the
+/// service runs as that user, hardened, with only the data directory writable.
+fn assert_the_engine_writes_only_its_data(engine: &str, server: &str, sandbox: &Sandbox) {
+    let tree = sandbox.tree_access(&format!("/opt/{server}"));
+    assert!(tree.len() > 5, "{tree:?}");
+    for (path, access) in &tree {
+        assert!(access.starts_with("root:"), "{path} is {access}");
+        let mode = u32::from_str_radix(&access[access.len() - 4..], 8).expect("octal mode");
+        assert_eq!(mode & 0o022, 0, "{path} is writable beyond root: {access}");
+    }
+    for (path, access) in sandbox.tree_access(&format!("/var/{engine}")) {
+        assert!(
+            access.starts_with(&format!("{engine}:{engine} ")),
+            "{path} is {access}"
+        );
+    }
+    let unit = sandbox
+        .file(&format!("/etc/systemd/system/{engine}.service"))
+        .expect("unit");
+    let service = unit.split_once("[Service]\n").expect("a service section").1;
+    let service = service.split_once("\n\n").expect("the section ends").0;
+    assert_eq!(
+        service,
+        format!(
+            "User={engine}\nGroup={engine}\nExecStart=/opt/{engine}/bin/launcher run\n\
+             Restart=on-failure\nRestartSec=5\nLimitNOFILE=131072\n\
+             NoNewPrivileges=yes\nProtectSystem=strict\nReadWritePaths=/var/{engine}\n\
+             PrivateTmp=yes\nProtectHome=yes\nPrivateDevices=yes\nProtectKernelTunables=yes\n\
+             ProtectKernelModules=yes\nProtectControlGroups=yes\nRestrictSUIDSGID=yes\n\
+             LockPersonality=yes"
+        )
     );
 }
 
@@ -397,17 +427,15 @@ fn a_trino_worker_on_glue_gets_the_users_files_secrets_and_bootstrap() {
         let path = format!("{etc}/catalog/{catalog}.properties");
         let text = sandbox.file(&path).expect("catalog");
         assert!(text.contains(&resolved), "{text}");
-        assert_eq!(
-            (sandbox.owner(&path), sandbox.mode(&path)),
-            ("trino".to_owned(), 0o600)
-        );
+        assert_eq!(sandbox.access(&path), "root:trino 0640");
     }
     let merged = format!("{etc}/config.properties");
     assert_eq!(
-        (sandbox.owner(&merged), sandbox.mode(&merged)),
-        ("trino".to_owned(), 0o600),
+        sandbox.access(&merged),
+        "root:trino 0640",
         "config.properties holds the shared secret"
     );
+    assert_the_engine_writes_only_its_data("trino", "trino-server-479", &sandbox);
     for coordinator_only in ["password.db", "tls", "password-authenticator.properties"] {
         assert!(
             sandbox
@@ -418,10 +446,7 @@ fn a_trino_worker_on_glue_gets_the_users_files_secrets_and_bootstrap() {
     }
     let log = format!("{etc}/log.properties");
     assert_eq!(sandbox.file(&log).as_deref(), Some("io.trino=INFO\n"));
-    assert_eq!(
-        (sandbox.owner(&log), sandbox.mode(&log)),
-        ("trino".to_owned(), 0o644)
-    );
+    assert_eq!(sandbox.access(&log), "root:root 0644");
     assert_eq!(
         sandbox.file("/var/tmp/bootstrap-ran").as_deref(),
         Some("bootstrap ran as worker\n")
@@ -851,11 +876,7 @@ fn a_coordinator_gets_its_certificate_users_and_shared_secret_for_its_user_only(
         "tls/keystore.p12",
     ] {
         let path = format!("{etc}/{private}");
-        assert_eq!(
-            (sandbox.owner(&path), sandbox.mode(&path)),
-            ("trino".to_owned(), 0o600),
-            "{private}"
-        );
+        assert_eq!(sandbox.access(&path), "root:trino 0640", "{private}");
     }
     // Ready only once HTTPS answers for the record's name with the certificate.
     let curls = sandbox.calls_of("curl");
