@@ -671,6 +671,8 @@ fn node_policy() -> Value {
                         partition_arn("glue:${AWS::Region}:${AWS::AccountId}:catalog"),
                         partition_arn("glue:${AWS::Region}:${AWS::AccountId}:database/*"),
                         partition_arn("glue:${AWS::Region}:${AWS::AccountId}:table/*/*"),
+                        // Dropping a database drops its functions.
+                        partition_arn("glue:${AWS::Region}:${AWS::AccountId}:userDefinedFunction/*/*"),
                     ],
                 })),
                 when(HAS_DATA_BUCKETS, json!({
@@ -872,6 +874,11 @@ fn coordinator_group_arn() -> Value {
 /// of them needs: its own log group, the network interfaces of a function in a VPC,
 /// and the queue of failed invocations.
 fn lambda_role(description: &str, log_group: &str, mut statements: Vec<Value>) -> Value {
+    let ec2_arn = |kind: &str| {
+        sub(&format!(
+            "arn:${{AWS::Partition}}:ec2:${{AWS::Region}}:${{AWS::AccountId}}:{kind}/*"
+        ))
+    };
     statements.extend([
         json!({
             "Sid": "OwnLogs",
@@ -886,17 +893,23 @@ fn lambda_role(description: &str, log_group: &str, mut statements: Vec<Value>) -
             "Action": ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"],
             "Resource": "*",
         }),
+        // Every interface, subnet and group of the account and region: Lambda
+        // checks these permissions when it creates the function, before the
+        // interfaces it will make have ids.
         json!({
-            "Sid": "VpcNetworkInterfaces",
+            "Sid": "CreateVpcNetworkInterfaces",
+            "Effect": "Allow",
+            "Action": "ec2:CreateNetworkInterface",
+            "Resource": [ec2_arn("network-interface"), ec2_arn("subnet"), ec2_arn("security-group")],
+        }),
+        json!({
+            "Sid": "ManageVpcNetworkInterfaces",
             "Effect": "Allow",
             "Action": [
-                "ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface",
+                "ec2:DeleteNetworkInterface",
                 "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses",
             ],
-            // The account's and region's EC2 resources: Lambda checks these
-            // permissions when it creates the function and may not find them on
-            // narrower ARNs (the Lambda developer guide asks for this form).
-            "Resource": sub("arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:*/*"),
+            "Resource": ec2_arn("network-interface"),
         }),
         json!({
             "Sid": "RecordFailedInvocations",
@@ -1061,8 +1074,10 @@ fn lambdas(architecture: LambdaArchitecture) -> Vec<(&'static str, Value)> {
             "Sid": "ReadTheLatestImage",
             "Effect": "Allow",
             "Action": "ssm:GetParameter",
+            // AWS's public parameters have no account in their ARNs; `*` matches
+            // that, and only AWS may create parameters under /aws.
             "Resource": sub(&format!(
-                "arn:${{AWS::Partition}}:ssm:${{AWS::Region}}::parameter{LATEST_IMAGE_PARAMETER}"
+                "arn:${{AWS::Partition}}:ssm:${{AWS::Region}}:*:parameter{LATEST_IMAGE_PARAMETER}"
             )),
         }),
         json!({

@@ -258,6 +258,37 @@ fn refers_to_any(value: &Value, ids: &[String]) -> bool {
     }
 }
 
+/// Flag sets beyond the coordinator count that the linters and policy checks see.
+pub const VARIANTS: &[&[&str]] = &[
+    &[
+        "--client-cidr=10.0.0.0/16",
+        "--ssh-cidr=10.0.1.0/24",
+        "--data-source-cidr=10.8.0.0/16",
+        "--code-bucket=my-presto-code",
+        "--key-name=ops",
+    ],
+    &[
+        "--presto-port=8443",
+        "--https-port=9443",
+        "--zone-name=analytics.corp",
+        "--record-name=presto",
+        "--probe-interval=5",
+        "--probe-timeout=3",
+        "--grace=30",
+        "--lambda-architecture=arm64",
+    ],
+    &["--engine=trino", "--metastore=glue"],
+    &[
+        "--engine=presto",
+        "--metastore=external",
+        "--presto-version=0.296",
+    ],
+    &["--engine=trino", "--presto-version=478"],
+    &["--metastore=glue"],
+    &["--engine=trino", "--metastore=external"],
+    &["--no-tls", "--engine=trino"],
+];
+
 /// What CloudFormation would hand a Lambda for `value` in a stack created with the
 /// template's defaults: `Ref` of a parameter is its default, `Ref` of a resource a
 /// physical id shaped like the real one (a hosted zone's `Z...` id, a name for the
@@ -308,6 +339,12 @@ impl<'a> Stack<'a> {
             "AWS::Region" => return REGION.to_owned(),
             "AWS::Partition" => return "aws".to_owned(),
             "AWS::AccountId" => return "123456789012".to_owned(),
+            "AWS::URLSuffix" => return "amazonaws.com".to_owned(),
+            "AWS::StackId" => {
+                return format!(
+                    "arn:aws:cloudformation:{REGION}:123456789012:stack/{STACK_NAME}/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+                );
+            }
             _ => {}
         }
         if let Some(default) = self.template["Parameters"][name].get("Default") {
@@ -317,11 +354,7 @@ impl<'a> Stack<'a> {
             };
         }
         if let Some((resource, attribute)) = name.split_once('.') {
-            assert!(
-                self.template["Resources"].get(resource).is_some(),
-                "{resource} is not a resource"
-            );
-            return format!("stack-{resource}-{attribute}");
+            return self.attribute(resource, attribute);
         }
         match self.template["Resources"][name]["Type"].as_str() {
             Some("AWS::Route53::HostedZone") => "Z0123456789ABCDEFGHIJ".to_owned(),
@@ -331,6 +364,109 @@ impl<'a> Stack<'a> {
             Some(_) => format!("stack-{name}-1A2B3C"),
             None => panic!("{name} is neither a parameter with a default nor a resource"),
         }
+    }
+
+    /// `Fn::GetAtt` of `resource`: an ARN shaped like the real one for the `Arn` of
+    /// the types whose ARNs policies name, `stack-<resource>-<attribute>` otherwise.
+    fn attribute(&self, resource: &str, attribute: &str) -> String {
+        let kind = self.template["Resources"][resource]["Type"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{resource} is not a resource"));
+        let physical = format!("stack-{resource}-1A2B3C");
+        let account = "123456789012";
+        match (kind, attribute) {
+            ("AWS::Logs::LogGroup", "Arn") => {
+                format!("arn:aws:logs:{REGION}:{account}:log-group:{physical}:*")
+            }
+            ("AWS::SQS::Queue", "Arn") => format!("arn:aws:sqs:{REGION}:{account}:{physical}"),
+            ("AWS::Lambda::Function", "Arn") => {
+                format!("arn:aws:lambda:{REGION}:{account}:function:{physical}")
+            }
+            ("AWS::IAM::Role", "Arn") => format!("arn:aws:iam::{account}:role/{physical}"),
+            ("AWS::IAM::InstanceProfile", "Arn") => {
+                format!("arn:aws:iam::{account}:instance-profile/{physical}")
+            }
+            (custom, secret) if custom.starts_with("Custom::") && secret.ends_with("SecretArn") => {
+                format!(
+                    "arn:aws:secretsmanager:{REGION}:{account}:secret:stack-{resource}-{secret}-1A2B3C"
+                )
+            }
+            _ => format!("stack-{resource}-{attribute}"),
+        }
+    }
+
+    /// Whether `name` is a list parameter, which a `Ref` gives as a list.
+    fn is_list_parameter(&self, name: &str) -> bool {
+        self.template["Parameters"][name]["Type"]
+            .as_str()
+            .is_some_and(|kind| kind == "CommaDelimitedList" || kind.starts_with("List<"))
+    }
+
+    /// The items CloudFormation makes of `value` where a list is expected.
+    fn items(&self, value: &Value) -> Vec<String> {
+        match self.resolved(value) {
+            Some(Value::Array(items)) => items.iter().map(|item| self.text(item)).collect(),
+            Some(other) => vec![self.text(&other)],
+            None => Vec::new(),
+        }
+    }
+
+    /// `value` with every intrinsic function resolved as CloudFormation would, its
+    /// shape kept: a list parameter's `Ref` and `Fn::Split` give lists, and
+    /// `AWS::NoValue` is `None`, dropped from the list or object holding it.
+    pub fn resolved(&self, value: &Value) -> Option<Value> {
+        match value {
+            Value::Array(items) => Some(Value::Array(
+                items
+                    .iter()
+                    .filter_map(|item| self.resolved(item))
+                    .collect(),
+            )),
+            Value::Object(map) if map.len() == 1 => {
+                let (key, argument) = map.iter().next().expect("one entry");
+                match (key.as_str(), argument) {
+                    ("Ref", Value::String(name)) if name == "AWS::NoValue" => None,
+                    ("Ref", Value::String(name)) if self.is_list_parameter(name) => {
+                        let joined = self.reference(name, &Map::new());
+                        let items = joined
+                            .split(',')
+                            .filter(|item| !item.is_empty())
+                            .map(|item| Value::String(item.to_owned()));
+                        Some(Value::Array(items.collect()))
+                    }
+                    ("Fn::If", Value::Array(parts)) => {
+                        let name = parts[0].as_str().expect("a condition name");
+                        self.resolved(&parts[if self.condition(name) { 1 } else { 2 }])
+                    }
+                    ("Fn::Split", Value::Array(parts)) => {
+                        let delimiter = parts[0].as_str().expect("a literal delimiter");
+                        let text = self.text(&parts[1]);
+                        Some(Value::Array(
+                            text.split(delimiter)
+                                .map(|item| Value::String(item.to_owned()))
+                                .collect(),
+                        ))
+                    }
+                    ("Fn::Select", Value::Array(parts)) => {
+                        let index: usize = self.text(&parts[0]).parse().expect("an index");
+                        let items = self.items(&parts[1]);
+                        Some(Value::String(items[index].clone()))
+                    }
+                    (function, _) if function == "Ref" || function.starts_with("Fn::") => {
+                        Some(Value::String(self.text(value)))
+                    }
+                    _ => Some(Value::Object(self.resolved_entries(map))),
+                }
+            }
+            Value::Object(map) => Some(Value::Object(self.resolved_entries(map))),
+            other => Some(other.clone()),
+        }
+    }
+
+    fn resolved_entries(&self, map: &Map<String, Value>) -> Map<String, Value> {
+        map.iter()
+            .filter_map(|(key, value)| self.resolved(value).map(|value| (key.clone(), value)))
+            .collect()
     }
 
     fn substitute(&self, text: &str, variables: &Map<String, Value>) -> String {
@@ -389,11 +525,14 @@ impl<'a> Stack<'a> {
                 }
                 Some((key, Value::Array(parts))) if key == "Fn::Join" => {
                     let delimiter = parts[0].as_str().expect("a literal delimiter");
-                    let pieces: Vec<String> = parts[1]
-                        .as_array()
-                        .map(|items| items.iter().map(|item| self.text(item)).collect())
-                        .unwrap_or_else(|| vec![self.text(&parts[1])]);
-                    pieces.join(delimiter)
+                    self.items(&parts[1]).join(delimiter)
+                }
+                Some((key, Value::Array(parts))) if key == "Fn::GetAtt" => self.attribute(
+                    parts[0].as_str().expect("a resource"),
+                    parts[1].as_str().expect("an attribute"),
+                ),
+                Some((key, Value::Array(_))) if key == "Fn::Select" => {
+                    self.text(&self.resolved(value).expect("a value"))
                 }
                 Some((key, Value::Array(parts))) if key == "Fn::If" => {
                     let name = parts[0].as_str().expect("a condition name");

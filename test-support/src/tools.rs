@@ -1,7 +1,8 @@
 //! The Python tools the test command installs in its virtualenv.
 
+use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 /// The variable naming the folder that holds `cfn-lint` and `checkov`.
 pub const TOOLS_VAR: &str = "PRESTO_HA_TOOLS";
@@ -30,4 +31,26 @@ pub fn run_offline(name: &str, args: &[&std::ffi::OsStr]) -> Output {
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("failed to run {name} under unshare: {e}"))
+}
+
+/// [`run_offline`] with `input` on the tool's standard input.
+pub fn run_offline_with_input(name: &str, args: &[&std::ffi::OsStr], input: &[u8]) -> Output {
+    let mut child = Command::new("unshare")
+        .arg("--net")
+        .arg(tool(name))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("failed to run {name} under unshare: {e}"));
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write the input");
+    child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("{name} did not finish: {e}"))
 }

@@ -9,39 +9,9 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use presto_ha_contract::limits::COORDINATORS;
-use presto_ha_test_support::templates::generate_text;
+use presto_ha_test_support::templates::{VARIANTS, generate_text};
 use presto_ha_test_support::tools::run_offline;
 use serde_json::Value;
-
-/// Flag sets beyond the coordinator count that the linters also see.
-const VARIANTS: &[&[&str]] = &[
-    &[
-        "--client-cidr=10.0.0.0/16",
-        "--ssh-cidr=10.0.1.0/24",
-        "--code-bucket=my-presto-code",
-        "--key-name=ops",
-    ],
-    &[
-        "--presto-port=8443",
-        "--https-port=9443",
-        "--zone-name=analytics.corp",
-        "--record-name=presto",
-        "--probe-interval=5",
-        "--probe-timeout=3",
-        "--grace=30",
-        "--lambda-architecture=arm64",
-    ],
-    &["--engine=trino", "--metastore=glue"],
-    &[
-        "--engine=presto",
-        "--metastore=external",
-        "--presto-version=0.296",
-    ],
-    &["--engine=trino", "--presto-version=478"],
-    &["--metastore=glue"],
-    &["--engine=trino", "--metastore=external"],
-    &["--no-tls", "--engine=trino"],
-];
 
 fn write_templates(dir: &Path) -> Vec<PathBuf> {
     let mut paths = Vec::new();
