@@ -428,7 +428,7 @@ pub fn table(s: &StackSettings) -> Vec<Parameter> {
             Catalogs,
             "External metastore host",
             string(
-                "Host of the Hive metastore service, for the External Hive Metastore Service type.",
+                "Host of the Hive metastore service, for the External Hive Metastore Service type. Its address must be in the data source CIDR: nothing else but HTTPS leaves the nodes.",
                 Some(String::new()),
                 settings::HOST_PATTERN,
                 "empty, a DNS name or an IPv4 address",

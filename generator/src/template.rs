@@ -227,6 +227,13 @@ fn rules() -> Value {
                 "AssertDescription": format!("MetastoreType '{}' needs {}", Metastore::External.as_str(), param::EXTERNAL_METASTORE_HOST),
             }],
         },
+        "ExternalMetastoreNeedsDataSourceCidr": {
+            "RuleCondition": { "Fn::Equals": [r#ref(param::METASTORE_TYPE), Metastore::External.as_str()] },
+            "Assertions": [{
+                "Assert": not_empty(r#ref(param::DATA_SOURCE_CIDR)),
+                "AssertDescription": format!("MetastoreType '{}' needs {} holding {}: nothing else but HTTPS leaves the nodes", Metastore::External.as_str(), param::DATA_SOURCE_CIDR, param::EXTERNAL_METASTORE_HOST),
+            }],
+        },
         "DifferentHttpsPort": {
             "Assertions": [{
                 "Assert": { "Fn::Not": [{ "Fn::Equals": [r#ref(param::PRESTO_HTTP_PORT), r#ref(param::PRESTO_HTTPS_PORT)] }] },

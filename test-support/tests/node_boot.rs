@@ -43,7 +43,7 @@ const SHARED_SECRET: &str = "4f6c2d8e9a0b1c3d5e7f9a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5
 const ADMIN_SECRET_ID: &str =
     "arn:aws:secretsmanager:us-east-1:123456789012:secret:stack-AdminPasswordSecret-1A2B3C";
 const ADMIN_PASSWORD: &str = "AdminPassword0123456789abcdefghi";
-const TLS_SECRET_ID: &str = "stack-TlsCertificate-CertificateSecretArn";
+const TLS_SECRET_ID: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:stack-TlsCertificate-CertificateSecretArn-1A2B3C";
 
 /// A self-signed certificate for `name` and its key, as PEM texts, made by openssl.
 fn certificate(name: &str) -> (String, String) {
