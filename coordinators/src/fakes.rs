@@ -2,12 +2,16 @@
 //!
 //! [`FakeRoute53`] is faithful where the emulator used in the end-to-end tests is not:
 //! a batch is atomic, a DELETE must name the exact current value, and a CREATE fails
-//! when the record exists. Those are the rules compare-and-swap rests on.
+//! when the record exists. Those are the rules compare-and-swap rests on. A change
+//! can stay pending for a while, as Route 53's do. [`FakeProbe`] can hang a host, so
+//! that each probe of it takes its whole timeout, on tokio's clock.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::Mutex;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::aws::AwsCallError;
 use crate::group::{Coordinator, Coordinators, GroupError, InstanceId};
@@ -31,6 +35,10 @@ struct Route53State {
     swap_failures: Vec<RecordError>,
     /// Another writer's change, made just before the next swap is checked.
     interleaved: Option<(RecordAddress, Option<ARecord>)>,
+    /// How long each change stays pending after it is accepted.
+    pending_for: Duration,
+    /// When each accepted change is applied everywhere, by change id.
+    applied_at: HashMap<String, Instant>,
 }
 
 impl FakeRoute53 {
@@ -88,6 +96,12 @@ impl FakeRoute53 {
     /// its next swap, which Route 53 then checks against that value.
     pub fn interleave_next_swap(&self, at: &RecordAddress, record: Option<ARecord>) {
         self.lock().interleaved = Some((at.clone(), record));
+    }
+
+    /// Keeps every change accepted from now on pending for `duration` before it is
+    /// applied everywhere (`INSYNC`).
+    pub fn keep_changes_pending(&self, duration: Duration) {
+        self.lock().pending_for = duration;
     }
 
     /// Makes the next swaps fail with these errors, one swap each, in order, as when
@@ -160,15 +174,31 @@ impl CoordinatorRecord for FakeRoute53 {
             None => state.records.remove(at),
         };
         state.changes.push((at.clone(), from.cloned(), to.cloned()));
-        Ok(Some(ChangeId(format!("/change/C{}", state.changes.len()))))
+        let change = ChangeId(format!("/change/C{}", state.changes.len()));
+        let applied_at = Instant::now() + state.pending_for;
+        state.applied_at.insert(change.0.clone(), applied_at);
+        Ok(Some(change))
     }
 
-    async fn wait_applied(
-        &self,
-        _change: &ChangeId,
-        _budget: Duration,
-    ) -> Result<bool, RecordError> {
-        Ok(true)
+    /// Waits on tokio's clock until the change is applied or `budget` is spent,
+    /// whichever comes first, as the real adapter's polling does.
+    async fn wait_applied(&self, change: &ChangeId, budget: Duration) -> Result<bool, RecordError> {
+        let applied_at = self.lock().applied_at.get(&change.0).copied();
+        let Some(applied_at) = applied_at else {
+            return Err(RecordError::Aws(AwsCallError {
+                operation: "GetChange",
+                resource: format!("change {}", change.0),
+                detail: "NoSuchChange: the fake accepted no such change".into(),
+            }));
+        };
+        let give_up = Instant::now() + budget;
+        if applied_at <= give_up {
+            tokio::time::sleep_until(applied_at).await;
+            Ok(true)
+        } else {
+            tokio::time::sleep_until(give_up).await;
+            Ok(false)
+        }
     }
 }
 
@@ -262,28 +292,39 @@ impl FakeGroups {
     }
 }
 
-/// Presto's health by IP; an IP not set is unreachable.
+/// Presto's health by IP; an IP not set is unreachable, a hung one answers nothing
+/// until the probe's timeout.
 #[derive(Debug, Default)]
 pub struct FakeProbe {
-    health: Mutex<HashMap<Ipv4Addr, Health>>,
+    health: Mutex<HashMap<Ipv4Addr, Option<Health>>>,
 }
 
 impl FakeProbe {
-    /// Sets what probes of `ip` find.
+    /// Sets what probes of `ip` find, at once.
     pub fn set(&self, ip: Ipv4Addr, health: Health) {
-        self.health
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(ip, health);
+        self.lock().insert(ip, Some(health));
+    }
+
+    /// Makes `ip` hang: each probe takes its whole timeout and then times out.
+    pub fn hang(&self, ip: Ipv4Addr) {
+        self.lock().insert(ip, None);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Ipv4Addr, Option<Health>>> {
+        self.health.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
 impl HealthProbe for FakeProbe {
-    async fn probe(&self, ip: Ipv4Addr, _port: u16, _timeout: Duration) -> Health {
-        let health = self.health.lock().unwrap_or_else(|p| p.into_inner());
-        health
-            .get(&ip)
-            .cloned()
-            .unwrap_or_else(|| Health::Down(ProbeFailure::Unreachable("connection refused".into())))
+    async fn probe(&self, ip: Ipv4Addr, _port: u16, timeout: Duration) -> Health {
+        let found = self.lock().get(&ip).cloned();
+        match found {
+            Some(Some(health)) => health,
+            Some(None) => {
+                tokio::time::sleep(timeout).await;
+                Health::Down(ProbeFailure::TimedOut)
+            }
+            None => Health::Down(ProbeFailure::Unreachable("connection refused".into())),
+        }
     }
 }

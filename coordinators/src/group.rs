@@ -257,6 +257,170 @@ impl Coordinators for AwsCoordinators {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsOutput;
+    use aws_sdk_autoscaling::types::{AutoScalingGroup, Instance as GroupInstance};
+    use aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput;
+    use aws_sdk_ec2::types::{Instance, InstanceState as Ec2State, Reservation};
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    /// The group `coordinators` holding `members` (id, lifecycle state, protected).
+    fn group_output(members: &[(&str, LifecycleState, bool)]) -> DescribeAutoScalingGroupsOutput {
+        let mut group = AutoScalingGroup::builder()
+            .auto_scaling_group_name("coordinators")
+            .min_size(3)
+            .max_size(3)
+            .desired_capacity(3)
+            .default_cooldown(300)
+            .availability_zones("us-east-1a")
+            .health_check_type("EC2")
+            .created_time(aws_smithy_types::DateTime::from_secs(0));
+        for (id, lifecycle, protected) in members {
+            group = group.instances(
+                GroupInstance::builder()
+                    .instance_id(*id)
+                    .availability_zone("us-east-1a")
+                    .lifecycle_state(lifecycle.clone())
+                    .health_status("Healthy")
+                    .protected_from_scale_in(*protected)
+                    .build(),
+            );
+        }
+        DescribeAutoScalingGroupsOutput::builder()
+            .auto_scaling_groups(group.build())
+            .build()
+    }
+
+    fn ec2_instance(id: &str, ip: &str, state: InstanceStateName, launched: i64) -> Instance {
+        Instance::builder()
+            .instance_id(id)
+            .private_ip_address(ip)
+            .state(Ec2State::builder().name(state).build())
+            .launch_time(aws_smithy_types::DateTime::from_secs(launched))
+            .build()
+    }
+
+    #[tokio::test]
+    async fn members_join_both_services_and_one_ec2_does_not_show_yet_stays_unknown() {
+        let group = mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups)
+            .match_requests(|request| request.auto_scaling_group_names() == ["coordinators"])
+            .then_output(|| {
+                group_output(&[
+                    ("i-3", LifecycleState::InService, false),
+                    ("i-1", LifecycleState::InService, true),
+                    ("i-2", LifecycleState::Pending, false),
+                ])
+            });
+        // By filter, not InstanceIds, which EC2 refuses whole when it does not know
+        // one of them yet: i-2, launched a moment ago, is left out of the answer.
+        let instances = mock!(aws_sdk_ec2::Client::describe_instances)
+            .match_requests(|request| {
+                let filter = request.filters().first();
+                request.instance_ids().is_empty()
+                    && filter.and_then(|f| f.name()) == Some("instance-id")
+                    && filter.map(|f| f.values())
+                        == Some(&["i-3".to_owned(), "i-1".to_owned(), "i-2".to_owned()][..])
+            })
+            .then_output(|| {
+                DescribeInstancesOutput::builder()
+                    .reservations(
+                        Reservation::builder()
+                            .instances(ec2_instance(
+                                "i-1",
+                                "10.0.0.1",
+                                InstanceStateName::Running,
+                                100,
+                            ))
+                            .instances(ec2_instance(
+                                "i-3",
+                                "10.0.0.3",
+                                InstanceStateName::Stopping,
+                                50,
+                            ))
+                            .build(),
+                    )
+                    .build()
+            });
+        let coordinators = AwsCoordinators::new(
+            mock_client!(aws_sdk_autoscaling, RuleMode::Sequential, [&group]),
+            mock_client!(aws_sdk_ec2, RuleMode::Sequential, [&instances]),
+        );
+        let members = coordinators.members("coordinators").await.expect("members");
+        let seconds = |s: u64| Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(s));
+        assert_eq!(
+            members,
+            [
+                Coordinator {
+                    instance_id: InstanceId::new("i-1"),
+                    private_ip: Some(Ipv4Addr::new(10, 0, 0, 1)),
+                    in_service: true,
+                    state: InstanceState::Running,
+                    launch_time: seconds(100),
+                    protected: true,
+                },
+                Coordinator {
+                    instance_id: InstanceId::new("i-2"),
+                    private_ip: None,
+                    in_service: false,
+                    state: InstanceState::Unknown,
+                    launch_time: None,
+                    protected: false,
+                },
+                Coordinator {
+                    instance_id: InstanceId::new("i-3"),
+                    private_ip: Some(Ipv4Addr::new(10, 0, 0, 3)),
+                    in_service: true,
+                    state: InstanceState::Gone,
+                    launch_time: seconds(50),
+                    protected: false,
+                },
+            ]
+        );
+        let serving: Vec<_> = members.iter().filter_map(Coordinator::serving_ip).collect();
+        assert_eq!(serving, [Ipv4Addr::new(10, 0, 0, 1)]);
+        assert_eq!((group.num_calls(), instances.num_calls()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_missing_group_and_a_failed_call_are_named() {
+        let none = mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups)
+            .then_output(|| DescribeAutoScalingGroupsOutput::builder().build());
+        let unused = mock!(aws_sdk_ec2::Client::describe_instances)
+            .then_output(|| DescribeInstancesOutput::builder().build());
+        let coordinators = AwsCoordinators::new(
+            mock_client!(aws_sdk_autoscaling, RuleMode::Sequential, [&none]),
+            mock_client!(aws_sdk_ec2, RuleMode::Sequential, [&unused]),
+        );
+        let error = coordinators
+            .members("gone")
+            .await
+            .expect_err("no such group");
+        assert_eq!(error.to_string(), "coordinator group gone does not exist");
+        assert_eq!(unused.num_calls(), 0);
+
+        let group = mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_groups)
+            .then_output(|| group_output(&[("i-1", LifecycleState::InService, false)]));
+        let refused = mock!(aws_sdk_ec2::Client::describe_instances).then_error(|| {
+            aws_sdk_ec2::operation::describe_instances::DescribeInstancesError::generic(
+                aws_smithy_types::error::ErrorMetadata::builder()
+                    .code("UnauthorizedOperation")
+                    .message("not authorized")
+                    .build(),
+            )
+        });
+        let coordinators = AwsCoordinators::new(
+            mock_client!(aws_sdk_autoscaling, RuleMode::Sequential, [&group]),
+            mock_client!(aws_sdk_ec2, RuleMode::Sequential, [&refused]),
+        );
+        let error = coordinators
+            .members("coordinators")
+            .await
+            .expect_err("refused");
+        let text = error.to_string();
+        assert!(
+            text.starts_with("DescribeInstances failed for the members of coordinator group coordinators: UnauthorizedOperation"),
+            "{text}"
+        );
+    }
 
     fn member(n: u8, in_service: bool, protected: bool) -> Coordinator {
         Coordinator {

@@ -643,8 +643,93 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(7)).await;
             later_services.probe.set(ip(1), Health::Healthy);
         });
+        let started = Instant::now();
         create(&services).await.expect("created");
         assert_eq!(record_ip(&services), Some(ip(1)));
+        // The next poll after the turn takes it.
+        assert!(
+            started.elapsed() <= Duration::from_secs(7) + HEALTH_POLL,
+            "took {:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hung_coordinator_costs_each_poll_its_probe_timeout_and_no_more() {
+        // Member 1 hangs: every probe of it takes the whole timeout. Member 2 turns
+        // healthy 7 s in, and is taken at the first poll after that.
+        let services = std::sync::Arc::new(services(vec![member(1, 10), member(2, 20)], &[]));
+        services.probe.hang(ip(1));
+        let later_services = services.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(7)).await;
+            later_services.probe.set(ip(2), Health::Healthy);
+        });
+        let started = Instant::now();
+        create(&services).await.expect("created");
+        assert_eq!(record_ip(&services), Some(ip(2)));
+        let timeout = properties().probe_timeout;
+        assert!(
+            started.elapsed() <= Duration::from_secs(7) + HEALTH_POLL + timeout,
+            "took {:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn hung_coordinators_do_not_hold_the_choice_past_the_deadline() {
+        // Nobody answers and the deadline is 40 s away: the wait for a healthy one
+        // ends 20 s before it (the write's reserve), even though every poll costs a
+        // probe timeout, and the longest-running member is taken.
+        let services = services(vec![member(1, 10), member(2, 20)], &[]);
+        services.probe.hang(ip(1));
+        services.probe.hang(ip(2));
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(40);
+        handle(&services, Request::Create(properties()), deadline)
+            .await
+            .expect("created");
+        assert_eq!(record_ip(&services), Some(ip(1)), "the longest-running");
+        let timeout = properties().probe_timeout;
+        assert!(
+            started.elapsed() <= Duration::from_secs(40) - WRITE_RESERVE + timeout,
+            "took {:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pending_change_is_waited_for_within_its_budget() {
+        // Applied everywhere 10 s after it is accepted: the Create waits for it.
+        let waits = services(vec![member(1, 10)], &[1]);
+        waits.record.keep_changes_pending(Duration::from_secs(10));
+        let started = Instant::now();
+        create(&waits).await.expect("created");
+        assert_eq!(started.elapsed(), Duration::from_secs(10));
+        // Still pending long after: the Create answers once the wait's cap is spent.
+        let capped = services(vec![member(1, 10)], &[1]);
+        capped.record.keep_changes_pending(SYNC_WAIT_MAX * 10);
+        let started = Instant::now();
+        create(&capped).await.expect("created");
+        assert_eq!(started.elapsed(), SYNC_WAIT_MAX);
+        // With the deadline 25 s away, the wait leaves a quarter of the write's
+        // reserve for the answer: 20 s.
+        let near = services(vec![member(1, 10)], &[1]);
+        near.record.keep_changes_pending(SYNC_WAIT_MAX * 10);
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(25);
+        handle(&near, Request::Create(properties()), deadline)
+            .await
+            .expect("created");
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_secs(25) - WRITE_RESERVE / 4
+        );
+        assert_eq!(
+            record_ip(&near),
+            Some(ip(1)),
+            "accepted, even if not yet applied"
+        );
     }
 
     #[tokio::test(start_paused = true)]

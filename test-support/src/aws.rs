@@ -271,6 +271,16 @@ pub async fn a_records(config: &SdkConfig, zone: &str, prefix: &str) -> Vec<(Str
         .collect()
 }
 
+/// The TXT values of the record `name` (with its final dot) in `zone`, quotes and all.
+pub async fn txt_values(config: &SdkConfig, zone: &str, name: &str) -> Vec<String> {
+    record_sets(config, zone)
+        .await
+        .iter()
+        .filter(|set| set.r#type().as_str() == "TXT" && set.name() == name)
+        .flat_map(values)
+        .collect()
+}
+
 /// The values of a record set.
 fn values(set: &aws_sdk_route53::types::ResourceRecordSet) -> Vec<String> {
     set.resource_records()

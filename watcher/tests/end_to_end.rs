@@ -10,7 +10,8 @@ use std::time::Duration;
 use fixture::*;
 use presto_ha_contract::dns_resource as property;
 use presto_ha_test_support::aws::{
-    a_records, in_service_members, protected_members, reserved_concurrency, zone_records,
+    a_records, in_service_members, protected_members, reserved_concurrency, txt_values,
+    zone_records,
 };
 use presto_ha_test_support::capture::ResponseCapture;
 use presto_ha_test_support::lambda::{Invocation, LambdaProcess, workspace_binary};
@@ -77,11 +78,23 @@ async fn a_pause_shorter_than_the_grace_changes_nothing() {
     let active = f.coordinators[0].clone();
     let control = f.presto[&active.1].control();
     control.set(Behaviour::Hung);
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_secs(GRACE_SECONDS - 3)).await;
+    let (config, zone) = (f.config.clone(), f.zone.clone());
+    let memory = format!("_presto-ha-watcher.{RECORD}.");
+    // Midway through the pause the watcher's memory holds the active coordinator
+    // as failing: it saw the probes time out, and let the grace run.
+    let during = async move {
+        tokio::time::sleep(Duration::from_secs(GRACE_SECONDS - 2)).await;
+        let seen = txt_values(&config, &zone, &memory).await;
         control.set(Behaviour::Healthy);
-    });
-    f.run(scheduled(), GRACE_SECONDS + 6).await;
+        seen
+    };
+    let seen = f.run_with(scheduled(), GRACE_SECONDS + 6, during).await;
+    assert!(
+        seen.iter()
+            .any(|note| note.contains(&format!(" {}=", active.0))),
+        "the watcher never saw the active coordinator fail: {seen:?}; log:\n{}",
+        f.watcher.log_text()
+    );
     assert_eq!(
         f.state(&active.0).await,
         "running",
