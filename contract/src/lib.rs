@@ -89,6 +89,8 @@ pub mod parameters {
     pub const PROBE_TIMEOUT_SECONDS: &str = "ProbeTimeoutSeconds";
     /// Seconds the active coordinator must fail before it is replaced.
     pub const FAILOVER_GRACE_SECONDS: &str = "FailoverGraceSeconds";
+    /// An address the alarms are mailed to; empty: none (the topic stays).
+    pub const NOTIFICATION_EMAIL: &str = "NotificationEmail";
     /// The bucket holding the Lambda zips.
     pub const LAMBDA_CODE_BUCKET: &str = "LambdaCodeBucket";
     /// Key of the custom resource's zip.
@@ -126,6 +128,26 @@ pub mod outputs {
     pub const ADMIN_PASSWORD_SECRET: &str = "AdminPasswordSecret";
     /// The certificate clients trust the coordinators by.
     pub const CA_CERTIFICATE: &str = "PrestoCACertificate";
+    /// The topic every alarm notifies.
+    pub const ALARM_TOPIC: &str = "AlarmTopicArn";
+    /// The stack's CloudWatch dashboard in the console.
+    pub const DASHBOARD_URL: &str = "DashboardURL";
+}
+
+/// The metrics the watcher emits in CloudWatch's embedded metric format (its log
+/// lines), which the template's alarms and dashboard read.
+pub mod metrics {
+    /// Their namespace.
+    pub const NAMESPACE: &str = "PrestoHA";
+    /// Their one dimension, whose value is the coordinator group's name.
+    pub const DIMENSION: &str = "CoordinatorGroup";
+    /// Per switch of the record: how long the old coordinator had been failing.
+    pub const FAILOVER_SECONDS: &str = "FailoverSeconds";
+    /// Per run: the healthy coordinators the record does not point at.
+    pub const HEALTHY_STANDBYS: &str = "HealthyStandbys";
+    /// Per run: the longest time in it that the record pointed at no healthy
+    /// coordinator.
+    pub const SECONDS_WITHOUT_HEALTHY_ACTIVE: &str = "SecondsWithoutHealthyActive";
 }
 
 /// Environment variables the watcher Lambda reads.

@@ -515,6 +515,17 @@ pub fn table(s: &StackSettings) -> Vec<Parameter> {
             ),
         ),
         parameter(
+            name::NOTIFICATION_EMAIL,
+            HighAvailability,
+            "Notification e-mail",
+            string(
+                "Address the alarms are mailed to (a failover, no standbys left, the watcher not running, no healthy active coordinator); AWS asks it to confirm the subscription. Empty: subscribe to the AlarmTopicArn output yourself.",
+                Some(String::new()),
+                settings::EMAIL_PATTERN,
+                "empty or an e-mail address",
+            ),
+        ),
+        parameter(
             name::LAMBDA_CODE_BUCKET,
             LambdaCode,
             "Lambda code bucket",

@@ -31,6 +31,9 @@ pub const OPTIONAL_CIDR_PATTERN: &str = concat!("^$|^", cidr!(), "$");
 /// or empty for none.
 pub const KEY_NAME_PATTERN: &str = r"^[\x20-\x7E]{0,255}$";
 
+/// `AllowedPattern` for an e-mail address, or empty for none.
+pub const EMAIL_PATTERN: &str = r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$";
+
 /// Why a /0 network is refused, wherever a CIDR is given.
 pub const WORLD_CIDR_REFUSED: &str = "a /0 network is the whole internet, and nothing of the cluster may face it; give the network that needs access";
 /// `AllowedPattern` for a DNS name: lowercase labels of at most 63 characters.

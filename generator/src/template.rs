@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use presto_ha_contract::{
     RECORD_TTL_SECONDS, WATCHER_TIMEOUT_SECONDS, custom_resource_env, dns_resource, image_resource,
-    limits, notes, outputs, parameters as param, tls_resource, users, watcher_env,
+    limits, metrics, notes, outputs, parameters as param, tls_resource, users, watcher_env,
 };
 
 use crate::node::{self, Role};
@@ -126,6 +126,7 @@ pub fn build(settings: &StackSettings) -> Value {
         "Metadata": { "AWS::CloudFormation::Interface": parameters::interface(&table) },
         "Parameters": parameters::declarations(&table),
         "Rules": rules(),
+        "Mappings": mappings(),
         "Conditions": conditions(),
         "Resources": resources(settings.lambda_architecture),
         "Outputs": outputs(),
@@ -144,6 +145,10 @@ const KEY_GIVEN: &str = "KeyPairGiven";
 const SSH_OPEN: &str = "SshOpen";
 /// Condition: the nodes may reach the data source CIDR.
 const DATA_SOURCE_OPEN: &str = "DataSourceOpen";
+/// Condition: the alarms are mailed to an address.
+const EMAIL_GIVEN: &str = "NotificationEmailGiven";
+/// Condition: there are standbys to count.
+const HAS_STANDBYS: &str = "HasStandbys";
 /// Condition: the catalogs use the Glue Data Catalog.
 const USES_GLUE: &str = "UsesGlueDataCatalog";
 /// Condition: `DataBucketNames` is not empty.
@@ -191,6 +196,11 @@ fn conditions() -> Value {
     add(KEY_GIVEN, not_empty(r#ref(param::KEY_NAME)));
     add(SSH_OPEN, not_empty(r#ref(param::SSH_CIDR)));
     add(DATA_SOURCE_OPEN, not_empty(r#ref(param::DATA_SOURCE_CIDR)));
+    add(EMAIL_GIVEN, not_empty(r#ref(param::NOTIFICATION_EMAIL)));
+    add(
+        HAS_STANDBYS,
+        json!({ "Fn::Not": [{ "Fn::Equals": [r#ref(param::HA_COORDINATORS_COUNT), 1] }] }),
+    );
     add(
         USES_GLUE,
         json!({ "Fn::Equals": [r#ref(param::METASTORE_TYPE), Metastore::Glue.as_str()] }),
@@ -268,6 +278,7 @@ fn resources(architecture: LambdaArchitecture) -> Value {
         .chain(nodes())
         .chain(lambdas(architecture))
         .chain(secrets())
+        .chain(monitoring())
         .chain([coordinator_dns(), pinned_image(), tls_certificate()])
     {
         resources.insert(id.to_owned(), resource);
@@ -1043,6 +1054,11 @@ fn function(
     function
 }
 
+/// The topic every alarm notifies, its key, and the dashboard.
+const ALARM_TOPIC: &str = "AlarmTopic";
+const ALARM_KEY: &str = "AlarmTopicKey";
+const DASHBOARD: &str = "Dashboard";
+
 /// Why the custom resource reserves no concurrency.
 const UNRESERVED: &str = "Runs only during stack operations; reserving concurrency for it would take capacity from the account for nothing.";
 
@@ -1276,6 +1292,233 @@ fn lambdas(architecture: LambdaArchitecture) -> Vec<(&'static str, Value)> {
     ]
 }
 
+/// The alarm threshold of healthy standbys for each coordinator count: one fewer.
+const STANDBYS_BY_COUNT: &str = "StandbysByCoordinatorCount";
+
+/// The template's mappings.
+fn mappings() -> Value {
+    let standbys: Map<String, Value> = limits::COORDINATORS
+        .map(|count| (count.to_string(), json!({ "Standbys": count - 1 })))
+        .collect();
+    json!({ STANDBYS_BY_COUNT: standbys })
+}
+
+/// An alarm on one metric that notifies the alarm topic when it fires and when it
+/// clears.
+struct Alarm<'a> {
+    description: &'a str,
+    /// Namespace, name and dimensions.
+    metric: (&'a str, &'a str, &'a Value),
+    statistic: &'a str,
+    period: u32,
+    periods: u32,
+    /// Comparison operator and threshold.
+    breaches: (&'a str, Value),
+    missing_data: &'a str,
+}
+
+impl Alarm<'_> {
+    fn resource(self) -> Value {
+        json!({
+            "Type": "AWS::CloudWatch::Alarm",
+            "Properties": {
+                "AlarmDescription": self.description,
+                "Namespace": self.metric.0,
+                "MetricName": self.metric.1,
+                "Dimensions": self.metric.2,
+                "Statistic": self.statistic,
+                "Period": self.period,
+                "EvaluationPeriods": self.periods,
+                "ComparisonOperator": self.breaches.0,
+                "Threshold": self.breaches.1,
+                "TreatMissingData": self.missing_data,
+                "AlarmActions": [r#ref(ALARM_TOPIC)],
+                "OKActions": [r#ref(ALARM_TOPIC)],
+            },
+        })
+    }
+}
+
+/// The alarm topic and its key, the alarms, and the dashboard. Each alarm's
+/// description says what happened and what to do.
+fn monitoring() -> Vec<(&'static str, Value)> {
+    let group = json!([{ "Name": metrics::DIMENSION, "Value": r#ref(ids::COORDINATOR_GROUP) }]);
+    let watcher = json!([{ "Name": "FunctionName", "Value": r#ref(ids::WATCHER_FUNCTION) }]);
+    let mut standbys = Alarm {
+        description: "Fewer healthy standby coordinators than HACoordinatorsCount - 1 for 3 minutes: the next failure will wait for a new coordinator to boot (minutes), or find none. Look at the coordinator group's activity (a launch failing?) and the watcher's log.",
+        metric: (metrics::NAMESPACE, metrics::HEALTHY_STANDBYS, &group),
+        statistic: "Minimum",
+        period: 60,
+        periods: 3,
+        breaches: ("LessThanThreshold", json!({ "Fn::FindInMap": [STANDBYS_BY_COUNT, r#ref(param::HA_COORDINATORS_COUNT), "Standbys"] })),
+        missing_data: "missing",
+    }
+    .resource();
+    standbys["Condition"] = HAS_STANDBYS.into();
+    vec![
+        (
+            ALARM_KEY,
+            json!({
+                "Type": "AWS::KMS::Key",
+                "Properties": {
+                    "Description": sub("Encrypts the alarm topic of stack ${AWS::StackName}"),
+                    "EnableKeyRotation": true,
+                    "KeyPolicy": {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Sid": "TheAccountManagesTheKey",
+                                "Effect": "Allow",
+                                "Principal": { "AWS": sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root") },
+                                "Action": "kms:*",
+                                "Resource": "*",
+                            },
+                            {
+                                "Sid": "CloudWatchPublishesAlarms",
+                                "Effect": "Allow",
+                                "Principal": { "Service": "cloudwatch.amazonaws.com" },
+                                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                                "Resource": "*",
+                                "Condition": { "StringEquals": { "aws:SourceAccount": r#ref("AWS::AccountId") } },
+                            },
+                        ],
+                    },
+                },
+            }),
+        ),
+        (
+            ALARM_TOPIC,
+            json!({
+                "Type": "AWS::SNS::Topic",
+                "Properties": {
+                    "DisplayName": sub("Presto HA alarms of ${AWS::StackName}"),
+                    // The AWS-managed SNS key would refuse CloudWatch.
+                    "KmsMasterKeyId": r#ref(ALARM_KEY),
+                },
+            }),
+        ),
+        (
+            "AlarmEmail",
+            json!({
+                "Type": "AWS::SNS::Subscription",
+                "Condition": EMAIL_GIVEN,
+                "Properties": {
+                    "TopicArn": r#ref(ALARM_TOPIC),
+                    "Protocol": "email",
+                    "Endpoint": r#ref(param::NOTIFICATION_EMAIL),
+                },
+            }),
+        ),
+        (
+            "FailoverAlarm",
+            Alarm {
+                description: "The watcher moved the coordinator record to a standby: the active coordinator failed and was replaced (queries running on it failed). presto-ha status shows the last failover; the watcher's log says why.",
+                metric: (metrics::NAMESPACE, metrics::FAILOVER_SECONDS, &group),
+                statistic: "SampleCount",
+                period: 60,
+                periods: 1,
+                breaches: ("GreaterThanOrEqualToThreshold", 1.into()),
+                missing_data: "notBreaching",
+            }
+            .resource(),
+        ),
+        ("StandbysAlarm", standbys),
+        (
+            "NoHealthyActiveAlarm",
+            Alarm {
+                description: "The coordinator record pointed at no healthy coordinator for longer than the failover grace: clients cannot run queries and no failover has fixed it. Check presto-ha status, the watcher's log and the coordinator group.",
+                metric: (metrics::NAMESPACE, metrics::SECONDS_WITHOUT_HEALTHY_ACTIVE, &group),
+                statistic: "Maximum",
+                period: 60,
+                periods: 1,
+                breaches: ("GreaterThanThreshold", r#ref(param::FAILOVER_GRACE_SECONDS)),
+                missing_data: "notBreaching",
+            }
+            .resource(),
+        ),
+        (
+            "WatcherNotRunningAlarm",
+            Alarm {
+                description: "The watcher has not run for 3 minutes: nothing would fail over. Check its reserved concurrency (0 stops it), the WatcherSchedule rule and the FailedInvocations queue.",
+                metric: ("AWS/Lambda", "Invocations", &watcher),
+                statistic: "Sum",
+                period: 60,
+                periods: 3,
+                breaches: ("LessThanThreshold", 1.into()),
+                missing_data: "breaching",
+            }
+            .resource(),
+        ),
+        (
+            "WatcherErrorsAlarm",
+            Alarm {
+                description: "A watcher run failed (a crash or a timeout): failover may be late. Read the watcher's log and the FailedInvocations queue.",
+                metric: ("AWS/Lambda", "Errors", &watcher),
+                statistic: "Sum",
+                period: 60,
+                periods: 1,
+                breaches: ("GreaterThanOrEqualToThreshold", 1.into()),
+                missing_data: "notBreaching",
+            }
+            .resource(),
+        ),
+        (
+            "WatcherThrottlesAlarm",
+            Alarm {
+                description: "The watcher was throttled 10 times in 5 minutes. An instance state-change event that arrives while a run is going is throttled by design (one run at a time); this many means runs themselves are refused, or the account's Lambda concurrency is exhausted.",
+                metric: ("AWS/Lambda", "Throttles", &watcher),
+                statistic: "Sum",
+                period: 300,
+                periods: 1,
+                breaches: ("GreaterThanOrEqualToThreshold", 10.into()),
+                missing_data: "notBreaching",
+            }
+            .resource(),
+        ),
+        (
+            DASHBOARD,
+            json!({
+                "Type": "AWS::CloudWatch::Dashboard",
+                "Properties": { "DashboardBody": sub(&dashboard_body()) },
+            }),
+        ),
+    ]
+}
+
+/// The dashboard, as the text of an `Fn::Sub`: failovers and their duration,
+/// standbys, the active coordinator's health, the watcher's runs, errors and
+/// throttles, the nodes' CPU and the worker group's size.
+fn dashboard_body() -> String {
+    let group = placeholder(ids::COORDINATOR_GROUP);
+    let watcher = placeholder(ids::WATCHER_FUNCTION);
+    let workers = placeholder(ids::WORKER_GROUP);
+    let ours = |name: &str, stat: &str| json!([metrics::NAMESPACE, name, metrics::DIMENSION, group, { "stat": stat }]);
+    let lambda =
+        |name: &str| json!(["AWS/Lambda", name, "FunctionName", watcher, { "stat": "Sum" }]);
+    let cpu = |asg: &str| json!(["AWS/EC2", "CPUUtilization", "AutoScalingGroupName", asg, { "stat": "Average" }]);
+    let size = |name: &str| json!(["AWS/AutoScaling", name, "AutoScalingGroupName", workers, { "stat": "Maximum" }]);
+    let widget = |index: u32, title: &str, metrics: Value| {
+        json!({
+            "type": "metric",
+            "x": (index % 2) * 12,
+            "y": (index / 2) * 6,
+            "width": 12,
+            "height": 6,
+            "properties": { "title": title, "region": "${AWS::Region}", "period": 60, "view": "timeSeries", "metrics": metrics },
+        })
+    };
+    json!({
+        "widgets": [
+            widget(0, "Failovers, and how long the old coordinator had failed (s)", json!([ours(metrics::FAILOVER_SECONDS, "SampleCount"), ours(metrics::FAILOVER_SECONDS, "Maximum")])),
+            widget(1, "Healthy standbys; seconds without a healthy active", json!([ours(metrics::HEALTHY_STANDBYS, "Minimum"), ours(metrics::SECONDS_WITHOUT_HEALTHY_ACTIVE, "Maximum")])),
+            widget(2, "Watcher runs, errors and throttles", json!([lambda("Invocations"), lambda("Errors"), lambda("Throttles")])),
+            widget(3, "CPU of coordinators and workers (%)", json!([cpu(&group), cpu(&workers)])),
+            widget(4, "Workers in the group", json!([size("GroupInServiceInstances"), size("GroupDesiredCapacity")])),
+        ],
+    })
+    .to_string()
+}
+
 /// The secrets the stack makes. Every value is generated or written by the stack;
 /// none passes through a parameter.
 fn secrets() -> Vec<(&'static str, Value)> {
@@ -1448,6 +1691,11 @@ fn outputs() -> Value {
         outputs::COORDINATOR_GROUP_NAME: output("Auto Scaling group of the coordinators (active and standbys).", r#ref(ids::COORDINATOR_GROUP)),
         outputs::WORKER_GROUP_NAME: output("Auto Scaling group of the workers.", r#ref(ids::WORKER_GROUP)),
         outputs::WATCHER_FUNCTION_NAME: output("The watcher Lambda; its logs record every failover.", r#ref(ids::WATCHER_FUNCTION)),
+        outputs::ALARM_TOPIC: output("The SNS topic every alarm notifies: subscribe more addresses or endpoints to it.", r#ref(ALARM_TOPIC)),
+        outputs::DASHBOARD_URL: output(
+            "The stack's CloudWatch dashboard: failovers, standbys, the watcher, the nodes' CPU.",
+            sub(&format!("https://${{AWS::Region}}.console.aws.amazon.com/cloudwatch/home?region=${{AWS::Region}}#dashboards:name={}", placeholder(DASHBOARD))),
+        ),
     })
 }
 
@@ -1604,6 +1852,38 @@ mod tests {
                 });
             assert!(refused, "{cidr}");
         }
+    }
+
+    #[test]
+    fn alarms_notify_the_topic_and_the_standby_alarm_expects_one_fewer_than_the_count() {
+        let t = template(&StackSettings::default());
+        let alarms: Vec<_> = resources_of_type(&t, "AWS::CloudWatch::Alarm").collect();
+        assert_eq!(alarms.len(), 6);
+        for (id, alarm) in &alarms {
+            let p = &alarm["Properties"];
+            assert_eq!(p["AlarmActions"], json!([r#ref(ALARM_TOPIC)]), "{id}");
+            assert!(
+                p["AlarmDescription"].as_str().is_some_and(|d| d.len() > 60),
+                "{id}"
+            );
+        }
+        let standbys = &t["Resources"]["StandbysAlarm"];
+        assert_eq!(standbys["Condition"], HAS_STANDBYS);
+        assert_eq!(
+            t["Conditions"][HAS_STANDBYS],
+            json!({ "Fn::Not": [{ "Fn::Equals": [r#ref(param::HA_COORDINATORS_COUNT), 1] }] })
+        );
+        for count in limits::COORDINATORS {
+            assert_eq!(
+                t["Mappings"][STANDBYS_BY_COUNT][count.to_string()]["Standbys"],
+                count - 1
+            );
+        }
+        assert_eq!(t["Resources"]["AlarmEmail"]["Condition"], EMAIL_GIVEN);
+        assert_eq!(
+            t["Resources"][ALARM_TOPIC]["Properties"]["KmsMasterKeyId"],
+            r#ref(ALARM_KEY)
+        );
     }
 
     #[test]

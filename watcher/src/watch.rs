@@ -18,6 +18,7 @@ use tokio::time::Instant;
 
 use crate::decide::{Memory, Observation, Step, plan};
 use crate::settings::Settings;
+use presto_ha_contract::metrics;
 use presto_ha_coordinators::notes::{LastFailover, Note, WatchNote, member_slots};
 
 /// Terminating a coordinator so the group replaces it.
@@ -126,11 +127,22 @@ pub async fn watch<C, P, R, F, N>(
     };
     let mut healthy_standbys = None;
     let mut member_notes = MemberNotes::default();
+    // The longest stretch of this run with the record on no healthy coordinator.
+    let mut without_active = Duration::ZERO;
+    let mut active_lost_at: Option<Instant> = None;
     loop {
         let started = Instant::now();
         let before = memory.clone();
         match round(services, settings, memory, &mut member_notes).await {
-            Ok(healthy) => healthy_standbys = Some(healthy),
+            Ok(view) => {
+                healthy_standbys = Some(view.healthy_standbys);
+                if view.active_healthy {
+                    active_lost_at = None;
+                } else {
+                    let since = *active_lost_at.get_or_insert(started);
+                    without_active = without_active.max(started - since);
+                }
+            }
             Err(error) => tracing::error!(
                 error = error_chain(&error),
                 "watch round failed; trying again next round"
@@ -150,14 +162,34 @@ pub async fn watch<C, P, R, F, N>(
         }
         let next = started + settings.interval;
         if next >= until {
-            // One reading per run (about a minute) is enough for an alarm on standbys.
+            // One reading per run (about a minute) is enough for the alarms.
             if let Some(healthy) = healthy_standbys {
-                emit_metric(&settings.group, "HealthyStandbys", "Count", healthy as f64);
+                emit_metric(
+                    &settings.group,
+                    metrics::HEALTHY_STANDBYS,
+                    "Count",
+                    healthy as f64,
+                );
+                emit_metric(
+                    &settings.group,
+                    metrics::SECONDS_WITHOUT_HEALTHY_ACTIVE,
+                    "Seconds",
+                    without_active.as_secs_f64(),
+                );
             }
             return;
         }
         tokio::time::sleep_until(next).await;
     }
+}
+
+/// What a round saw, for the run's metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RoundView {
+    /// Healthy coordinators the record does not point at.
+    healthy_standbys: usize,
+    /// Whether the record pointed at a healthy coordinator.
+    active_healthy: bool,
 }
 
 /// Why a round could not look at the coordinators.
@@ -176,7 +208,7 @@ async fn round<C, P, R, F, N>(
     settings: &Settings,
     memory: &mut Memory,
     member_notes: &mut MemberNotes,
-) -> Result<usize, RoundError>
+) -> Result<RoundView, RoundError>
 where
     C: Coordinators,
     P: HealthProbe + Sync,
@@ -206,11 +238,16 @@ where
         .map(|p| format!("{} {}", p.coordinator.instance_id, p.health))
         .collect();
     let record_ip = observation.record.as_ref().and_then(|r| r.ip());
-    let healthy_standbys = observation
-        .probes
-        .iter()
-        .filter(|p| p.health.is_healthy() && p.coordinator.serving_ip() != record_ip)
-        .count();
+    let view = RoundView {
+        healthy_standbys: observation
+            .probes
+            .iter()
+            .filter(|p| p.health.is_healthy() && p.coordinator.serving_ip() != record_ip)
+            .count(),
+        active_healthy: observation.probes.iter().any(|p| {
+            p.health.is_healthy() && record_ip.is_some() && p.coordinator.serving_ip() == record_ip
+        }),
+    };
     let record_text = observation.record.as_ref().map(ToString::to_string);
     if steps.is_empty() {
         tracing::debug!(record = record_text, probes = ?summary, "all well");
@@ -267,7 +304,12 @@ where
                             "coordinator record switched"
                         );
                         let seconds = failing.unwrap_or_default().as_secs_f64();
-                        emit_metric(&settings.group, "FailoverSeconds", "Seconds", seconds);
+                        emit_metric(
+                            &settings.group,
+                            metrics::FAILOVER_SECONDS,
+                            "Seconds",
+                            seconds,
+                        );
                         if let Some(ip) = to.ip() {
                             let last = LastFailover {
                                 at: wall_clock(),
@@ -303,7 +345,7 @@ where
     // a change by hand). Not after a lost race: the record's value is then unknown
     // until the next round reads it.
     if !record_known {
-        return Ok(healthy_standbys);
+        return Ok(view);
     }
     let staying: Vec<Coordinator> = observation
         .members
@@ -329,7 +371,7 @@ where
     member_notes
         .sync(&services.note, &settings.address, &staying)
         .await;
-    Ok(healthy_standbys)
+    Ok(view)
 }
 
 /// The member notes (`member-<slot>.<record>`) as far as this run knows them: read
@@ -384,12 +426,12 @@ fn emit_metric(group: &str, name: &str, unit: &str, value: f64) {
         "_aws": {
             "Timestamp": wall_clock().as_millis() as u64,
             "CloudWatchMetrics": [{
-                "Namespace": "PrestoHA",
-                "Dimensions": [["CoordinatorGroup"]],
+                "Namespace": metrics::NAMESPACE,
+                "Dimensions": [[metrics::DIMENSION]],
                 "Metrics": [{ "Name": name, "Unit": unit }],
             }],
         },
-        "CoordinatorGroup": group,
+        metrics::DIMENSION: group,
         name: value,
     });
     println!("{line}");

@@ -5,10 +5,11 @@
 
 mod fixture;
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use fixture::*;
-use presto_ha_contract::dns_resource as property;
+use presto_ha_contract::{dns_resource as property, metrics};
 use presto_ha_test_support::aws::{
     a_records, in_service_members, protected_members, reserved_concurrency, txt_values,
     zone_records,
@@ -16,6 +17,7 @@ use presto_ha_test_support::aws::{
 use presto_ha_test_support::capture::ResponseCapture;
 use presto_ha_test_support::lambda::{Invocation, LambdaProcess, workspace_binary};
 use presto_ha_test_support::presto::Behaviour;
+use presto_ha_test_support::templates::generate;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
@@ -69,6 +71,74 @@ async fn a_hung_coordinator_is_replaced() {
     f.presto[&old.1].set(Behaviour::Hung);
     f.run(scheduled(), GRACE_SECONDS + 6).await;
     f.assert_failed_over(&old, 2).await;
+    // Every alarm on the watcher's own metrics reads a metric this run emitted, by
+    // namespace, name and dimensions, and it emitted each of them.
+    let emitted = emitted_metrics(&f.watcher.log_text());
+    let template = generate(&[]);
+    let alarms: BTreeSet<(String, String, Vec<String>)> = template["Resources"]
+        .as_object()
+        .expect("resources")
+        .values()
+        .filter(|r| {
+            r["Type"] == "AWS::CloudWatch::Alarm"
+                && r["Properties"]["Namespace"] == metrics::NAMESPACE
+        })
+        .map(|r| {
+            let p = &r["Properties"];
+            let dimensions = p["Dimensions"]
+                .as_array()
+                .expect("dimensions")
+                .iter()
+                .map(|d| d["Name"].as_str().expect("a name").to_owned())
+                .collect();
+            (
+                metrics::NAMESPACE.to_owned(),
+                p["MetricName"].as_str().expect("a name").to_owned(),
+                dimensions,
+            )
+        })
+        .collect();
+    assert_eq!(alarms.len(), 3, "{alarms:?}");
+    assert_eq!(alarms, emitted, "alarms against what the watcher emitted");
+}
+
+/// (namespace, metric, dimension names) of every metric in the embedded-metric-format
+/// lines of a watcher's log.
+fn emitted_metrics(log: &str) -> BTreeSet<(String, String, Vec<String>)> {
+    let mut found = BTreeSet::new();
+    for line in log.lines() {
+        let Ok(value) = serde_json::from_str::<Value>(line.trim()) else {
+            continue;
+        };
+        for declared in value["_aws"]["CloudWatchMetrics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let namespace = declared["Namespace"]
+                .as_str()
+                .expect("a namespace")
+                .to_owned();
+            let dimensions: Vec<String> = declared["Dimensions"][0]
+                .as_array()
+                .expect("a dimension set")
+                .iter()
+                .map(|d| d.as_str().expect("a name").to_owned())
+                .collect();
+            for metric in declared["Metrics"].as_array().expect("metrics") {
+                let name = metric["Name"].as_str().expect("a name").to_owned();
+                assert!(value[&name].is_number(), "{name} has no value: {line}");
+                for dimension in &dimensions {
+                    assert!(
+                        value[dimension].is_string(),
+                        "{dimension} has no value: {line}"
+                    );
+                }
+                found.insert((namespace.clone(), name, dimensions.clone()));
+            }
+        }
+    }
+    found
 }
 
 #[tokio::test]
