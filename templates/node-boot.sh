@@ -11,7 +11,7 @@
 : "${TLS_CERTIFICATE_FIELD:?}" "${TLS_KEY_FIELD:?}"
 : "${NODE_ENVIRONMENT:?}" "${ANNOUNCE_HOSTS:?}" "${DNS_CACHE_SECONDS:?}"
 : "${METASTORE_TYPE:?}" "${METASTORE_HOST?}" "${METASTORE_PORT:?}"
-: "${EXTRA_CONFIG_URI?}" "${BOOTSTRAP_SCRIPT_URI?}"
+: "${EXTRA_CONFIG_URI?}" "${BOOTSTRAP_SCRIPT_URI?}" "${DRAIN_HOOK?}" "${DRAIN_SECONDS?}"
 : "${STACK_NAME:?}" "${SIGNAL_RESOURCE:?}" "${REGION:?}"
 set -euo pipefail
 umask 022
@@ -455,8 +455,69 @@ LockPersonality=yes
 [Install]
 WantedBy=multi-user.target
 EOF
+# A worker drains when its group removes it (scale-in, rolling update, deletion): a
+# service watches the instance's lifecycle state, and on Terminated asks the engine
+# to shut down gracefully (no new tasks; it exits once its tasks are done), waits for
+# the engine to be gone or DRAIN_SECONDS, then completes the group's hook so that
+# the termination goes on. A coordinator never drains: its replacement is the
+# watcher's job.
+units=("$service.service")
+if [ -n "$DRAIN_HOOK" ]; then
+  mkdir -p /etc/presto-ha
+  cat >/etc/presto-ha/drain.env <<EOF
+ENGINE=$ENGINE
+HTTP_PORT=$HTTP_PORT
+DRAIN_HOOK=$DRAIN_HOOK
+DRAIN_SECONDS=$DRAIN_SECONDS
+REGION=$REGION
+EOF
+  cat >/usr/local/sbin/presto-ha-drain <<'DRAIN'
+set -u
+. /etc/presto-ha/drain.env
+metadata() {
+  local token
+  token=$(curl -fsS -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://169.254.169.254/latest/api/token) &&
+    curl -fsS -H "X-aws-ec2-metadata-token: $token" "http://169.254.169.254/latest/meta-data/$1"
+}
+until [ "$(metadata autoscaling/target-lifecycle-state)" = Terminated ]; do
+  sleep 5
+done
+instance=$(metadata instance-id)
+user=X-Presto-User
+[ "$ENGINE" = trino ] && user=X-Trino-User
+logger -t presto-ha "draining $instance for up to $DRAIN_SECONDS s"
+curl -fsS -X PUT -H 'Content-Type: application/json' -H "$user: presto-ha" \
+  -d '"SHUTTING_DOWN"' "http://127.0.0.1:$HTTP_PORT/v1/info/state" ||
+  logger -t presto-ha "the engine refused a graceful shutdown; waiting out the drain time"
+waited=0
+while [ "$waited" -lt "$DRAIN_SECONDS" ] && curl -fsS -o /dev/null "http://127.0.0.1:$HTTP_PORT/v1/info"; do
+  sleep 5
+  waited=$((waited + 5))
+done
+group=$(aws autoscaling describe-auto-scaling-instances --region "$REGION" --instance-ids "$instance" \
+  --query 'AutoScalingInstances[0].AutoScalingGroupName' --output text)
+aws autoscaling complete-lifecycle-action --region "$REGION" --lifecycle-hook-name "$DRAIN_HOOK" \
+  --auto-scaling-group-name "$group" --instance-id "$instance" --lifecycle-action-result CONTINUE ||
+  logger -t presto-ha "could not complete the lifecycle action; the hook's timeout lets the termination go on"
+DRAIN
+  chmod 0755 /usr/local/sbin/presto-ha-drain
+  cat >/etc/systemd/system/presto-ha-drain.service <<EOF
+[Unit]
+Description=Drain $ENGINE before the Auto Scaling group terminates this worker
+After=$service.service
+
+[Service]
+ExecStart=/bin/bash /usr/local/sbin/presto-ha-drain
+Restart=on-failure
+RestartSec=5
+
+[Install]
+WantedBy=multi-user.target
+EOF
+  units+=(presto-ha-drain.service)
+fi
 systemctl daemon-reload
-systemctl enable --now "$service.service"
+systemctl enable --now "${units[@]}"
 
 # Tell CloudFormation this node serves once the engine has finished starting and,
 # on a coordinator with TLS, serves HTTPS for the record's name with its certificate.

@@ -89,6 +89,8 @@ pub mod parameters {
     pub const PROBE_TIMEOUT_SECONDS: &str = "ProbeTimeoutSeconds";
     /// Seconds the active coordinator must fail before it is replaced.
     pub const FAILOVER_GRACE_SECONDS: &str = "FailoverGraceSeconds";
+    /// How long a worker the group removes may finish its tasks before it goes.
+    pub const WORKER_DRAIN_SECONDS: &str = "WorkerDrainSeconds";
     /// An address the alarms are mailed to; empty: none (the topic stays).
     pub const NOTIFICATION_EMAIL: &str = "NotificationEmail";
     /// The bucket holding the Lambda zips.
@@ -317,6 +319,8 @@ pub mod limits {
     pub const PROBE_TIMEOUT_SECONDS: RangeInclusive<u16> = 1..=30;
     /// Seconds a coordinator must fail without a break before it is replaced.
     pub const GRACE_SECONDS: RangeInclusive<u16> = 5..=300;
+    /// Seconds a worker may drain: Auto Scaling's lifecycle hooks wait 30 s to 2 h.
+    pub const WORKER_DRAIN_SECONDS: RangeInclusive<u16> = 30..=7200;
     /// TTLs of the coordinator record that the Lambdas accept.
     pub const RECORD_TTL_SECONDS: RangeInclusive<u32> = 1..=3600;
 }

@@ -131,11 +131,29 @@ pub fn settings(role: Role, signal_resource: &str) -> Vec<(&'static str, String)
             "BOOTSTRAP_SCRIPT_URI",
             placeholder(param::BOOTSTRAP_SCRIPT_URI),
         ),
+        // Only workers drain: a coordinator's replacement is the watcher's job.
+        ("DRAIN_HOOK", worker_only(role, DRAIN_HOOK.to_owned())),
+        (
+            "DRAIN_SECONDS",
+            worker_only(role, placeholder(param::WORKER_DRAIN_SECONDS)),
+        ),
         ("STACK_NAME", "${AWS::StackName}".to_owned()),
         ("SIGNAL_RESOURCE", signal_resource.to_owned()),
         ("REGION", "${AWS::Region}".to_owned()),
     ]
 }
+
+/// `value` on a worker, empty on a coordinator.
+fn worker_only(role: Role, value: String) -> String {
+    match role {
+        Role::Coordinator => String::new(),
+        Role::Worker => value,
+    }
+}
+
+/// The worker group's termination lifecycle hook, which each worker completes once
+/// it has drained.
+pub const DRAIN_HOOK: &str = "presto-ha-drain";
 
 /// `value` on a coordinator, empty on a worker.
 fn coordinator_only(role: Role, value: String) -> String {

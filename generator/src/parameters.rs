@@ -261,6 +261,16 @@ pub fn table(s: &StackSettings) -> Vec<Parameter> {
             ),
         ),
         parameter(
+            name::WORKER_DRAIN_SECONDS,
+            Ec2,
+            "Worker drain time (seconds)",
+            number(
+                "How long a worker the group removes (a scale-in, a rolling update, a stack deletion) may finish its running tasks after it stops taking new ones; then it goes anyway.",
+                300u16,
+                limits::WORKER_DRAIN_SECONDS,
+            ),
+        ),
+        parameter(
             name::KEY_NAME,
             Ec2,
             "SSH key pair",

@@ -590,6 +590,38 @@ fn stack_secrets_policy(role: Role) -> Value {
     })
 }
 
+/// What a worker needs to leave the group once drained: to learn its group and to
+/// complete the group's termination hook. The group is named by its CloudFormation
+/// tags, not its name: the name would make a cycle (the group's launch template
+/// names this role's profile), and a pattern of it would break on long stack names.
+fn drain_policy() -> Value {
+    json!({
+        "PolicyName": "drain",
+        "PolicyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "FindOwnGroup",
+                    "Effect": "Allow",
+                    // It supports no resource-level permissions.
+                    "Action": "autoscaling:DescribeAutoScalingInstances",
+                    "Resource": "*",
+                },
+                {
+                    "Sid": "LeaveWhenDrained",
+                    "Effect": "Allow",
+                    "Action": "autoscaling:CompleteLifecycleAction",
+                    "Resource": sub("arn:${AWS::Partition}:autoscaling:${AWS::Region}:${AWS::AccountId}:autoScalingGroup:*:autoScalingGroupName/*"),
+                    "Condition": { "StringEquals": {
+                        "autoscaling:ResourceTag/aws:cloudformation:stack-id": r#ref("AWS::StackId"),
+                        "autoscaling:ResourceTag/aws:cloudformation:logical-id": ids::WORKER_GROUP,
+                    } },
+                },
+            ],
+        },
+    })
+}
+
 /// The instance role of the nodes of `role`.
 fn node_role(role: Role) -> Value {
     let description = match role {
@@ -597,19 +629,27 @@ fn node_role(role: Role) -> Value {
             "Presto coordinators: their certificate, the users, the nodes' shared secret, and the Glue catalog, data buckets, configuration objects and secrets the stack names."
         }
         Role::Worker => {
-            "Presto workers: the nodes' shared secret, and the Glue catalog, data buckets, configuration objects and secrets the stack names."
+            "Presto workers: the nodes' shared secret, and the Glue catalog, data buckets, configuration objects and secrets the stack names; leaving their group once drained."
         }
     };
-    let mut role = service_role(
-        "ec2.amazonaws.com",
-        description,
-        json!([node_policy(), stack_secrets_policy(role)]),
-    );
+    let is_worker = role == Role::Worker;
+    let mut policies = vec![node_policy(), stack_secrets_policy(role)];
+    if is_worker {
+        policies.push(drain_policy());
+    }
+    let mut role = service_role("ec2.amazonaws.com", description, json!(policies));
     // Session Manager: a shell on any node without a key or an open port.
     role["Properties"]["ManagedPolicyArns"] = json!([sub(
         "arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
     )]);
-    role["Metadata"] = guard_suppression(&[INLINE_POLICIES]);
+    let mut suppressions = vec![INLINE_POLICIES];
+    if is_worker {
+        suppressions.push((
+            "IAM_POLICYDOCUMENT_NO_WILDCARD_RESOURCE",
+            "Only DescribeAutoScalingInstances, which supports no resource-level permissions, has Resource * (a worker finds its group with it when it drains).",
+        ));
+    }
+    role["Metadata"] = guard_suppression(&suppressions);
     role
 }
 
@@ -812,6 +852,15 @@ fn nodes() -> Vec<(&'static str, Value)> {
                     },
                 },
                 "Properties": {
+                    // A removed worker drains first: it stops taking tasks, finishes
+                    // its running ones (at most WorkerDrainSeconds), then completes
+                    // the hook; if it never does, the removal goes on anyway.
+                    "LifecycleHookSpecificationList": [{
+                        "LifecycleHookName": node::DRAIN_HOOK,
+                        "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING",
+                        "HeartbeatTimeout": r#ref(param::WORKER_DRAIN_SECONDS),
+                        "DefaultResult": "CONTINUE",
+                    }],
                     "LaunchTemplate": launch_template_ref("WorkerLaunchTemplate"),
                     "MinSize": r#ref(param::WORKERS_COUNT),
                     // Room for the extra worker of a rolling update; nothing scales the

@@ -40,7 +40,19 @@ emit() { if [ -n "$out" ]; then cat >"$out"; else cat; fi; }
 case "$url" in
   http://169.254.169.254/latest/api/token) printf 'imds-token' | emit ;;
   http://169.254.169.254/latest/meta-data/instance-id) printf 'i-0123456789abcdef0' | emit ;;
-  http://127.0.0.1:*/v1/info | https://*:*/v1/info) printf '{"starting":false}' | emit ;;
+  http://169.254.169.254/latest/meta-data/autoscaling/target-lifecycle-state)
+    cat /sandbox/lifecycle-state 2>/dev/null || printf 'InService' ;;
+  http://127.0.0.1:*/v1/info/state)
+    [ ! -f /sandbox/refuse-shutdown ] || { echo "curl: (22) The requested URL returned error: 500" >&2; exit 22; } ;;
+  http://127.0.0.1:*/v1/info | https://*:*/v1/info)
+    # /sandbox/engine-answers, when present, counts down the answers left before
+    # the engine is gone.
+    if [ -f /sandbox/engine-answers ]; then
+      left=$(cat /sandbox/engine-answers)
+      [ "$left" -gt 0 ] || { echo "curl: (7) Failed to connect: Connection refused" >&2; exit 7; }
+      echo $((left - 1)) >/sandbox/engine-answers
+    fi
+    printf '{"starting":false}' | emit ;;
   https://*)
     file=/sandbox/web/${url#https://}
     [ -f "$file" ] || { echo "curl: (22) The requested URL returned error: 404" >&2; exit 22; }
@@ -66,6 +78,8 @@ case "$1 $2" in
     file=/sandbox/secrets/$(printf '%s' "$id" | tr '/:' '__')
     [ -f "$file" ] || { echo "An error occurred (ResourceNotFoundException) when calling the GetSecretValue operation: Secrets Manager can't find the specified secret." >&2; exit 254; }
     cat "$file"; echo ;;
+  "autoscaling describe-auto-scaling-instances") echo sandbox-workers ;;
+  "autoscaling complete-lifecycle-action") ;;
   *) echo "aws: the sandbox does not play '$*'" >&2; exit 2 ;;
 esac
 "#;
@@ -108,6 +122,7 @@ impl Sandbox {
             ("systemctl", quiet),
             ("cfn-signal", quiet),
             ("logger", quiet),
+            ("sleep", quiet),
         ] {
             let path = bin.join(name);
             fs::write(&path, format!("{RECORD}{body}")).expect("stand-in");
@@ -151,13 +166,25 @@ impl Sandbox {
     /// Runs `user_data` as root inside the sandbox, as cloud-init would.
     pub fn boot(&self, user_data: &str) -> Boot {
         self.put(self.inside("user-data"), user_data.as_bytes());
+        self.run(&format!("/{HOME}/user-data"))
+    }
+
+    /// Sets a sandbox file the stand-ins read (`lifecycle-state`, `engine-answers`,
+    /// `refuse-shutdown`).
+    pub fn set(&self, name: &str, text: &str) {
+        self.put(self.inside(name), text.as_bytes());
+    }
+
+    /// Runs the bash script `path` (as the node sees it) as root in the sandbox,
+    /// with what an earlier boot wrote in place.
+    pub fn run(&self, path: &str) -> Boot {
         let root = self.dir.path();
         let mount = format!(
             "set -e
 mount -t overlay overlay -o lowerdir=/,upperdir={upper},workdir={work} {merged}
 mount --bind /proc {merged}/proc
 mount --bind /dev {merged}/dev
-exec chroot {merged} /usr/bin/env -i PATH=/{HOME}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 /bin/bash /{HOME}/user-data",
+exec chroot {merged} /usr/bin/env -i PATH=/{HOME}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 /bin/bash {path}",
             upper = root.join("upper").display(),
             work = root.join("work").display(),
             merged = root.join("merged").display(),

@@ -468,7 +468,10 @@ fn a_trino_worker_on_glue_gets_the_users_files_secrets_and_bootstrap() {
     }
     assert_eq!(
         sandbox.calls_of("systemctl"),
-        ["daemon-reload", "enable --now trino.service"]
+        [
+            "daemon-reload",
+            "enable --now trino.service presto-ha-drain.service"
+        ]
     );
     let signals = sandbox.calls_of("cfn-signal");
     assert_eq!(signals.len(), 1);
@@ -734,13 +737,29 @@ fn every_rendered_boot_script_passes_shellcheck() {
                 let path = dir
                     .path()
                     .join(format!("{engine}-{role}-{}.sh", scripts.len()));
-                std::fs::write(&path, unpacked(&text)).expect("script");
+                let script = unpacked(&text);
+                // The worker's drain script, which the boot writes out of a heredoc.
+                if let Some((_, rest)) = script
+                    .split_once("<<'DRAIN'\n")
+                    .filter(|_| role == "worker")
+                {
+                    let drain = rest.split_once("\nDRAIN\n").expect("the heredoc ends").0;
+                    let drain_path = dir.path().join(format!("drain-{}.sh", scripts.len()));
+                    std::fs::write(&drain_path, format!("{drain}\n")).expect("script");
+                    scripts.push(drain_path);
+                }
+                std::fs::write(&path, script).expect("script");
                 scripts.push(path);
             }
         }
     }
-    let mut args: Vec<&std::ffi::OsStr> =
-        vec!["--shell=bash".as_ref(), "--severity=style".as_ref()];
+    assert_eq!(scripts.len(), 12, "every worker has a drain script");
+    // SC1091: the drain sources its settings from a file that exists only on the node.
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        "--shell=bash".as_ref(),
+        "--severity=style".as_ref(),
+        "--exclude=SC1091".as_ref(),
+    ];
     args.extend(scripts.iter().map(|p| p.as_os_str()));
     let output = presto_ha_test_support::tools::run_offline("shellcheck", &args);
     assert!(
@@ -1002,4 +1021,92 @@ fn a_wrong_or_missing_credential_stops_the_boot() {
         let boot = sandbox.boot(&user_data);
         assert_stopped(&sandbox, &boot, &reason);
     }
+}
+
+/// The worker's drain, run for real after its boot: on `Terminated` it asks the
+/// engine for a graceful shutdown, waits for the engine to be gone or the drain time,
+/// and completes the group's hook once, whatever the engine did.
+#[test]
+fn a_removed_worker_drains_then_completes_the_hook_once() {
+    needs!(Sandbox);
+    let sandbox = stack_sandbox();
+    publish_with_sha512(&sandbox, PRESTO_URL, &tarball("presto-server-0.297"));
+    let boot = sandbox.boot(&worker(&[(param::WORKER_DRAIN_SECONDS, "60")]));
+    assert!(boot.succeeded, "{}", boot.stderr);
+    assert_eq!(
+        sandbox.file("/etc/presto-ha/drain.env").as_deref(),
+        Some(&*format!(
+            "ENGINE=presto\nHTTP_PORT=8080\nDRAIN_HOOK=presto-ha-drain\nDRAIN_SECONDS=60\nREGION={REGION}\n"
+        ))
+    );
+    assert_eq!(
+        sandbox.access("/usr/local/sbin/presto-ha-drain"),
+        "root:root 0755"
+    );
+    let unit = sandbox
+        .file("/etc/systemd/system/presto-ha-drain.service")
+        .expect("the drain's unit");
+    assert!(
+        unit.contains("ExecStart=/bin/bash /usr/local/sbin/presto-ha-drain\n"),
+        "{unit}"
+    );
+    assert_eq!(
+        sandbox.calls_of("systemctl"),
+        [
+            "daemon-reload",
+            "enable --now presto.service presto-ha-drain.service"
+        ]
+    );
+    let complete = format!(
+        "autoscaling complete-lifecycle-action --region {REGION} --lifecycle-hook-name presto-ha-drain \
+         --auto-scaling-group-name sandbox-workers --instance-id i-0123456789abcdef0 --lifecycle-action-result CONTINUE"
+    );
+    let shutdown = "-fsS -X PUT -H Content-Type: application/json -H X-Presto-User: presto-ha -d \"SHUTTING_DOWN\" http://127.0.0.1:8080/v1/info/state";
+    // The calls of `program` since the `from`-th call, each as its arguments.
+    let since = |from: usize, program: &str| -> Vec<String> {
+        sandbox.calls()[from..]
+            .iter()
+            .filter(|call| call[0] == program)
+            .map(|call| call[1..].join(" "))
+            .collect()
+    };
+
+    // The engine finishes its tasks and exits after three more answers.
+    let from = sandbox.calls().len();
+    sandbox.set("lifecycle-state", "Terminated");
+    sandbox.set("engine-answers", "3");
+    let drain = sandbox.run("/usr/local/sbin/presto-ha-drain");
+    assert!(drain.succeeded, "{}", drain.stderr);
+    let curls = since(from, "curl");
+    assert!(curls.iter().any(|c| c == shutdown), "{curls:?}");
+    assert_eq!(
+        since(from, "sleep").len(),
+        3,
+        "polled until the engine was gone"
+    );
+    let aws = since(from, "aws");
+    assert_eq!(aws.last(), Some(&complete));
+    assert_eq!(aws.iter().filter(|c| **c == complete).count(), 1);
+
+    // The engine refuses to shut down and never exits: the hook is completed once
+    // the drain time (60 s, polled every 5 s) is spent, so a scale-in never hangs.
+    let from = sandbox.calls().len();
+    sandbox.set("refuse-shutdown", "");
+    sandbox.set("engine-answers", "1000");
+    let drain = sandbox.run("/usr/local/sbin/presto-ha-drain");
+    assert!(drain.succeeded, "{}", drain.stderr);
+    assert_eq!(
+        since(from, "sleep").len(),
+        12,
+        "waited the whole drain time"
+    );
+    let aws = since(from, "aws");
+    assert_eq!(aws.iter().filter(|c| **c == complete).count(), 1);
+    let logged = since(from, "logger");
+    assert!(
+        logged
+            .iter()
+            .any(|l| l.contains("refused a graceful shutdown")),
+        "{logged:?}"
+    );
 }
