@@ -1440,7 +1440,8 @@ fn monitoring() -> Vec<(&'static str, Value)> {
             json!({
                 "Type": "AWS::SNS::Topic",
                 "Properties": {
-                    "DisplayName": sub("Presto HA alarms of ${AWS::StackName}"),
+                    // At most 100 characters: a stack name may be 128.
+                    "DisplayName": "Presto HA alarms",
                     // The AWS-managed SNS key would refuse CloudWatch.
                     "KmsMasterKeyId": r#ref(ALARM_KEY),
                 },
