@@ -89,6 +89,10 @@ pub mod parameters {
     pub const PROBE_TIMEOUT_SECONDS: &str = "ProbeTimeoutSeconds";
     /// Seconds the active coordinator must fail before it is replaced.
     pub const FAILOVER_GRACE_SECONDS: &str = "FailoverGraceSeconds";
+    /// The most workers the group may scale out to.
+    pub const WORKERS_MAX_COUNT: &str = "WorkersMaxCount";
+    /// The workers' average CPU the group's scaling keeps to, in percent.
+    pub const WORKERS_TARGET_CPU_PERCENT: &str = "WorkersTargetCpuPercent";
     /// How long a worker the group removes may finish its tasks before it goes.
     pub const WORKER_DRAIN_SECONDS: &str = "WorkerDrainSeconds";
     /// An address the alarms are mailed to; empty: none (the topic stays).
@@ -319,6 +323,11 @@ pub mod limits {
     pub const PROBE_TIMEOUT_SECONDS: RangeInclusive<u16> = 1..=30;
     /// Seconds a coordinator must fail without a break before it is replaced.
     pub const GRACE_SECONDS: RangeInclusive<u16> = 5..=300;
+    /// The most workers: one more than the most the minimum may be, for the spare a
+    /// rolling update needs.
+    pub const WORKERS_MAX: RangeInclusive<u16> = 2..=501;
+    /// The workers' target CPU, in percent.
+    pub const WORKERS_TARGET_CPU: RangeInclusive<u8> = 10..=90;
     /// Seconds a worker may drain: Auto Scaling's lifecycle hooks wait 30 s to 2 h.
     pub const WORKER_DRAIN_SECONDS: RangeInclusive<u16> = 30..=7200;
     /// TTLs of the coordinator record that the Lambdas accept.

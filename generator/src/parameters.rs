@@ -261,6 +261,26 @@ pub fn table(s: &StackSettings) -> Vec<Parameter> {
             ),
         ),
         parameter(
+            name::WORKERS_MAX_COUNT,
+            Ec2,
+            "Most workers",
+            number(
+                "The most workers the group scales out to when they are busy; it must exceed the number of workers (the minimum), leaving one for rolling updates.",
+                s.most_workers(),
+                limits::WORKERS_MAX,
+            ),
+        ),
+        parameter(
+            name::WORKERS_TARGET_CPU_PERCENT,
+            Ec2,
+            "Workers' target CPU (percent)",
+            number(
+                "The workers' average CPU the group keeps to, adding workers above it (up to the most) and removing them below it (down to the number of workers), each leaving gracefully.",
+                s.workers_target_cpu,
+                limits::WORKERS_TARGET_CPU,
+            ),
+        ),
+        parameter(
             name::WORKER_DRAIN_SECONDS,
             Ec2,
             "Worker drain time (seconds)",

@@ -86,6 +86,17 @@ pub struct StackSettings {
     #[arg(long, value_name = "N", default_value_t = defaults().workers, value_parser = clap::value_parser!(u16).range(clap_range(limits::WORKERS)))]
     pub workers: u16,
 
+    /// The most workers the group scales out to; above --workers, which leaves one
+    /// spare for rolling updates. Without it, twice --workers and at least 10.
+    /// Parameter WorkersMaxCount.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(clap_range(limits::WORKERS_MAX)))]
+    pub workers_max: Option<u16>,
+
+    /// The workers' average CPU (percent) the group adds or removes workers to keep.
+    /// Parameter WorkersTargetCpuPercent.
+    #[arg(long, value_name = "PERCENT", default_value_t = defaults().workers_target_cpu, value_parser = clap::value_parser!(u8).range(clap_range(limits::WORKERS_TARGET_CPU)))]
+    pub workers_target_cpu: u8,
+
     /// EC2 instance type of the coordinators. Parameter CoordinatorInstanceType.
     #[arg(long, value_name = "TYPE", default_value_t = defaults().coordinator_instance_type)]
     pub coordinator_instance_type: InstanceType,
@@ -331,6 +342,8 @@ impl Default for StackSettings {
         Self {
             coordinators: 2,
             workers: 2,
+            workers_max: None,
+            workers_target_cpu: 60,
             coordinator_instance_type: InstanceType(parse("m6i.xlarge")),
             worker_instance_type: InstanceType(parse("m6i.2xlarge")),
             key_name: None,
@@ -359,6 +372,16 @@ impl Default for StackSettings {
 /// A value that does not fit its setting.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SettingsError {
+    /// The maximum leaves no room above the minimum.
+    #[error(
+        "--workers-max ({max}) must exceed --workers ({min}): a rolling update needs one worker above the minimum"
+    )]
+    NoSpareWorker {
+        /// --workers-max.
+        max: u16,
+        /// --workers.
+        min: u16,
+    },
     /// The HTTP and HTTPS ports are one.
     #[error("--presto-port and --https-port are both {0}: the HTTPS port must differ")]
     SamePort(u16),
@@ -375,11 +398,26 @@ pub enum SettingsError {
 }
 
 impl StackSettings {
+    /// `--workers-max`, or twice `--workers` and at least 10 (at most the limit).
+    pub fn most_workers(&self) -> u16 {
+        self.workers_max.unwrap_or_else(|| {
+            (self.workers.saturating_mul(2))
+                .max(10)
+                .min(*limits::WORKERS_MAX.end())
+        })
+    }
+
     /// Checks the rules that span several settings (the contract's
     /// [`check_timing`]).
     pub fn validate(&self) -> Result<(), SettingsError> {
         if self.presto_port == self.https_port {
             return Err(SettingsError::SamePort(self.presto_port));
+        }
+        if self.most_workers() <= self.workers {
+            return Err(SettingsError::NoSpareWorker {
+                max: self.most_workers(),
+                min: self.workers,
+            });
         }
         let seconds = |n: u16| Duration::from_secs(n.into());
         check_timing(

@@ -828,6 +828,20 @@ fn nodes() -> Vec<(&'static str, Value)> {
         ),
         ("WorkerLaunchTemplate", launch_template(Role::Worker)),
         (
+            "WorkerScaling",
+            json!({
+                "Type": "AWS::AutoScaling::ScalingPolicy",
+                "Properties": {
+                    "AutoScalingGroupName": r#ref(ids::WORKER_GROUP),
+                    "PolicyType": "TargetTrackingScaling",
+                    "TargetTrackingConfiguration": {
+                        "PredefinedMetricSpecification": { "PredefinedMetricType": "ASGAverageCPUUtilization" },
+                        "TargetValue": r#ref(param::WORKERS_TARGET_CPU_PERCENT),
+                    },
+                },
+            }),
+        ),
+        (
             ids::WORKER_GROUP,
             json!({
                 "Type": "AWS::AutoScaling::AutoScalingGroup",
@@ -862,11 +876,10 @@ fn nodes() -> Vec<(&'static str, Value)> {
                         "DefaultResult": "CONTINUE",
                     }],
                     "LaunchTemplate": launch_template_ref("WorkerLaunchTemplate"),
+                    // No DesiredCapacity: the scaling policy owns it, and an update
+                    // would reset it. The group starts at its minimum.
                     "MinSize": r#ref(param::WORKERS_COUNT),
-                    // Room for the extra worker of a rolling update; nothing scales the
-                    // group, so it keeps WorkersCount otherwise.
-                    "MaxSize": *limits::WORKERS.end() + 1,
-                    "DesiredCapacity": r#ref(param::WORKERS_COUNT),
+                    "MaxSize": r#ref(param::WORKERS_MAX_COUNT),
                     "VPCZoneIdentifier": r#ref(param::WORKER_SUBNET_IDS),
                     "HealthCheckType": "EC2",
                     "Tags": group_tags("worker"),
@@ -2204,9 +2217,26 @@ mod tests {
             rolling["MinInstancesInService"],
             r#ref(param::WORKERS_COUNT)
         );
-        assert!(
-            workers["Properties"]["MaxSize"].as_u64() > Some(u64::from(*limits::WORKERS.end())),
-            "no room for the extra worker of a rolling update"
+        // The room for the extra worker of a rolling update: the maximum, which
+        // `generate` requires above the minimum.
+        assert_eq!(
+            workers["Properties"]["MaxSize"],
+            r#ref(param::WORKERS_MAX_COUNT)
+        );
+        assert!(workers["Properties"]["DesiredCapacity"].is_null());
+        let scaling = &t["Resources"]["WorkerScaling"]["Properties"];
+        assert_eq!(scaling["AutoScalingGroupName"], r#ref(ids::WORKER_GROUP));
+        assert_eq!(
+            scaling["TargetTrackingConfiguration"]["TargetValue"],
+            r#ref(param::WORKERS_TARGET_CPU_PERCENT)
+        );
+        let settings = StackSettings {
+            workers_max: Some(2),
+            ..StackSettings::default()
+        };
+        assert_eq!(
+            settings.validate().map_err(|e| e.to_string()),
+            Err("--workers-max (2) must exceed --workers (2): a rolling update needs one worker above the minimum".to_owned())
         );
         for id in ["CoordinatorLaunchTemplate", "WorkerLaunchTemplate"] {
             assert_eq!(
