@@ -96,35 +96,35 @@ where
         physical_id: failed_physical_id(&reply, &event),
         reason: error.to_string(),
     };
-    let outcome = if let Err(reason) = origin.check_stack(&reply.stack_id) {
-        Answer::Failed {
+    let outcome = match (
+        origin.check_stack(&reply.stack_id),
+        event.get("ResourceType").and_then(Value::as_str),
+    ) {
+        (Err(reason), _) => Answer::Failed {
             physical_id: failed_physical_id(&reply, &event),
             reason,
-        }
-    } else {
-        match event.get("ResourceType").and_then(Value::as_str) {
-            Some(image_resource::TYPE) => match ImageRequest::parse(&event) {
-                Err(error) => refused(error),
-                Ok(request) => {
-                    let work = image::pin(images, request);
-                    finish(work, &reply, &event, deadline, started).await
-                }
-            },
-            Some(tls_resource::TYPE) => match TlsRequest::parse(&event) {
-                Err(error) => refused(error),
-                Ok(request) => {
-                    let work = tls::certify(secrets, request);
-                    finish(work, &reply, &event, deadline, started).await
-                }
-            },
-            _ => match Request::parse(event.clone()) {
-                Err(error) => refused(error),
-                Ok(request) => {
-                    let work = handler::handle(services, request, deadline);
-                    finish(work, &reply, &event, deadline, started).await
-                }
-            },
-        }
+        },
+        (Ok(()), Some(image_resource::TYPE)) => match ImageRequest::parse(&event) {
+            Err(error) => refused(error),
+            Ok(request) => {
+                let work = image::pin(images, request);
+                finish(work, &reply, &event, deadline, started).await
+            }
+        },
+        (Ok(()), Some(tls_resource::TYPE)) => match TlsRequest::parse(&event) {
+            Err(error) => refused(error),
+            Ok(request) => {
+                let work = tls::certify(secrets, request);
+                finish(work, &reply, &event, deadline, started).await
+            }
+        },
+        (Ok(()), _) => match Request::parse(event.clone()) {
+            Err(error) => refused(error),
+            Ok(request) => {
+                let work = handler::handle(services, request, deadline);
+                finish(work, &reply, &event, deadline, started).await
+            }
+        },
     };
     match &outcome {
         Answer::Success(success) => tracing::info!(
