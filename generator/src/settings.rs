@@ -553,6 +553,37 @@ mod tests {
     }
 
     #[test]
+    fn optional_patterns_accept_empty_and_refuse_what_aws_would() {
+        let matches = |pattern: &str, text: &str| {
+            regex::Regex::new(pattern).expect("compiles").is_match(text)
+        };
+        for (pattern, good, bad) in [
+            (
+                EMAIL_PATTERN,
+                ["", "ops@example.com"],
+                ["ops", "a b@example.com"],
+            ),
+            (
+                KEY_NAME_PATTERN,
+                ["", "ops key-1"],
+                ["tab\there", "\u{e9}t\u{e9}"],
+            ),
+            (
+                OPTIONAL_CIDR_PATTERN,
+                ["", "10.0.0.0/8"],
+                ["0.0.0.0/0", "::/0"],
+            ),
+        ] {
+            for text in good {
+                assert!(matches(pattern, text), "{pattern} refuses {text:?}");
+            }
+            for text in bad {
+                assert!(!matches(pattern, text), "{pattern} accepts {text:?}");
+            }
+        }
+    }
+
+    #[test]
     fn cidr_accepts_canonical_networks_only() {
         assert_eq!(
             "10.0.0.0/8".parse::<Cidr>().map(|c| c.to_string()),
