@@ -1,7 +1,8 @@
 //! `presto-ha`: everything after `generate` in a stack's life. [`package`] builds the
 //! two Lambdas and puts their zips in S3 under content-addressed keys, [`deploy`]
 //! creates the stack or updates it through a change set and follows it to the end,
-//! [`status`] shows the coordinator record and every coordinator's health, and
+//! [`status`] shows the coordinator record and every coordinator's health (and, from
+//! [`operations`], the worker group and the alarms), and
 //! [`switchover`] moves the record to a healthy standby by plan, through the same
 //! compare-and-swap as the watcher.
 //!
@@ -13,6 +14,7 @@
 pub mod args;
 pub mod aws;
 pub mod deploy;
+pub mod operations;
 pub mod package;
 pub mod stack;
 pub mod status;

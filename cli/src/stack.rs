@@ -43,6 +43,8 @@ pub struct ClusterStack {
     pub record: RecordAddress,
     /// The coordinator Auto Scaling group.
     pub group: String,
+    /// The worker Auto Scaling group.
+    pub workers: String,
     /// The port clients reach: HTTPS with TLS on, else HTTP.
     pub port: u16,
     /// With TLS on, the authority to trust: the stack's own, or `None` for a
@@ -166,6 +168,7 @@ pub async fn cluster(cfn: &Client, name: &str) -> anyhow::Result<ClusterStack> {
             })?,
         },
         group: output(outputs::COORDINATOR_GROUP_NAME)?.to_owned(),
+        workers: output(outputs::WORKER_GROUP_NAME)?.to_owned(),
         port,
         tls: https.then_some(authority),
         admin_secret: outputs
@@ -208,6 +211,7 @@ mod tests {
             outputs::HOSTED_ZONE_ID,
             outputs::COORDINATOR_RECORD_NAME,
             outputs::COORDINATOR_GROUP_NAME,
+            outputs::WORKER_GROUP_NAME,
             outputs::PRESTO_COORDINATOR_URL,
             outputs::CA_CERTIFICATE,
             outputs::ADMIN_PASSWORD_SECRET,

@@ -1,6 +1,6 @@
 //! `status`: the coordinator record and the instance it points at, every coordinator
-//! with its health, the standbys, and the watcher's last failover; as a table for
-//! people or JSON for scripts.
+//! with its health, the standbys, the watcher's last failover, the worker group and
+//! the stack's alarms; as a table for people or JSON for scripts.
 //!
 //! The probes go from where the command runs, as a client's would: to each instance's
 //! client port, over HTTPS with the certificate checked for the record's name when TLS
@@ -22,6 +22,7 @@ use serde::Serialize;
 
 use crate::args::StatusArgs;
 use crate::aws::{self, Profile};
+use crate::operations::{self, AlarmStatus, WorkerGroupStatus};
 use crate::stack::ClusterStack;
 
 /// How long one probe may take.
@@ -48,6 +49,12 @@ pub struct StatusReport {
     pub healthy_standbys: Vec<String>,
     /// The watcher's last switch of the record, if it noted one.
     pub last_failover: Option<FailoverStatus>,
+    /// The worker group, when it could be read.
+    pub workers: Option<WorkerGroupStatus>,
+    /// The stack's alarms, when they could be read.
+    pub alarms: Option<Vec<AlarmStatus>>,
+    /// What could not be read, and why: the report is complete without these.
+    pub not_read: Vec<String>,
 }
 
 /// One coordinator.
@@ -107,8 +114,8 @@ fn state_name(state: InstanceState) -> &'static str {
 impl StatusArgs {
     /// Opens the stack, gathers its report and prints it as a table or JSON.
     pub async fn run(self, profile: &Profile, out: &mut impl Write) -> anyhow::Result<()> {
-        let (aws, cluster, _) = aws::open_stack(profile, &self.stack_name).await?;
-        let report = gather(
+        let (aws, cluster, config) = aws::open_stack(profile, &self.stack_name).await?;
+        let mut report = gather(
             &cluster,
             &aws.coordinators(),
             &cluster.client_probe()?,
@@ -116,6 +123,17 @@ impl StatusArgs {
             &Route53Note::new(aws.route53.clone()),
         )
         .await?;
+        let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
+        let (workers, alarms) = tokio::join!(
+            operations::worker_group(&aws.autoscaling, &cluster.workers),
+            operations::alarms(&cloudwatch, &cluster.name),
+        );
+        report.workers = workers
+            .map_err(|e| report.not_read.push(format!("{e:#}")))
+            .ok();
+        report.alarms = alarms
+            .map_err(|e| report.not_read.push(format!("{e:#}")))
+            .ok();
         if self.json {
             write_json(&report, out)
         } else {
@@ -205,6 +223,9 @@ pub async fn gather(
             failing_seconds: f.failing_for.map(|d| d.as_secs_f64()),
         }),
         coordinators,
+        workers: None,
+        alarms: None,
+        not_read: Vec::new(),
     })
 }
 
@@ -317,12 +338,86 @@ pub fn write_table(report: &StatusReport, out: &mut impl Write) -> anyhow::Resul
     if report.coordinators.is_empty() {
         writeln!(out, "(the coordinator group has no instances)")?;
     }
+    writeln!(out)?;
+    if let Some(w) = &report.workers {
+        writeln!(
+            out,
+            "Workers:     {} in service, {} launching, {} draining (desired {}, from {} to {})",
+            w.in_service, w.launching, w.draining, w.desired, w.min, w.max
+        )?;
+    }
+    if let Some(alarms) = &report.alarms {
+        let firing: Vec<&str> = alarms
+            .iter()
+            .filter(|a| a.firing())
+            .map(|a| a.name.as_str())
+            .collect();
+        let summary = match firing.len() {
+            0 => "none firing".to_owned(),
+            n => format!("{n} firing: {}", firing.join(", ")),
+        };
+        writeln!(out, "Alarms:      {summary}")?;
+        let width = alarms.iter().map(|a| a.name.len()).max().unwrap_or(0);
+        for a in alarms {
+            let since = a.since.as_deref().unwrap_or("-");
+            let line = format!(
+                "  {:<width$}  {:<17}  {since}  {}",
+                a.name, a.state, a.reason
+            );
+            writeln!(out, "{}", line.trim_end())?;
+        }
+    }
+    for problem in &report.not_read {
+        writeln!(out, "Not read:    {problem}")?;
+    }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_table_shows_the_workers_the_alarms_and_what_was_not_read() {
+        let report = StatusReport {
+            stack: "s".into(),
+            stack_status: "UPDATE_COMPLETE".into(),
+            record_name: "coordinator.presto.internal".into(),
+            record_ips: vec![],
+            record_ttl: None,
+            active: None,
+            coordinators: vec![],
+            healthy_standbys: vec![],
+            last_failover: None,
+            workers: Some(WorkerGroupStatus {
+                name: "w".into(),
+                min: 2,
+                desired: 5,
+                max: 10,
+                in_service: 3,
+                launching: 1,
+                draining: 1,
+            }),
+            alarms: None,
+            not_read: vec!["DescribeAlarms failed for the alarms of stack s: AccessDenied".into()],
+        };
+        let mut out = Vec::new();
+        write_table(&report, &mut out).expect("table");
+        let table = String::from_utf8(out).expect("UTF-8");
+        assert!(
+            table.contains(
+                "Workers:     3 in service, 1 launching, 1 draining (desired 5, from 2 to 10)"
+            ),
+            "{table}"
+        );
+        assert!(!table.contains("Alarms:"), "{table}");
+        assert!(
+            table.contains(
+                "Not read:    DescribeAlarms failed for the alarms of stack s: AccessDenied"
+            ),
+            "{table}"
+        );
+    }
 
     #[test]
     fn a_table_names_the_innermost_cause_of_a_failed_probe() {

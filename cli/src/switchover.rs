@@ -464,6 +464,7 @@ mod tests {
                 name: "coordinator.presto.internal".parse().expect("name"),
             },
             group: "g".into(),
+            workers: "w".into(),
             port: 8080,
             tls: None,
             admin_secret: None,

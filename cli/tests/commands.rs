@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use std::process::Output;
 use std::time::Duration;
 
+use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
+use presto_ha_contract::{alarms, metrics};
 use presto_ha_coordinators::group::InstanceId;
 use presto_ha_coordinators::notes::{LastFailover, Note, Route53Note, WatchNote};
 use presto_ha_coordinators::record::{ARecord, CoordinatorRecord, RecordAddress, Route53Record};
@@ -653,6 +655,40 @@ async fn status_shows_the_record_every_coordinator_and_the_last_failover() {
         .await
         .expect("note a failover");
 
+    // The emulator's CloudFormation does not create AWS::CloudWatch::Alarm: two of
+    // the stack's alarms are put under the names its template gives them, one
+    // firing; status reads them by those names.
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&cluster.config);
+    let alarm = |which: &str| alarms::name(&cluster.name, which);
+    for which in [alarms::WATCHER_NOT_RUNNING, alarms::FAILOVER] {
+        cloudwatch
+            .put_metric_alarm()
+            .alarm_name(alarm(which))
+            .namespace(metrics::NAMESPACE)
+            .metric_name(metrics::FAILOVER_SECONDS)
+            .statistic(Statistic::SampleCount)
+            .period(60)
+            .evaluation_periods(1)
+            .threshold(1.0)
+            .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold)
+            .send()
+            .await
+            .expect("put an alarm");
+    }
+    for (which, state) in [
+        (alarms::FAILOVER, StateValue::Alarm),
+        (alarms::WATCHER_NOT_RUNNING, StateValue::Ok),
+    ] {
+        cloudwatch
+            .set_alarm_state()
+            .alarm_name(alarm(which))
+            .state_value(state)
+            .state_reason("Threshold Crossed: 1 datapoint [16.2] >= 1.0")
+            .send()
+            .await
+            .expect("set an alarm's state");
+    }
+
     let table = presto_ha(&["status", "--stack-name", &cluster.name]).await;
     assert!(table.status.success(), "{}", describe(&table));
     let printed = text(&table.stdout);
@@ -696,6 +732,30 @@ async fn status_shows_the_record_every_coordinator_and_the_last_failover() {
     // A coordinator whose certificate is not for the record is not healthy, however
     // well its engine runs: clients would refuse it.
     assert!(row(3).join(" ").contains("certificate"), "{printed}");
+    assert!(
+        printed.contains(
+            "Workers:     2 in service, 0 launching, 0 draining (desired 2, from 2 to 10)"
+        ),
+        "{printed}"
+    );
+    assert!(
+        printed.contains(&format!(
+            "Alarms:      1 firing: {}",
+            alarm(alarms::FAILOVER)
+        )),
+        "{printed}"
+    );
+    let alarm_row = |which: &str| {
+        printed
+            .lines()
+            .find(|l| l.trim_start().starts_with(&alarm(which)))
+            .unwrap_or_else(|| panic!("no row for alarm {which}:\n{printed}"))
+            .split_whitespace()
+            .nth(1)
+    };
+    assert_eq!(alarm_row(alarms::FAILOVER), Some("ALARM"));
+    assert_eq!(alarm_row(alarms::WATCHER_NOT_RUNNING), Some("OK"));
+    assert!(!printed.contains("Not read:"), "{printed}");
 
     let json = presto_ha(&["status", "--stack-name", &cluster.name, "--json"]).await;
     assert!(json.status.success(), "{}", describe(&json));
@@ -734,6 +794,28 @@ async fn status_shows_the_record_every_coordinator_and_the_last_failover() {
     assert_eq!(report["last_failover"]["to"], cluster.id(0));
     assert_eq!(report["last_failover"]["failing_seconds"], 16.2);
     assert_eq!(report["last_failover"]["at"], "2026-11-18T11:06:40Z");
+    assert_eq!(report["workers"]["in_service"], 2);
+    assert_eq!(report["workers"]["max"], 10);
+    let listed: Vec<(&str, &str)> = report["alarms"]
+        .as_array()
+        .expect("alarms")
+        .iter()
+        .map(|a| {
+            (
+                a["name"].as_str().expect("name"),
+                a["state"].as_str().expect("state"),
+            )
+        })
+        .collect();
+    // In the contract's order, which puts a failover first.
+    assert_eq!(
+        listed,
+        [
+            (alarm(alarms::FAILOVER).as_str(), "ALARM"),
+            (alarm(alarms::WATCHER_NOT_RUNNING).as_str(), "OK"),
+        ]
+    );
+    assert_eq!(report["not_read"], serde_json::json!([]));
 }
 
 #[tokio::test(flavor = "multi_thread")]

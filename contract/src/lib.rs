@@ -95,6 +95,11 @@ pub mod parameters {
     pub const WORKERS_TARGET_CPU_PERCENT: &str = "WorkersTargetCpuPercent";
     /// How long a worker the group removes may finish its tasks before it goes.
     pub const WORKER_DRAIN_SECONDS: &str = "WorkerDrainSeconds";
+    /// The share of the workers above none that runs on spot capacity, in percent.
+    pub const WORKER_SPOT_PERCENT: &str = "WorkerSpotPercent";
+    /// Instance types the workers may run on besides `WorkerInstanceType`, comma
+    /// separated; more types find spot capacity more easily.
+    pub const WORKER_OTHER_INSTANCE_TYPES: &str = "WorkerOtherInstanceTypes";
     /// An address the alarms are mailed to; empty: none (the topic stays).
     pub const NOTIFICATION_EMAIL: &str = "NotificationEmail";
     /// The bucket holding the Lambda zips.
@@ -154,6 +159,37 @@ pub mod metrics {
     /// Per run: the longest time in it that the record pointed at no healthy
     /// coordinator.
     pub const SECONDS_WITHOUT_HEALTHY_ACTIVE: &str = "SecondsWithoutHealthyActive";
+}
+
+/// The stack's CloudWatch alarms. Each is named after the stack, so that `status`
+/// finds exactly this stack's alarms by name.
+pub mod alarms {
+    /// The watcher switched the record.
+    pub const FAILOVER: &str = "failover";
+    /// Fewer healthy standbys than there should be.
+    pub const STANDBYS: &str = "standbys-missing";
+    /// The record pointed at no healthy coordinator for longer than the grace.
+    pub const NO_HEALTHY_ACTIVE: &str = "no-healthy-coordinator";
+    /// The watcher did not run.
+    pub const WATCHER_NOT_RUNNING: &str = "watcher-not-running";
+    /// A watcher run failed.
+    pub const WATCHER_ERRORS: &str = "watcher-errors";
+    /// The watcher was throttled more than its one-at-a-time overlap explains.
+    pub const WATCHER_THROTTLES: &str = "watcher-throttled";
+    /// Every alarm, in the order `status` lists them.
+    pub const ALL: [&str; 6] = [
+        FAILOVER,
+        NO_HEALTHY_ACTIVE,
+        STANDBYS,
+        WATCHER_NOT_RUNNING,
+        WATCHER_ERRORS,
+        WATCHER_THROTTLES,
+    ];
+
+    /// The name of alarm `which` of stack `stack` (or of `${AWS::StackName}`).
+    pub fn name(stack: &str, which: &str) -> String {
+        format!("{stack}-{which}")
+    }
 }
 
 /// Environment variables the watcher Lambda reads.
@@ -330,6 +366,12 @@ pub mod limits {
     pub const WORKERS_TARGET_CPU: RangeInclusive<u8> = 10..=90;
     /// Seconds a worker may drain: Auto Scaling's lifecycle hooks wait 30 s to 2 h.
     pub const WORKER_DRAIN_SECONDS: RangeInclusive<u16> = 30..=7200;
+    /// The workers' spot share, in percent: a multiple of [`WORKER_SPOT_STEP`].
+    pub const WORKER_SPOT_PERCENT: RangeInclusive<u8> = 0..=100;
+    /// The step of the spot share, which keeps the console's choice a short list.
+    pub const WORKER_SPOT_STEP: u8 = 10;
+    /// How many instance types the workers may run on besides their own.
+    pub const WORKER_OTHER_INSTANCE_TYPES: usize = 3;
     /// TTLs of the coordinator record that the Lambdas accept.
     pub const RECORD_TTL_SECONDS: RangeInclusive<u32> = 1..=3600;
 }

@@ -21,8 +21,13 @@ fn main() -> ExitCode {
     match cli::run(&args, &mut std::io::stdout().lock()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
+            // Flags that do not fit together are bad arguments too.
+            let code = match error {
+                cli::GenerateError::Settings(_) => 2,
+                cli::GenerateError::Write(_) => 1,
+            };
             eprintln!("error: {:#}", anyhow::Error::from(error));
-            ExitCode::FAILURE
+            ExitCode::from(code)
         }
     }
 }

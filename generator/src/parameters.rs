@@ -108,6 +108,17 @@ fn allowed(description: &str, default: &str, values: &[&str]) -> Value {
     })
 }
 
+/// `WorkerSpotPercent`: the console offers each allowed share. A `String`, since
+/// the value is a mapping key, which is text.
+fn spot_percent(default: u8) -> Value {
+    json!({
+        "Type": "String",
+        "Description": "The share of the workers that runs on spot capacity, in percent, in the pools least likely to be interrupted; the rest, and every coordinator, run on demand. A spot worker may be reclaimed with two minutes' notice: it drains for at most that long, and the group replaces it.",
+        "Default": default.to_string(),
+        "AllowedValues": settings::spot_percents().map(|p| p.to_string()).collect::<Vec<_>>(),
+    })
+}
+
 /// A `CommaDelimitedList` parameter, empty by default.
 fn list(description: &str) -> Value {
     json!({ "Type": "CommaDelimitedList", "Description": description, "Default": "" })
@@ -259,6 +270,23 @@ pub fn table(s: &StackSettings) -> Vec<Parameter> {
                 settings::INSTANCE_TYPE_PATTERN,
                 "an EC2 instance type such as m6i.2xlarge",
             ),
+        ),
+        parameter(
+            name::WORKER_OTHER_INSTANCE_TYPES,
+            Ec2,
+            "Other worker instance types",
+            string(
+                "Up to three more instance types the workers may run on, comma separated, of a size like the worker instance type's: spot capacity is found more easily in several pools. On-demand workers prefer the worker instance type. Empty: only that type.",
+                Some(s.other_worker_types()),
+                &settings::other_instance_types_pattern(),
+                "empty or up to three instance types such as m5.2xlarge,m6a.2xlarge, comma separated",
+            ),
+        ),
+        parameter(
+            name::WORKER_SPOT_PERCENT,
+            Ec2,
+            "Workers on spot (percent)",
+            spot_percent(s.worker_spot_percent),
         ),
         parameter(
             name::WORKERS_MAX_COUNT,
@@ -550,7 +578,12 @@ pub fn table(s: &StackSettings) -> Vec<Parameter> {
             "Notification e-mail",
             string(
                 "Address the alarms are mailed to (a failover, no standbys left, the watcher not running, no healthy active coordinator); AWS asks it to confirm the subscription. Empty: subscribe to the AlarmTopicArn output yourself.",
-                Some(String::new()),
+                Some(
+                    s.notification_email
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                ),
                 settings::EMAIL_PATTERN,
                 "empty or an e-mail address",
             ),

@@ -105,10 +105,25 @@ pub struct StackSettings {
     #[arg(long, value_name = "TYPE", default_value_t = defaults().worker_instance_type)]
     pub worker_instance_type: InstanceType,
 
+    /// The share of the workers on spot capacity, in percent (a multiple of 10);
+    /// coordinators never run on spot. Parameter WorkerSpotPercent.
+    #[arg(long, value_name = "PERCENT", default_value_t = 0, value_parser = spot_percent)]
+    pub worker_spot_percent: u8,
+
+    /// Up to three more instance types the workers may run on, comma separated, of
+    /// a size like --worker-instance-type's. Parameter WorkerOtherInstanceTypes.
+    #[arg(long, value_name = "TYPE,...", value_delimiter = ',')]
+    pub worker_other_instance_types: Vec<InstanceType>,
+
     /// EC2 key pair for SSH; without it the nodes have no key and Session Manager
     /// is the way in. Parameter KeyName.
     #[arg(long, value_name = "NAME")]
     pub key_name: Option<String>,
+
+    /// An address the alarms are mailed to; without it, nobody is subscribed to the
+    /// alarm topic. Parameter NotificationEmail.
+    #[arg(long, value_name = "ADDRESS")]
+    pub notification_email: Option<EmailAddress>,
 
     /// The engine every node runs. Parameter Engine.
     #[arg(long, value_enum, value_name = "ENGINE", default_value_t = defaults().engine)]
@@ -346,7 +361,10 @@ impl Default for StackSettings {
             workers_target_cpu: 60,
             coordinator_instance_type: InstanceType(parse("m6i.xlarge")),
             worker_instance_type: InstanceType(parse("m6i.2xlarge")),
+            worker_spot_percent: 0,
+            worker_other_instance_types: Vec::new(),
             key_name: None,
+            notification_email: None,
             engine: Engine::Presto,
             presto_version: None,
             metastore: Metastore::None,
@@ -382,6 +400,16 @@ pub enum SettingsError {
         /// --workers.
         min: u16,
     },
+    /// Too many other worker instance types, or one named twice.
+    #[error(
+        "--worker-other-instance-types ({given}) must name at most {most} types, each once and none of them --worker-instance-type"
+    )]
+    OtherInstanceTypes {
+        /// The types given.
+        given: String,
+        /// How many it may name.
+        most: usize,
+    },
     /// The HTTP and HTTPS ports are one.
     #[error("--presto-port and --https-port are both {0}: the HTTPS port must differ")]
     SamePort(u16),
@@ -407,6 +435,16 @@ impl StackSettings {
         })
     }
 
+    /// `--worker-other-instance-types` as the parameter takes it: comma separated.
+    pub fn other_worker_types(&self) -> String {
+        let types: Vec<&str> = self
+            .worker_other_instance_types
+            .iter()
+            .map(InstanceType::as_str)
+            .collect();
+        types.join(",")
+    }
+
     /// Checks the rules that span several settings (the contract's
     /// [`check_timing`]).
     pub fn validate(&self) -> Result<(), SettingsError> {
@@ -417,6 +455,17 @@ impl StackSettings {
             return Err(SettingsError::NoSpareWorker {
                 max: self.most_workers(),
                 min: self.workers,
+            });
+        }
+        let others = &self.worker_other_instance_types;
+        let mut all: Vec<&str> = others.iter().map(InstanceType::as_str).collect();
+        all.push(self.worker_instance_type.as_str());
+        all.sort_unstable();
+        all.dedup();
+        if others.len() > limits::WORKER_OTHER_INSTANCE_TYPES || all.len() != others.len() + 1 {
+            return Err(SettingsError::OtherInstanceTypes {
+                given: self.other_worker_types(),
+                most: limits::WORKER_OTHER_INSTANCE_TYPES,
             });
         }
         let seconds = |n: u16| Duration::from_secs(n.into());
@@ -471,6 +520,12 @@ validated_string!(
     "an instance type like m6i.xlarge"
 );
 validated_string!(
+    /// An e-mail address.
+    EmailAddress,
+    EMAIL_PATTERN,
+    "an e-mail address like ops@example.com"
+);
+validated_string!(
     /// The engine's release number, such as `0.297` or `479`.
     PrestoVersion,
     PRESTO_VERSION_PATTERN,
@@ -502,6 +557,33 @@ validated_string!(
 );
 
 /// Checks `s` against the same pattern the template gives CloudFormation.
+/// Every share of spot workers the stack allows.
+pub fn spot_percents() -> impl Iterator<Item = u8> {
+    limits::WORKER_SPOT_PERCENT.step_by(limits::WORKER_SPOT_STEP.into())
+}
+
+/// `AllowedPattern` of `WorkerOtherInstanceTypes`: empty, or up to
+/// [`limits::WORKER_OTHER_INSTANCE_TYPES`] instance types, comma separated.
+pub fn other_instance_types_pattern() -> String {
+    let one = INSTANCE_TYPE_PATTERN
+        .trim_start_matches('^')
+        .trim_end_matches('$');
+    format!(
+        "^({one}(,{one}){{0,{}}})?$",
+        limits::WORKER_OTHER_INSTANCE_TYPES - 1
+    )
+}
+
+/// `--worker-spot-percent`: 0 to 100 in steps of [`limits::WORKER_SPOT_STEP`].
+fn spot_percent(s: &str) -> Result<u8, String> {
+    let step = limits::WORKER_SPOT_STEP;
+    let (low, high) = limits::WORKER_SPOT_PERCENT.into_inner();
+    s.parse::<u8>()
+        .ok()
+        .filter(|p| spot_percents().any(|allowed| allowed == *p))
+        .ok_or_else(|| format!("{s} is not a percentage from {low} to {high} in steps of {step}"))
+}
+
 fn check_pattern(s: &str, pattern: &str, expected: &str) -> Result<(), String> {
     let regex = regex::Regex::new(pattern).expect("built-in pattern compiles");
     if regex.is_match(s) {

@@ -7,15 +7,16 @@
 use serde_json::{Map, Value, json};
 
 use presto_ha_contract::{
-    RECORD_TTL_SECONDS, WATCHER_TIMEOUT_SECONDS, custom_resource_env, dns_resource, image_resource,
-    limits, metrics, notes, outputs, parameters as param, tls_resource, users, watcher_env,
+    RECORD_TTL_SECONDS, WATCHER_TIMEOUT_SECONDS, alarms, custom_resource_env, dns_resource,
+    image_resource, limits, metrics, notes, outputs, parameters as param, tls_resource, users,
+    watcher_env,
 };
 
 use crate::node::{self, Role};
 use crate::parameters;
 use crate::settings::{
-    ClientSecurity, Engine, LATEST_IMAGE_PARAMETER, LambdaArchitecture, Metastore, StackSettings,
-    WORLD_CIDR_REFUSED,
+    self, ClientSecurity, Engine, LATEST_IMAGE_PARAMETER, LambdaArchitecture, Metastore,
+    StackSettings, WORLD_CIDR_REFUSED,
 };
 
 /// Logical ids of the resources other code refers to.
@@ -149,6 +150,16 @@ const DATA_SOURCE_OPEN: &str = "DataSourceOpen";
 const EMAIL_GIVEN: &str = "NotificationEmailGiven";
 /// Condition: there are standbys to count.
 const HAS_STANDBYS: &str = "HasStandbys";
+/// Condition: some workers run on spot capacity.
+const WORKERS_ON_SPOT: &str = "WorkersOnSpot";
+/// Mapping: the on-demand share of the workers by their spot share.
+const ON_DEMAND_BY_SPOT: &str = "OnDemandPercentBySpotPercent";
+
+/// Condition name: `WorkerOtherInstanceTypes` names at least `count` types.
+fn other_worker_types(count: usize) -> String {
+    format!("OtherWorkerTypes{count}")
+}
+
 /// Condition: the catalogs use the Glue Data Catalog.
 const USES_GLUE: &str = "UsesGlueDataCatalog";
 /// Condition: `DataBucketNames` is not empty.
@@ -201,6 +212,22 @@ fn conditions() -> Value {
         HAS_STANDBYS,
         json!({ "Fn::Not": [{ "Fn::Equals": [r#ref(param::HA_COORDINATORS_COUNT), 1] }] }),
     );
+    add(
+        WORKERS_ON_SPOT,
+        json!({ "Fn::Not": [{ "Fn::Equals": [r#ref(param::WORKER_SPOT_PERCENT), "0"] }] }),
+    );
+    // Padded with empty items, so that selecting past the types given is "".
+    let padded = sub(&format!(
+        "${{{}}}{}",
+        param::WORKER_OTHER_INSTANCE_TYPES,
+        ",".repeat(limits::WORKER_OTHER_INSTANCE_TYPES)
+    ));
+    for count in 1..=limits::WORKER_OTHER_INSTANCE_TYPES {
+        add(
+            &other_worker_types(count),
+            not_empty(json!({ "Fn::Select": [count - 1, { "Fn::Split": [",", padded] }] })),
+        );
+    }
     add(
         USES_GLUE,
         json!({ "Fn::Equals": [r#ref(param::METASTORE_TYPE), Metastore::Glue.as_str()] }),
@@ -875,7 +902,10 @@ fn nodes() -> Vec<(&'static str, Value)> {
                         "HeartbeatTimeout": r#ref(param::WORKER_DRAIN_SECONDS),
                         "DefaultResult": "CONTINUE",
                     }],
-                    "LaunchTemplate": launch_template_ref("WorkerLaunchTemplate"),
+                    "MixedInstancesPolicy": worker_instances(launch_template_ref("WorkerLaunchTemplate")),
+                    // A spot worker at risk of interruption is replaced early, and
+                    // the old one leaves through the drain like any removed worker.
+                    "CapacityRebalance": { "Fn::If": [WORKERS_ON_SPOT, true, false] },
                     // No DesiredCapacity: the scaling policy owns it, and an update
                     // would reset it. The group starts at its minimum.
                     "MinSize": r#ref(param::WORKERS_COUNT),
@@ -1362,12 +1392,46 @@ fn mappings() -> Value {
     let standbys: Map<String, Value> = limits::COORDINATORS
         .map(|count| (count.to_string(), json!({ "Standbys": count - 1 })))
         .collect();
-    json!({ STANDBYS_BY_COUNT: standbys })
+    let on_demand: Map<String, Value> = settings::spot_percents()
+        .map(|spot| (spot.to_string(), json!({ "OnDemand": 100 - spot })))
+        .collect();
+    json!({ STANDBYS_BY_COUNT: standbys, ON_DEMAND_BY_SPOT: on_demand })
+}
+
+/// How the worker group mixes instances: on demand on `WorkerInstanceType` first,
+/// the spot share in whichever of the types' pools is least likely to be
+/// interrupted.
+fn worker_instances(launch_template: Value) -> Value {
+    let ty = |value: Value| json!({ "InstanceType": value });
+    let other = |index: usize| json!({ "Fn::Select": [index, { "Fn::Split": [",", r#ref(param::WORKER_OTHER_INSTANCE_TYPES)] }] });
+    // One list for each number of other types given, the longest first.
+    let mut overrides = json!([ty(r#ref(param::WORKER_INSTANCE_TYPE))]);
+    for count in 1..=limits::WORKER_OTHER_INSTANCE_TYPES {
+        let mut longer = vec![ty(r#ref(param::WORKER_INSTANCE_TYPE))];
+        longer.extend((0..count).map(|i| ty(other(i))));
+        overrides = json!({ "Fn::If": [other_worker_types(count), longer, overrides] });
+    }
+    json!({
+        "InstancesDistribution": {
+            "OnDemandAllocationStrategy": "prioritized",
+            "OnDemandBaseCapacity": 0,
+            "OnDemandPercentageAboveBaseCapacity": {
+                "Fn::FindInMap": [ON_DEMAND_BY_SPOT, r#ref(param::WORKER_SPOT_PERCENT), "OnDemand"],
+            },
+            "SpotAllocationStrategy": "capacity-optimized",
+        },
+        "LaunchTemplate": {
+            "LaunchTemplateSpecification": launch_template,
+            "Overrides": overrides,
+        },
+    })
 }
 
 /// An alarm on one metric that notifies the alarm topic when it fires and when it
 /// clears.
 struct Alarm<'a> {
+    /// Which of the contract's alarms.
+    name: &'a str,
     description: &'a str,
     /// Namespace, name and dimensions.
     metric: (&'a str, &'a str, &'a Value),
@@ -1384,6 +1448,7 @@ impl Alarm<'_> {
         json!({
             "Type": "AWS::CloudWatch::Alarm",
             "Properties": {
+                "AlarmName": sub(&alarms::name("${AWS::StackName}", self.name)),
                 "AlarmDescription": self.description,
                 "Namespace": self.metric.0,
                 "MetricName": self.metric.1,
@@ -1407,6 +1472,7 @@ fn monitoring() -> Vec<(&'static str, Value)> {
     let group = json!([{ "Name": metrics::DIMENSION, "Value": r#ref(ids::COORDINATOR_GROUP) }]);
     let watcher = json!([{ "Name": "FunctionName", "Value": r#ref(ids::WATCHER_FUNCTION) }]);
     let mut standbys = Alarm {
+        name: alarms::STANDBYS,
         description: "Fewer healthy standby coordinators than HACoordinatorsCount - 1 for 3 minutes: the next failure will wait for a new coordinator to boot (minutes), or find none. Look at the coordinator group's activity (a launch failing?) and the watcher's log.",
         metric: (metrics::NAMESPACE, metrics::HEALTHY_STANDBYS, &group),
         statistic: "Minimum",
@@ -1475,6 +1541,7 @@ fn monitoring() -> Vec<(&'static str, Value)> {
         (
             "FailoverAlarm",
             Alarm {
+                name: alarms::FAILOVER,
                 description: "The watcher moved the coordinator record to a standby: the active coordinator failed and was replaced (queries running on it failed). presto-ha status shows the last failover; the watcher's log says why.",
                 metric: (metrics::NAMESPACE, metrics::FAILOVER_SECONDS, &group),
                 statistic: "SampleCount",
@@ -1489,6 +1556,7 @@ fn monitoring() -> Vec<(&'static str, Value)> {
         (
             "NoHealthyActiveAlarm",
             Alarm {
+                name: alarms::NO_HEALTHY_ACTIVE,
                 description: "The coordinator record pointed at no healthy coordinator for longer than the failover grace: clients cannot run queries and no failover has fixed it. Check presto-ha status, the watcher's log and the coordinator group.",
                 metric: (metrics::NAMESPACE, metrics::SECONDS_WITHOUT_HEALTHY_ACTIVE, &group),
                 statistic: "Maximum",
@@ -1502,6 +1570,7 @@ fn monitoring() -> Vec<(&'static str, Value)> {
         (
             "WatcherNotRunningAlarm",
             Alarm {
+                name: alarms::WATCHER_NOT_RUNNING,
                 description: "The watcher has not run for 3 minutes: nothing would fail over. Check its reserved concurrency (0 stops it), the WatcherSchedule rule and the FailedInvocations queue.",
                 metric: ("AWS/Lambda", "Invocations", &watcher),
                 statistic: "Sum",
@@ -1515,6 +1584,7 @@ fn monitoring() -> Vec<(&'static str, Value)> {
         (
             "WatcherErrorsAlarm",
             Alarm {
+                name: alarms::WATCHER_ERRORS,
                 description: "A watcher run failed (a crash or a timeout): failover may be late. Read the watcher's log and the FailedInvocations queue.",
                 metric: ("AWS/Lambda", "Errors", &watcher),
                 statistic: "Sum",
@@ -1528,6 +1598,7 @@ fn monitoring() -> Vec<(&'static str, Value)> {
         (
             "WatcherThrottlesAlarm",
             Alarm {
+                name: alarms::WATCHER_THROTTLES,
                 description: "The watcher was throttled 10 times in 5 minutes. An instance state-change event that arrives while a run is going is throttled by design (one run at a time); this many means runs themselves are refused, or the account's Lambda concurrency is exhausted.",
                 metric: ("AWS/Lambda", "Throttles", &watcher),
                 statistic: "Sum",

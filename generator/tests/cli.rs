@@ -95,8 +95,31 @@ fn bad_input_prints_one_line_on_stderr_and_nothing_on_stdout() {
         ),
         (
             &["--grace", "10", "--probe-timeout", "10"],
-            1,
+            2,
             "error: --probe-timeout (10s) must be shorter than --grace (10s)",
+        ),
+        (
+            &["--workers", "5", "--workers-max", "5"],
+            2,
+            "error: --workers-max (5) must exceed --workers (5): a rolling update needs one worker above the minimum",
+        ),
+        (
+            &["--worker-spot-percent", "55"],
+            2,
+            "error: invalid value '55' for '--worker-spot-percent <PERCENT>': 55 is not a percentage from 0 to 100 in steps of 10",
+        ),
+        (
+            &["--worker-other-instance-types", "m5.2xlarge,m6i.2xlarge"],
+            2,
+            "error: --worker-other-instance-types (m5.2xlarge,m6i.2xlarge) must name at most 3 types, each once and none of them --worker-instance-type",
+        ),
+        (
+            &[
+                "--worker-other-instance-types",
+                "m5.2xlarge,m6a.2xlarge,m7i.2xlarge,r6i.xlarge",
+            ],
+            2,
+            "error: --worker-other-instance-types (m5.2xlarge,m6a.2xlarge,m7i.2xlarge,r6i.xlarge) must name at most 3 types, each once and none of them --worker-instance-type",
         ),
     ];
     for (args, code, message) in cases {

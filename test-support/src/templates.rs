@@ -287,6 +287,11 @@ pub const VARIANTS: &[&[&str]] = &[
     &["--metastore=glue"],
     &["--engine=trino", "--metastore=external"],
     &["--no-tls", "--engine=trino"],
+    &[
+        "--notification-email=ops@example.com",
+        "--worker-spot-percent=70",
+        "--worker-other-instance-types=m5.2xlarge,m6a.2xlarge,m7i.2xlarge",
+    ],
 ];
 
 /// What CloudFormation would hand a Lambda for `value` in a stack created with the
@@ -300,7 +305,8 @@ pub fn resolve(template: &Value, value: &Value) -> String {
 
 /// A stack made from a template with some parameters given, for resolving what
 /// CloudFormation would: `Ref`, `Fn::Sub` (with or without variables), `Fn::Join`,
-/// `Fn::If` over the template's conditions, `Fn::Base64` (the text before encoding).
+/// `Fn::If` over the template's conditions, `Fn::Select`, `Fn::Split`,
+/// `Fn::FindInMap`, `Fn::Base64` (the text before encoding).
 pub struct Stack<'a> {
     template: &'a Value,
     given: Vec<(String, String)>,
@@ -539,6 +545,12 @@ impl<'a> Stack<'a> {
                     self.text(&parts[if self.condition(name) { 1 } else { 2 }])
                 }
                 Some((key, inner)) if key == "Fn::Base64" => self.text(inner),
+                Some((key, Value::Array(keys))) if key == "Fn::FindInMap" => {
+                    let [map, top, second] = [0, 1, 2].map(|i| self.text(&keys[i]));
+                    let found = &self.template["Mappings"][&map][&top][&second];
+                    assert!(!found.is_null(), "mapping {map} has no {top}.{second}");
+                    self.text(found)
+                }
                 _ => panic!("cannot resolve {value}"),
             },
             other => panic!("cannot resolve {other}"),

@@ -175,3 +175,65 @@ fn templates_match_the_golden_files() {
         mismatches.join("\n")
     );
 }
+
+/// The worker group's instances as CloudFormation would make them of the parameters:
+/// the on-demand share is what the spot share leaves, and the instance types are the
+/// worker type first, then each other type given, in order.
+#[test]
+fn the_worker_mix_follows_the_spot_share_and_the_other_types() {
+    use presto_ha_contract::parameters as param;
+    use presto_ha_generator::template::ids;
+    use presto_ha_test_support::templates::{Stack, generate};
+
+    let template = generate(&[]);
+    let group = &template["Resources"][ids::WORKER_GROUP]["Properties"];
+    let cases: [(&str, &str, u64, &[&str], bool); 4] = [
+        ("0", "", 100, &["m6i.2xlarge"], false),
+        ("30", "m5.2xlarge", 70, &["m6i.2xlarge", "m5.2xlarge"], true),
+        (
+            "100",
+            "m5.2xlarge,m6a.2xlarge",
+            0,
+            &["m6i.2xlarge", "m5.2xlarge", "m6a.2xlarge"],
+            true,
+        ),
+        (
+            "50",
+            "m5.2xlarge,m6a.2xlarge,m7i.2xlarge",
+            50,
+            &["m6i.2xlarge", "m5.2xlarge", "m6a.2xlarge", "m7i.2xlarge"],
+            true,
+        ),
+    ];
+    for (spot, others, on_demand, types, rebalance) in cases {
+        let stack = Stack::new(
+            &template,
+            &[
+                (param::WORKER_SPOT_PERCENT, spot),
+                (param::WORKER_OTHER_INSTANCE_TYPES, others),
+            ],
+        );
+        let mix = stack
+            .resolved(&group["MixedInstancesPolicy"])
+            .expect("a mix");
+        let distribution = &mix["InstancesDistribution"];
+        assert_eq!(
+            distribution["OnDemandPercentageAboveBaseCapacity"],
+            on_demand.to_string(),
+            "spot {spot}"
+        );
+        assert_eq!(distribution["SpotAllocationStrategy"], "capacity-optimized");
+        let overrides: Vec<&str> = mix["LaunchTemplate"]["Overrides"]
+            .as_array()
+            .expect("overrides")
+            .iter()
+            .map(|o| o["InstanceType"].as_str().expect("a type"))
+            .collect();
+        assert_eq!(overrides, types, "others {others:?}");
+        assert_eq!(
+            stack.resolved(&group["CapacityRebalance"]),
+            Some(Value::Bool(rebalance)),
+            "spot {spot}"
+        );
+    }
+}
