@@ -1,4 +1,4 @@
-//! The command line: one tool, four commands, the same AWS flags on each. Raw
+//! The command line: one tool, five commands, the same AWS flags on each. Raw
 //! arguments become checked values here, before any work starts; a bad value is one
 //! line that names it.
 
@@ -51,6 +51,47 @@ pub enum Command {
     Status(StatusArgs),
     /// Move the coordinator record to a healthy standby, for planned maintenance.
     Switchover(SwitchoverArgs),
+    /// Open a shell on the active coordinator (or a standby): over Session Manager,
+    /// or SSH with the stack's key pair.
+    Ssh(ShellArgs),
+}
+
+/// Arguments that are each valid but do not fit together, found once they are read
+/// as a whole: like a bad flag, they make the command exit 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadArguments(pub String);
+
+/// How `ssh` reaches the instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Via {
+    /// Session Manager when the instance is registered there, else SSH.
+    Auto,
+    /// Session Manager (`aws ssm start-session`, with the Session Manager plugin).
+    Ssm,
+    /// SSH to the private IP with the stack's key pair (`<KeyName>.pem`).
+    Ssh,
+}
+
+/// `ssh`.
+#[derive(Debug, clap::Args)]
+pub struct ShellArgs {
+    /// The stack.
+    #[arg(long, value_name = "NAME", value_parser = parse_stack_name)]
+    pub stack_name: String,
+
+    /// A standby instead: the longest-running member in service that the record does
+    /// not point at.
+    #[arg(long)]
+    pub standby: bool,
+
+    /// How to reach it.
+    #[arg(long, value_enum, default_value_t = Via::Auto)]
+    pub via: Via,
+
+    /// Print the command instead of running it.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `package`.

@@ -19,7 +19,7 @@ use presto_ha_contract::parameters as param;
 use presto_ha_generator::settings::StackSettings;
 use serde_json::Value;
 
-use crate::args::DeployArgs;
+use crate::args::{BadArguments, DeployArgs};
 use crate::aws::{self, AwsContext, Profile};
 use crate::stack;
 
@@ -171,7 +171,7 @@ pub fn given_parameters(
     let mut given = BTreeMap::new();
     for (key, value) in parameters {
         if given.insert(key.clone(), value.clone()).is_some() {
-            bail!("--parameter {key} is given twice");
+            return Err(BadArguments(format!("--parameter {key} is given twice")).into());
         }
     }
     if let Some(n) = coordinators
@@ -179,10 +179,11 @@ pub fn given_parameters(
             .insert(param::HA_COORDINATORS_COUNT.to_owned(), n.to_string())
             .is_some()
     {
-        bail!(
+        return Err(BadArguments(format!(
             "--coordinators and --parameter {} both set the coordinator count",
             param::HA_COORDINATORS_COUNT
-        );
+        ))
+        .into());
     }
     Ok(given)
 }

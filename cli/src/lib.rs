@@ -4,7 +4,7 @@
 //! [`status`] shows the coordinator record and every coordinator's health (and, from
 //! [`operations`], the worker group and the alarms), and
 //! [`switchover`] moves the record to a healthy standby by plan, through the same
-//! compare-and-swap as the watcher.
+//! compare-and-swap as the watcher, and [`shell`] opens a shell on a coordinator.
 //!
 //! [`aws`] loads the standard SDK configuration and checks it up front; [`stack`]
 //! finds a deployed stack's coordinator record and group from its outputs. Commands
@@ -16,6 +16,7 @@ pub mod aws;
 pub mod deploy;
 pub mod operations;
 pub mod package;
+pub mod shell;
 pub mod stack;
 pub mod status;
 pub mod switchover;

@@ -1,4 +1,4 @@
-//! `presto-ha`: package, deploy, status and switchover for a presto-ha stack.
+//! `presto-ha`: package, deploy, status, switchover and ssh for a presto-ha stack.
 //!
 //! Exit codes: 0 done, 1 failed (one line on stderr says what and where), 2 bad
 //! arguments.
@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use presto_ha_cli::args::{Cli, Command};
+use presto_ha_cli::args::{BadArguments, Cli, Command};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -38,7 +38,13 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
-            ExitCode::FAILURE
+            // Arguments that do not fit together are found only once they are read
+            // as a whole; they are bad arguments all the same.
+            if error.downcast_ref::<BadArguments>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -51,5 +57,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Deploy(args) => args.run(&profile, out).await,
         Command::Status(args) => args.run(&profile, out).await,
         Command::Switchover(args) => args.run(&profile, out).await,
+        Command::Ssh(args) => args.run(&profile, out).await,
     }
 }

@@ -12,7 +12,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use presto_ha_generator::settings::{LambdaArchitecture, StackSettings};
 use sha2::{Digest, Sha256};
 
-use crate::args::PackageArgs;
+use crate::args::{BadArguments, PackageArgs};
 use crate::aws::{self, AwsContext, Profile};
 
 /// The newest glibc the `provided.al2023` runtime has; a binary that needs more does
@@ -339,11 +339,12 @@ impl PackageArgs {
             || settings.custom_resource_code_key != defaults.custom_resource_code_key
             || settings.watcher_code_key != defaults.watcher_code_key
         {
-            bail!(
-                "package sets the code location itself: use --bucket and --prefix, not --code-bucket or the code key flags"
-            );
+            return Err(BadArguments(
+                "package sets the code location itself: use --bucket and --prefix, not --code-bucket or the code key flags".to_owned(),
+            )
+            .into());
         }
-        args.settings()?;
+        args.settings().map_err(|e| BadArguments(e.to_string()))?;
         let config = aws::load(profile).await?;
         let source = source.unwrap_or_else(default_source);
         let built = build(&source, settings.lambda_architecture)?;

@@ -9,9 +9,10 @@ use anyhow::{Context, bail};
 use aws_sdk_cloudformation::Client;
 use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 use aws_sdk_cloudformation::types::Stack;
-use presto_ha_contract::{outputs, users};
+use presto_ha_contract::{outputs, parameters, users};
+use presto_ha_coordinators::group::{Coordinator, Coordinators};
 use presto_ha_coordinators::probe::{Credentials, HttpProbe};
-use presto_ha_coordinators::record::RecordAddress;
+use presto_ha_coordinators::record::{ARecord, CoordinatorRecord, RecordAddress};
 
 use crate::aws::AwsContext;
 
@@ -52,9 +53,29 @@ pub struct ClusterStack {
     pub tls: Option<Option<String>>,
     /// The secret holding the admin user's password.
     pub admin_secret: Option<String>,
+    /// The nodes' key pair, if the stack has one.
+    pub key_name: Option<String>,
 }
 
 impl ClusterStack {
+    /// The coordinator group's members and the record's value (`None` when the record
+    /// does not exist), each failure naming what could not be read.
+    pub async fn members_and_record(
+        &self,
+        coordinators: &impl Coordinators,
+        record: &impl CoordinatorRecord,
+    ) -> anyhow::Result<(Vec<Coordinator>, Option<ARecord>)> {
+        let members = coordinators
+            .members(&self.group)
+            .await
+            .with_context(|| format!("failed to list coordinator group {}", self.group))?;
+        let value = record
+            .read(&self.record)
+            .await
+            .with_context(|| format!("failed to read record {}", self.record))?;
+        Ok((members, value))
+    }
+
     /// A probe that reaches the coordinators as a client does: over HTTPS to each
     /// instance, checking the certificate for the record's name, when TLS is on.
     pub fn client_probe(&self) -> anyhow::Result<HttpProbe> {
@@ -174,6 +195,13 @@ pub async fn cluster(cfn: &Client, name: &str) -> anyhow::Result<ClusterStack> {
         admin_secret: outputs
             .get(outputs::ADMIN_PASSWORD_SECRET)
             .map(|secret| (*secret).to_owned()),
+        key_name: stack
+            .parameters()
+            .iter()
+            .find(|p| p.parameter_key() == Some(parameters::KEY_NAME))
+            .and_then(|p| p.parameter_value())
+            .filter(|key| !key.is_empty())
+            .map(str::to_owned),
     })
 }
 

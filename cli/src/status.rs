@@ -10,7 +10,6 @@
 use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::Context;
 use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
 use presto_ha_coordinators::choice::probe_serving;
@@ -151,14 +150,7 @@ pub async fn gather(
     record: &impl CoordinatorRecord,
     note: &impl WatchNote,
 ) -> anyhow::Result<StatusReport> {
-    let members = coordinators
-        .members(&stack.group)
-        .await
-        .with_context(|| format!("failed to list coordinator group {}", stack.group))?;
-    let value = record
-        .read(&stack.record)
-        .await
-        .with_context(|| format!("failed to read record {}", stack.record))?;
+    let (members, value) = stack.members_and_record(coordinators, record).await?;
     let probed = probe_serving(probe, &members, stack.port, PROBE_TIMEOUT).await;
     let record_ip = value.as_ref().and_then(|v| v.ip());
     let mut coordinators: Vec<CoordinatorStatus> = members

@@ -245,20 +245,13 @@ pub async fn switchover(
     fence: &impl Fence,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let members = coordinators
-        .members(&stack.group)
-        .await
-        .with_context(|| format!("failed to list coordinator group {}", stack.group))?;
-    let current = record
-        .read(&stack.record)
-        .await
-        .with_context(|| format!("failed to read record {}", stack.record))?
-        .with_context(|| {
-            format!(
-                "record {} does not exist; the stack's custom resource creates it",
-                stack.record
-            )
-        })?;
+    let (members, current) = stack.members_and_record(coordinators, record).await?;
+    let current = current.with_context(|| {
+        format!(
+            "record {} does not exist; the stack's custom resource creates it",
+            stack.record
+        )
+    })?;
     let active = members
         .iter()
         .find(|m| m.private_ip.is_some() && m.private_ip == current.ip());
@@ -468,6 +461,7 @@ mod tests {
             port: 8080,
             tls: None,
             admin_secret: None,
+            key_name: None,
         }
     }
 

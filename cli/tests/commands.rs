@@ -59,8 +59,13 @@ fn describe(output: &Output) -> String {
 
 /// The command failed (exit 1) with one line on stderr that says `says`.
 fn assert_fails_saying(output: &Output, says: &str) {
+    assert_exits_saying(output, 1, says);
+}
+
+/// The command exited with `code` and one line on stderr that says `says`.
+fn assert_exits_saying(output: &Output, code: i32, says: &str) {
     let stderr = text(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{}", describe(output));
+    assert_eq!(output.status.code(), Some(code), "{}", describe(output));
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains(says), "{stderr}");
 }
@@ -238,7 +243,68 @@ async fn package_for_a_foreign_architecture_says_what_the_machine_lacks() {
 async fn package_refuses_the_code_flags_it_sets_itself() {
     presto_ha_test_support::needs!(Emulator);
     let output = presto_ha(&["package", "--bucket", "b-k-t", "--code-bucket", "other"]).await;
-    assert_fails_saying(&output, "package sets the code location itself");
+    assert_exits_saying(&output, 2, "package sets the code location itself");
+}
+
+/// Flags that are each valid but do not fit together are bad arguments: exit 2, one
+/// line, before any AWS call (none of these needs a stack or credentials).
+#[tokio::test(flavor = "multi_thread")]
+async fn flags_that_do_not_fit_together_exit_2() {
+    presto_ha_test_support::needs!(Emulator);
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &[
+                "package",
+                "--bucket",
+                "b-k-t",
+                "--probe-interval",
+                "20",
+                "--grace",
+                "15",
+            ],
+            "--probe-interval (20s) must be shorter than --grace (15s)",
+        ),
+        (
+            &[
+                "deploy",
+                "--stack-name",
+                "s",
+                "--parameter",
+                "VpcId=a",
+                "--parameter",
+                "VpcId=b",
+            ],
+            "--parameter VpcId is given twice",
+        ),
+        (
+            &[
+                "deploy",
+                "--stack-name",
+                "s",
+                "--coordinators",
+                "3",
+                "--parameter",
+                "HACoordinatorsCount=2",
+            ],
+            "--coordinators and --parameter HACoordinatorsCount both set the coordinator count",
+        ),
+        (
+            &[
+                "package",
+                "--bucket",
+                "b-k-t",
+                "--workers",
+                "4",
+                "--workers-max",
+                "3",
+            ],
+            "--workers-max (3) must exceed --workers (4)",
+        ),
+    ];
+    for (args, says) in cases {
+        let output = presto_ha_with(args, &[("AWS_REGION", ""), ("AWS_ACCESS_KEY_ID", "")]).await;
+        assert_exits_saying(&output, 2, says);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -816,6 +882,65 @@ async fn status_shows_the_record_every_coordinator_and_the_last_failover() {
         ]
     );
     assert_eq!(report["not_read"], serde_json::json!([]));
+}
+
+/// `presto-ha ssh --stack-name <name> --dry-run` with `more`.
+async fn ssh_dry_run(name: &str, more: &[&str]) -> Output {
+    let mut args = vec!["ssh", "--stack-name", name, "--dry-run"];
+    args.extend(more);
+    presto_ha(&args).await
+}
+
+/// `ssh --dry-run` prints the command for either path; the instance comes from the
+/// record (the active one) or the group (the standby), never from DNS. Whether an
+/// instance is registered with Session Manager (`--via auto`) is asked of SSM, which
+/// the emulator does not model: the unit tests cover that with mocks.
+#[tokio::test(flavor = "multi_thread")]
+async fn ssh_finds_the_active_coordinator_or_a_standby_from_the_record() {
+    presto_ha_test_support::needs!(Emulator);
+    let cluster = Cluster::new("shell", &[Behaviour::Healthy, Behaviour::Healthy], None).await;
+    let key = stack_parameters(&cluster.config, &cluster.name).await["KeyName"].clone();
+    assert!(!key.is_empty(), "the sandbox stack has a key pair");
+
+    let active = ssh_dry_run(&cluster.name, &["--via", "ssm", "--region", "us-east-1"]).await;
+    assert!(active.status.success(), "{}", describe(&active));
+    assert_eq!(
+        text(&active.stdout),
+        format!(
+            "aws ssm start-session --target {} --region us-east-1\n",
+            cluster.id(0)
+        )
+    );
+    assert!(
+        text(&active.stderr).contains(&format!(
+            "active coordinator {}, over Session Manager",
+            cluster.id(0)
+        )),
+        "{}",
+        describe(&active)
+    );
+
+    let standby = ssh_dry_run(&cluster.name, &["--standby", "--via", "ssh"]).await;
+    assert!(standby.status.success(), "{}", describe(&standby));
+    assert_eq!(
+        text(&standby.stdout),
+        format!("ssh -i {key}.pem ec2-user@{}\n", cluster.ip(1))
+    );
+
+    // With the record on no member, there is no active coordinator to log on to.
+    Route53Record::new(aws_sdk_route53::Client::new(&cluster.config))
+        .swap(
+            &cluster.address,
+            Some(&ARecord::single(cluster.members[0].1, 5)),
+            Some(&ARecord::single("10.9.9.9".parse().expect("ip"), 5)),
+        )
+        .await
+        .expect("point the record elsewhere");
+    let lost = ssh_dry_run(&cluster.name, &["--via", "ssm"]).await;
+    assert_fails_saying(
+        &lost,
+        "points at 10.9.9.9, which is no member of coordinator group",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
