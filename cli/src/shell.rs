@@ -26,8 +26,7 @@ pub async fn target(
     standby: bool,
 ) -> anyhow::Result<Coordinator> {
     let (members, value) = stack.members_and_record(coordinators, record).await?;
-    let active_ip = value.as_ref().and_then(|v| v.ip());
-    let is_active = |c: &Coordinator| active_ip.is_some() && c.private_ip == active_ip;
+    let is_active = |c: &Coordinator| c.is_target_of(value.as_ref());
     if standby {
         let mut standbys: Vec<&Coordinator> = members
             .iter()
@@ -46,7 +45,10 @@ pub async fn target(
         None => bail!(
             "record {} points at {}, which is no member of coordinator group {}",
             stack.record.name,
-            active_ip.map_or_else(|| "nothing".to_owned(), |ip| ip.to_string()),
+            value
+                .as_ref()
+                .and_then(|v| v.ip())
+                .map_or_else(|| "nothing".to_owned(), |ip| ip.to_string()),
             stack.group
         ),
     }
@@ -205,20 +207,10 @@ mod tests {
     #[test]
     fn ssh_needs_the_stacks_key_pair() {
         let profile = Profile::default();
-        let command = command(&coordinator(), false, Some("ops key"), &profile).expect("a command");
-        assert_eq!(
-            shell_line(&command),
-            "ssh -i 'ops key.pem' ec2-user@10.0.1.23"
-        );
-        let error = command_error(&coordinator(), &profile);
-        assert!(error.contains("no KeyName"), "{error}");
-    }
-
-    fn command_error(target: &Coordinator, profile: &Profile) -> String {
-        format!(
-            "{:#}",
-            command(target, false, None, profile).expect_err("refused")
-        )
+        let ssh = command(&coordinator(), false, Some("ops key"), &profile).expect("a command");
+        assert_eq!(shell_line(&ssh), "ssh -i 'ops key.pem' ec2-user@10.0.1.23");
+        let error = command(&coordinator(), false, None, &profile).expect_err("refused");
+        assert!(format!("{error:#}").contains("no KeyName"), "{error:#}");
     }
 
     #[tokio::test]

@@ -114,19 +114,17 @@ impl StatusArgs {
     /// Opens the stack, gathers its report and prints it as a table or JSON.
     pub async fn run(self, profile: &Profile, out: &mut impl Write) -> anyhow::Result<()> {
         let (aws, cluster, config) = aws::open_stack(profile, &self.stack_name).await?;
-        let mut report = gather(
-            &cluster,
-            &aws.coordinators(),
-            &cluster.client_probe()?,
-            &aws.record(),
-            &Route53Note::new(aws.route53.clone()),
-        )
-        .await?;
+        let (coordinators, probe, record) =
+            (aws.coordinators(), cluster.client_probe()?, aws.record());
+        let note = Route53Note::new(aws.route53.clone());
         let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
-        let (workers, alarms) = tokio::join!(
+        // The workers and alarms are read while the coordinators are probed.
+        let (report, workers, alarms) = tokio::join!(
+            gather(&cluster, &coordinators, &probe, &record, &note),
             operations::worker_group(&aws.autoscaling, &cluster.workers),
             operations::alarms(&cloudwatch, &cluster.name),
         );
+        let mut report = report?;
         report.workers = workers
             .map_err(|e| report.not_read.push(format!("{e:#}")))
             .ok();
@@ -152,7 +150,6 @@ pub async fn gather(
 ) -> anyhow::Result<StatusReport> {
     let (members, value) = stack.members_and_record(coordinators, record).await?;
     let probed = probe_serving(probe, &members, stack.port, PROBE_TIMEOUT).await;
-    let record_ip = value.as_ref().and_then(|v| v.ip());
     let mut coordinators: Vec<CoordinatorStatus> = members
         .iter()
         .map(|member| {
@@ -160,7 +157,7 @@ pub async fn gather(
                 .iter()
                 .find(|p| p.coordinator.instance_id == member.instance_id)
                 .map(|p| &p.health);
-            let active = record_ip.is_some() && member.private_ip == record_ip;
+            let active = member.is_target_of(value.as_ref());
             CoordinatorStatus {
                 instance_id: member.instance_id.to_string(),
                 private_ip: member.private_ip.map(|ip| ip.to_string()),

@@ -252,9 +252,7 @@ pub async fn switchover(
             stack.record
         )
     })?;
-    let active = members
-        .iter()
-        .find(|m| m.private_ip.is_some() && m.private_ip == current.ip());
+    let active = members.iter().find(|m| m.is_target_of(Some(&current)));
     let probed = probe_serving(probe, &members, stack.port, PROBE_TIMEOUT).await;
     let target = choose_target(stack, request.to.as_ref(), &members, active, &probed)?;
     let ip = target

@@ -9,6 +9,7 @@ use aws_sdk_autoscaling::types::LifecycleState;
 use aws_sdk_ec2::types::{Filter, InstanceStateName};
 
 use crate::aws::AwsCallError;
+use crate::record::ARecord;
 
 /// An EC2 instance id such as `i-0123456789abcdef0`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -63,6 +64,13 @@ pub struct Coordinator {
 }
 
 impl Coordinator {
+    /// Whether the record's value `record` (a single address) is this member's
+    /// private IP, serving or not.
+    pub fn is_target_of(&self, record: Option<&ARecord>) -> bool {
+        let ip = record.and_then(ARecord::ip);
+        ip.is_some() && self.private_ip == ip
+    }
+
     /// The IP it can serve on: in service, running, with a private IP.
     pub fn serving_ip(&self) -> Option<Ipv4Addr> {
         (self.in_service && self.state == InstanceState::Running)

@@ -655,6 +655,11 @@ mod tests {
                 ["", "10.0.0.0/8"],
                 ["0.0.0.0/0", "::/0"],
             ),
+            (
+                &other_instance_types_pattern(),
+                ["", "m5.2xlarge,m6a.2xlarge,m7i.2xlarge"],
+                ["m5.2xlarge,", "m5.large,m5.xlarge,m5.2xlarge,m5.4xlarge"],
+            ),
         ] {
             for text in good {
                 assert!(matches(pattern, text), "{pattern} refuses {text:?}");

@@ -1404,10 +1404,11 @@ fn mappings() -> Value {
 fn worker_instances(launch_template: Value) -> Value {
     let ty = |value: Value| json!({ "InstanceType": value });
     let other = |index: usize| json!({ "Fn::Select": [index, { "Fn::Split": [",", r#ref(param::WORKER_OTHER_INSTANCE_TYPES)] }] });
+    let primary = ty(r#ref(param::WORKER_INSTANCE_TYPE));
     // One list for each number of other types given, the longest first.
-    let mut overrides = json!([ty(r#ref(param::WORKER_INSTANCE_TYPE))]);
+    let mut overrides = json!([primary.clone()]);
     for count in 1..=limits::WORKER_OTHER_INSTANCE_TYPES {
-        let mut longer = vec![ty(r#ref(param::WORKER_INSTANCE_TYPE))];
+        let mut longer = vec![primary.clone()];
         longer.extend((0..count).map(|i| ty(other(i))));
         overrides = json!({ "Fn::If": [other_worker_types(count), longer, overrides] });
     }
