@@ -64,7 +64,7 @@ pub fn drain_step(
     timeout: Duration,
 ) -> Drain {
     match unfinished {
-        Ok(0) | Err(ProbeFailure::Unreachable(_)) => Drain::Done,
+        Ok(0) | Err(ProbeFailure::Refused | ProbeFailure::Unreachable(_)) => Drain::Done,
         _ if waited >= timeout => Drain::TimedOut,
         _ => Drain::Wait,
     }
@@ -429,11 +429,7 @@ mod tests {
             (Ok(0), s(0), Drain::Done),
             (Ok(2), s(10), Drain::Wait),
             (Ok(2), s(600), Drain::TimedOut),
-            (
-                Err(ProbeFailure::Unreachable("refused".into())),
-                s(1),
-                Drain::Done,
-            ),
+            (Err(ProbeFailure::Refused), s(1), Drain::Done),
             (Err(ProbeFailure::Status(401)), s(1), Drain::Wait),
             (Err(ProbeFailure::TimedOut), s(700), Drain::TimedOut),
         ];

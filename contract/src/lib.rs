@@ -89,6 +89,9 @@ pub mod parameters {
     pub const PROBE_TIMEOUT_SECONDS: &str = "ProbeTimeoutSeconds";
     /// Seconds the active coordinator must fail before it is replaced.
     pub const FAILOVER_GRACE_SECONDS: &str = "FailoverGraceSeconds";
+    /// Seconds the active coordinator may refuse connections (nothing listens on its
+    /// port) before it is replaced.
+    pub const FAILOVER_REFUSED_SECONDS: &str = "FailoverRefusedSeconds";
     /// The most workers the group may scale out to.
     pub const WORKERS_MAX_COUNT: &str = "WorkersMaxCount";
     /// The workers' average CPU the group's scaling keeps to, in percent.
@@ -210,6 +213,9 @@ pub mod watcher_env {
     pub const PROBE_TIMEOUT_SECONDS: &str = "PROBE_TIMEOUT_SECONDS";
     /// Seconds a coordinator must fail without a break before it is replaced.
     pub const GRACE_SECONDS: &str = "GRACE_SECONDS";
+    /// Seconds the active coordinator may do nothing but refuse connections before it
+    /// is replaced.
+    pub const REFUSED_SECONDS: &str = "REFUSED_SECONDS";
 }
 
 /// Environment variables the custom-resource Lambda reads: whom it answers.
@@ -359,6 +365,9 @@ pub mod limits {
     pub const PROBE_TIMEOUT_SECONDS: RangeInclusive<u16> = 1..=30;
     /// Seconds a coordinator must fail without a break before it is replaced.
     pub const GRACE_SECONDS: RangeInclusive<u16> = 5..=300;
+    /// Seconds the active coordinator may only refuse connections before it is
+    /// replaced; a value above the grace acts as the grace.
+    pub const REFUSED_SECONDS: RangeInclusive<u16> = 1..=300;
     /// The most workers: one more than the most the minimum may be, for the spare a
     /// rolling update needs.
     pub const WORKERS_MAX: RangeInclusive<u16> = 2..=501;

@@ -324,7 +324,7 @@ impl HealthProbe for FakeProbe {
                 tokio::time::sleep(timeout).await;
                 Health::Down(ProbeFailure::TimedOut)
             }
-            None => Health::Down(ProbeFailure::Unreachable("connection refused".into())),
+            None => Health::Down(ProbeFailure::Refused),
         }
     }
 }

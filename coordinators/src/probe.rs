@@ -41,7 +41,10 @@ impl Health {
 pub enum ProbeFailure {
     /// No answer within the timeout: a hung process (a long GC) or a silent network.
     TimedOut,
-    /// The connection failed: nothing listens, or the host is unreachable.
+    /// The host refused the connection: it is up and nothing listens on the port
+    /// (the engine exited, or has not started yet).
+    Refused,
+    /// The connection failed otherwise (no route, a TLS failure).
     Unreachable(String),
     /// An HTTP status other than 200.
     Status(u16),
@@ -56,6 +59,7 @@ impl fmt::Display for Health {
             Self::Starting => f.write_str("starting"),
             Self::NotCoordinator => f.write_str("not a coordinator"),
             Self::Down(ProbeFailure::TimedOut) => f.write_str("timed out"),
+            Self::Down(ProbeFailure::Refused) => f.write_str("refused"),
             Self::Down(ProbeFailure::Unreachable(why)) => write!(f, "unreachable ({why})"),
             Self::Down(ProbeFailure::Status(status)) => write!(f, "HTTP {status}"),
             Self::Down(ProbeFailure::BadBody(why)) => write!(f, "bad /v1/info body ({why})"),
@@ -191,8 +195,7 @@ impl HealthProbe for HttpProbe {
         };
         let response = match client.get(&url).timeout(timeout).send().await {
             Ok(response) => response,
-            Err(error) if error.is_timeout() => return Health::Down(ProbeFailure::TimedOut),
-            Err(error) => return Health::Down(ProbeFailure::Unreachable(error_chain(&error))),
+            Err(error) => return Health::Down(send_failure(&error)),
         };
         let status = response.status().as_u16();
         if status != 200 {
@@ -212,6 +215,25 @@ impl HealthProbe for HttpProbe {
             Err(error) => Health::Down(ProbeFailure::BadBody(error.to_string())),
         }
     }
+}
+
+/// Why a request got no response: a timeout, a refused connection (told apart from
+/// the rest by the operating system's error underneath), or another failure.
+fn send_failure(error: &reqwest::Error) -> ProbeFailure {
+    if error.is_timeout() {
+        return ProbeFailure::TimedOut;
+    }
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+        {
+            return ProbeFailure::Refused;
+        }
+        source = cause.source();
+    }
+    ProbeFailure::Unreachable(error_chain(error))
 }
 
 /// The user the queries listing is asked as without credentials: Trino and prestodb
@@ -259,13 +281,7 @@ impl QueryLoad for HttpProbe {
         if let Some(credentials) = &self.credentials {
             request = request.basic_auth(&credentials.user, Some(&credentials.password));
         }
-        let response = request.send().await.map_err(|error| {
-            if error.is_timeout() {
-                ProbeFailure::TimedOut
-            } else {
-                ProbeFailure::Unreachable(error_chain(&error))
-            }
-        })?;
+        let response = request.send().await.map_err(|error| send_failure(&error))?;
         let status = response.status().as_u16();
         if status != 200 {
             return Err(ProbeFailure::Status(status));
@@ -362,7 +378,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_closed_port_is_unreachable() {
+    async fn a_closed_port_is_refused() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -372,10 +388,8 @@ mod tests {
             .expect("client")
             .probe(Ipv4Addr::LOCALHOST, port, Duration::from_secs(2))
             .await;
-        assert!(
-            matches!(health, Health::Down(ProbeFailure::Unreachable(_))),
-            "{health:?}"
-        );
+        assert_eq!(health, Health::Down(ProbeFailure::Refused));
+        assert_eq!(health.to_string(), "refused");
     }
 
     #[tokio::test]
@@ -496,9 +510,9 @@ mod tests {
             Health::Down(ProbeFailure::TimedOut)
         );
         let closed = free_port().await;
-        assert!(matches!(
+        assert_eq!(
             probe.probe(loopback, closed, timeout).await,
-            Health::Down(ProbeFailure::Unreachable(_))
-        ));
+            Health::Down(ProbeFailure::Refused)
+        );
     }
 }

@@ -573,6 +573,16 @@ pub fn table(s: &StackSettings) -> Vec<Parameter> {
             ),
         ),
         parameter(
+            name::FAILOVER_REFUSED_SECONDS,
+            HighAvailability,
+            "Failover on refused connections (seconds)",
+            number(
+                "Seconds the active coordinator may only refuse connections (nothing listens on its port: the engine exited, or is restarting) before it is replaced, while a standby is healthy. A refusal is never a GC pause, so this can be much shorter than the grace; a value above the grace acts as the grace.",
+                s.refused_seconds,
+                limits::REFUSED_SECONDS,
+            ),
+        ),
+        parameter(
             name::NOTIFICATION_EMAIL,
             HighAvailability,
             "Notification e-mail",

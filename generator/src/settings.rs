@@ -203,6 +203,12 @@ pub struct StackSettings {
     #[arg(long = "grace", value_name = "SECONDS", default_value_t = defaults().grace_seconds, value_parser = clap::value_parser!(u16).range(clap_range(limits::GRACE_SECONDS)))]
     pub grace_seconds: u16,
 
+    /// Seconds the active coordinator may do nothing but refuse connections (its
+    /// engine is not running) before it is replaced, while a standby is healthy; a
+    /// value above the grace acts as the grace. Parameter FailoverRefusedSeconds.
+    #[arg(long = "refused-grace", value_name = "SECONDS", default_value_t = defaults().refused_seconds, value_parser = clap::value_parser!(u16).range(clap_range(limits::REFUSED_SECONDS)))]
+    pub refused_seconds: u16,
+
     /// Instruction set the Lambda zips in the bucket were built for (`package`
     /// builds them and sets this). Not a parameter: it must match the code in the
     /// bucket, which `package` knows and the console user does not.
@@ -382,6 +388,7 @@ impl Default for StackSettings {
             probe_interval_seconds: 2,
             probe_timeout_seconds: 2,
             grace_seconds: 15,
+            refused_seconds: 4,
             lambda_architecture: LambdaArchitecture::X86_64,
         }
     }

@@ -1231,6 +1231,7 @@ fn lambdas(architecture: LambdaArchitecture) -> Vec<(&'static str, Value)> {
         watcher_env::PROBE_INTERVAL_SECONDS: r#ref(param::PROBE_INTERVAL_SECONDS),
         watcher_env::PROBE_TIMEOUT_SECONDS: r#ref(param::PROBE_TIMEOUT_SECONDS),
         watcher_env::GRACE_SECONDS: r#ref(param::FAILOVER_GRACE_SECONDS),
+        watcher_env::REFUSED_SECONDS: r#ref(param::FAILOVER_REFUSED_SECONDS),
     });
     let mut watcher = function(
         architecture,
@@ -2104,6 +2105,7 @@ mod tests {
             watcher_env::PROBE_INTERVAL_SECONDS,
             watcher_env::PROBE_TIMEOUT_SECONDS,
             watcher_env::GRACE_SECONDS,
+            watcher_env::REFUSED_SECONDS,
         ];
         assert_eq!(
             variables.keys().map(String::as_str).collect::<Vec<_>>(),

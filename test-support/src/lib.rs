@@ -16,6 +16,7 @@ pub mod aws;
 pub mod capture;
 pub mod lambda;
 pub mod presto;
+pub mod route53;
 pub mod sandbox;
 pub mod stack;
 pub mod templates;

@@ -59,6 +59,7 @@ impl Settings {
         let interval = seconds(env::PROBE_INTERVAL_SECONDS, limits::PROBE_INTERVAL_SECONDS)?;
         let probe_timeout = seconds(env::PROBE_TIMEOUT_SECONDS, limits::PROBE_TIMEOUT_SECONDS)?;
         let grace = seconds(env::GRACE_SECONDS, limits::GRACE_SECONDS)?;
+        let refused = seconds(env::REFUSED_SECONDS, limits::REFUSED_SECONDS)?;
         check_timing(interval, probe_timeout, grace).map_err(|_| SettingsError {
             name: env::GRACE_SECONDS,
             problem: format!(
@@ -74,6 +75,7 @@ impl Settings {
             probe_timeout,
             tuning: Tuning {
                 grace,
+                refused: refused.min(grace),
                 startup_allowance: STARTUP_ALLOWANCE,
                 ttl: whole_number(&var, env::RECORD_TTL, limits::RECORD_TTL_SECONDS)?,
             },
@@ -131,6 +133,7 @@ mod tests {
             (env::PROBE_INTERVAL_SECONDS, "2"),
             (env::PROBE_TIMEOUT_SECONDS, "2"),
             (env::GRACE_SECONDS, "15"),
+            (env::REFUSED_SECONDS, "4"),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -153,6 +156,10 @@ mod tests {
         );
         assert_eq!((settings.port, settings.tuning.ttl), (8080, 5));
         assert_eq!(settings.tuning.grace, Duration::from_secs(15));
+        assert_eq!(settings.tuning.refused, Duration::from_secs(4));
+        // A refused bound past the grace is the grace.
+        let settings = Settings::from_vars(vars(&[(env::REFUSED_SECONDS, "60")])).expect("valid");
+        assert_eq!(settings.tuning.refused, Duration::from_secs(15));
     }
 
     #[test]
@@ -173,6 +180,10 @@ mod tests {
             (
                 ("PROBE_INTERVAL_SECONDS", "20"),
                 "environment variable GRACE_SECONDS: must be longer than the probe interval and timeout, not 15",
+            ),
+            (
+                ("REFUSED_SECONDS", "0"),
+                "environment variable REFUSED_SECONDS: must be a whole number from 1 to 300, not \"0\"",
             ),
             (
                 ("PRESTO_PORT", "80"),

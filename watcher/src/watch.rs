@@ -6,15 +6,17 @@ use std::future::Future;
 use std::net::Ipv4Addr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
 use presto_ha_coordinators::aws::AwsCallError;
-use presto_ha_coordinators::choice::probe_serving;
+use presto_ha_coordinators::choice::{Probed, probe_serving};
 use presto_ha_coordinators::error_chain;
 use presto_ha_coordinators::group::{
     Coordinator, Coordinators, GroupError, InstanceId, move_protection,
 };
 use presto_ha_coordinators::probe::HealthProbe;
 use presto_ha_coordinators::record::{ARecord, CoordinatorRecord, RecordAddress, RecordError};
-use tokio::time::Instant;
+use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::decide::{Memory, Observation, Step, plan};
 use crate::settings::Settings;
@@ -94,8 +96,25 @@ fn wall_clock() -> Duration {
         .unwrap_or_default()
 }
 
+/// One tick's probes of the members known at the time.
+#[derive(Debug)]
+struct Batch {
+    /// When they were sent (wall clock).
+    sent: Duration,
+    /// When the last of them came back.
+    done: Duration,
+    /// What each found.
+    probes: Vec<Probed>,
+}
+
 /// Runs rounds until `until`. `memory` is `None` in a process that has not watched
 /// yet: it then starts from the note an earlier process left, if that is fresh.
+///
+/// The probes leave on every tick of the probe interval, whatever the rounds are
+/// doing: a tick's probes may time out while the previous round still switches the
+/// record, and the next tick's leave on time all the same. Each round takes the
+/// probes that came back (in the order they were sent), reads the group and the
+/// record, decides and acts.
 pub async fn watch<C, P, R, F, N>(
     services: &Services<C, P, R, F, N>,
     settings: &Settings,
@@ -125,62 +144,115 @@ pub async fn watch<C, P, R, F, N>(
             memory.insert(recalled)
         }
     };
-    let mut healthy_standbys = None;
-    let mut member_notes = MemberNotes::default();
-    // The longest stretch of this run with the record on no healthy coordinator.
-    let mut without_active = Duration::ZERO;
-    let mut active_lost_at: Option<Instant> = None;
-    loop {
-        let started = Instant::now();
-        let before = memory.clone();
-        match round(services, settings, memory, &mut member_notes).await {
-            Ok(view) => {
-                healthy_standbys = Some(view.healthy_standbys);
-                if view.active_healthy {
-                    active_lost_at = None;
-                } else {
-                    let since = *active_lost_at.get_or_insert(started);
-                    without_active = without_active.max(started - since);
+    // The members the next tick probes: none until the first round has read them (that
+    // round probes them itself).
+    let (targets, known) = tokio::sync::watch::channel(Vec::<Coordinator>::new());
+    let (batches, mut arrived) = tokio::sync::mpsc::unbounded_channel::<Batch>();
+    let prober = async move {
+        let mut ticks = tokio::time::interval(settings.interval);
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        let mut in_flight = FuturesOrdered::new();
+        let mut ticking = true;
+        loop {
+            tokio::select! {
+                tick = ticks.tick(), if ticking => {
+                    // The last tick is the one after which the next would be too late.
+                    ticking = tick + settings.interval < until;
+                    let members = known.borrow().clone();
+                    in_flight.push_back(async move {
+                        let sent = wall_clock();
+                        let probes = probe_serving(
+                            &services.probe,
+                            &members,
+                            settings.port,
+                            settings.probe_timeout,
+                        )
+                        .await;
+                        Batch { sent, done: wall_clock(), probes }
+                    });
+                }
+                Some(batch) = in_flight.next(), if !in_flight.is_empty() => {
+                    if batches.send(batch).is_err() {
+                        break;
+                    }
+                }
+                else => break,
+            }
+        }
+        // Dropping the sender ends the rounds once they have taken every batch.
+        drop(batches);
+    };
+    let rounds = async {
+        let mut healthy_standbys = None;
+        let mut member_notes = MemberNotes::default();
+        // The longest stretch of this run with the record on no healthy coordinator.
+        let mut without_active = Duration::ZERO;
+        let mut active_lost_at: Option<Instant> = None;
+        while let Some(first) = arrived.recv().await {
+            // Batches that came back while the last round was acting are decided on
+            // too, oldest first, so that the memory misses no recovery; only the
+            // newest one's steps are taken.
+            let (mut earlier, mut latest) = (Vec::new(), first);
+            while let Ok(next) = arrived.try_recv() {
+                earlier.push(std::mem::replace(&mut latest, next));
+            }
+            let started = Instant::now();
+            let before = memory.clone();
+            let result = round(
+                services,
+                settings,
+                memory,
+                &mut member_notes,
+                (earlier, latest),
+                &targets,
+            )
+            .await;
+            match result {
+                Ok(view) => {
+                    healthy_standbys = Some(view.healthy_standbys);
+                    if view.active_healthy {
+                        active_lost_at = None;
+                    } else {
+                        let since = *active_lost_at.get_or_insert(started);
+                        without_active = without_active.max(started - since);
+                    }
+                }
+                Err(error) => tracing::error!(
+                    error = error_chain(&error),
+                    "watch round failed; trying again next round"
+                ),
+            }
+            // Keep the note current while anyone is failing, so that a cold start
+            // resumes the grace where it was; one more write when the last failure
+            // clears.
+            if *memory != before || *memory != Memory::default() {
+                let note = memory.to_note(wall_clock());
+                if let Err(error) = services
+                    .note
+                    .write(&settings.address, Note::Memory, &note)
+                    .await
+                {
+                    tracing::warn!(error = %error, "could not save the watcher's note");
                 }
             }
-            Err(error) => tracing::error!(
-                error = error_chain(&error),
-                "watch round failed; trying again next round"
-            ),
         }
-        // Keep the note current while anyone is failing, so that a cold start resumes
-        // the grace where it was; one more write when the last failure clears.
-        if *memory != before || *memory != Memory::default() {
-            let note = memory.to_note(wall_clock());
-            if let Err(error) = services
-                .note
-                .write(&settings.address, Note::Memory, &note)
-                .await
-            {
-                tracing::warn!(error = %error, "could not save the watcher's note");
-            }
+        // One reading per run (about a minute) is enough for the alarms.
+        if let Some(healthy) = healthy_standbys {
+            emit_metric(
+                &settings.group,
+                metrics::HEALTHY_STANDBYS,
+                "Count",
+                healthy as f64,
+            );
+            emit_metric(
+                &settings.group,
+                metrics::SECONDS_WITHOUT_HEALTHY_ACTIVE,
+                "Seconds",
+                without_active.as_secs_f64(),
+            );
         }
-        let next = started + settings.interval;
-        if next >= until {
-            // One reading per run (about a minute) is enough for the alarms.
-            if let Some(healthy) = healthy_standbys {
-                emit_metric(
-                    &settings.group,
-                    metrics::HEALTHY_STANDBYS,
-                    "Count",
-                    healthy as f64,
-                );
-                emit_metric(
-                    &settings.group,
-                    metrics::SECONDS_WITHOUT_HEALTHY_ACTIVE,
-                    "Seconds",
-                    without_active.as_secs_f64(),
-                );
-            }
-            return;
-        }
-        tokio::time::sleep_until(next).await;
-    }
+    };
+    tokio::join!(prober, rounds);
 }
 
 /// What a round saw, for the run's metrics.
@@ -203,11 +275,34 @@ pub enum RoundError {
     Record(#[from] RecordError),
 }
 
+/// The probes of `batch` that are of `members` as they are now (the same instance at
+/// the same address), and the serving members it has none for.
+fn match_probes(batch: &Batch, members: &[Coordinator]) -> (Vec<Probed>, Vec<Coordinator>) {
+    let mut probes = Vec::new();
+    let mut unprobed = Vec::new();
+    for member in members.iter().filter(|m| m.serving_ip().is_some()) {
+        let found = batch.probes.iter().find(|p| {
+            p.coordinator.instance_id == member.instance_id
+                && p.coordinator.serving_ip() == member.serving_ip()
+        });
+        match found {
+            Some(probed) => probes.push(Probed {
+                coordinator: member.clone(),
+                health: probed.health.clone(),
+            }),
+            None => unprobed.push(member.clone()),
+        }
+    }
+    (probes, unprobed)
+}
+
 async fn round<C, P, R, F, N>(
     services: &Services<C, P, R, F, N>,
     settings: &Settings,
     memory: &mut Memory,
     member_notes: &mut MemberNotes,
+    (earlier, latest): (Vec<Batch>, Batch),
+    targets: &tokio::sync::watch::Sender<Vec<Coordinator>>,
 ) -> Result<RoundView, RoundError>
 where
     C: Coordinators,
@@ -216,17 +311,43 @@ where
     F: Fence,
     N: WatchNote,
 {
-    let members = services.coordinators.members(&settings.group).await?;
-    let record = services.record.read(&settings.address).await?;
-    let probes = probe_serving(
-        &services.probe,
-        &members,
-        settings.port,
-        settings.probe_timeout,
-    )
-    .await;
+    let (members, record) = tokio::join!(
+        services.coordinators.members(&settings.group),
+        services.record.read(&settings.address)
+    );
+    let (members, record) = (members?, record?);
+    targets.send_replace(members.clone());
+    for earlier in &earlier {
+        let (probes, _) = match_probes(earlier, &members);
+        let observation = Observation {
+            at: earlier.done,
+            sent: earlier.sent,
+            record: record.clone(),
+            members: members.clone(),
+            probes,
+        };
+        let skipped = plan(&observation, memory, &settings.tuning);
+        tracing::debug!(steps = ?skipped, "an older batch, decided for the memory only");
+    }
+    // Members the tick did not know (the first round's, a replacement just launched)
+    // are probed now.
+    let (mut probes, unprobed) = match_probes(&latest, &members);
+    let mut sent = latest.sent;
+    if !unprobed.is_empty() {
+        sent = wall_clock();
+        probes.extend(
+            probe_serving(
+                &services.probe,
+                &unprobed,
+                settings.port,
+                settings.probe_timeout,
+            )
+            .await,
+        );
+    }
     let observation = Observation {
         at: wall_clock(),
+        sent,
         record,
         members,
         probes,
@@ -499,6 +620,7 @@ mod tests {
             probe_timeout: Duration::from_secs(1),
             tuning: Tuning {
                 grace: Duration::from_secs(15),
+                refused: Duration::from_secs(4),
                 startup_allowance: Duration::from_secs(600),
                 ttl: 5,
             },

@@ -17,6 +17,7 @@ use presto_ha_test_support::aws::{
 use presto_ha_test_support::capture::ResponseCapture;
 use presto_ha_test_support::lambda::{Invocation, LambdaProcess, workspace_binary};
 use presto_ha_test_support::presto::Behaviour;
+use presto_ha_test_support::route53::CompareAndSwap;
 use presto_ha_test_support::templates::generate;
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -33,6 +34,14 @@ async fn a_coordinator_that_refuses_connections_is_replaced() {
         f.record().await,
         Some(f.coordinators[1].1.to_string()),
         "the standby takes over"
+    );
+    // Nothing listened: replaced at the refused bound, not after the grace.
+    let log = f.watcher.log_text();
+    assert!(
+        log.lines()
+            .any(|line| line.contains("coordinator record switched")
+                && line.contains("ActiveRefused")),
+        "{log}"
     );
     // The member records follow the group: the replaced coordinator is in none, the
     // coordinators serving now in all five slots between them, the oldest first.
@@ -141,6 +150,63 @@ fn emitted_metrics(log: &str) -> BTreeSet<(String, String, Vec<String>)> {
     found
 }
 
+/// Two runs at once (a stack update's or a manual invoke overlapping the scheduled
+/// one) see the same hung coordinator in the same rounds. Route 53 here is the
+/// compare-and-swap proxy in front of the emulator, which refuses a stale `DELETE`
+/// as Route 53 does (the emulator alone would let both writes through), and holds
+/// the first swap back a second so that the other run's swap is certain to race it.
+#[tokio::test]
+async fn two_watchers_at_once_switch_the_record_once_for_one_failure() {
+    presto_ha_test_support::needs!(Emulator);
+    let cas = CompareAndSwap::start(&presto_ha_test_support::aws::config().await).await;
+    let mut f = Fixture::with("watch-two", 3, TEST_TIMINGS, &[cas.env()]).await;
+    let old = f.coordinators[0].clone();
+    f.presto[&old.1].set(Behaviour::Hung);
+    let mut second = f.another_watcher("watch-two-second").await;
+    cas.hold_next_swap(Duration::from_secs(1));
+    let seconds = GRACE_SECONDS + 6;
+    let other = f
+        .run_with(
+            scheduled(),
+            seconds,
+            second.invoke(&scheduled(), Duration::from_secs(seconds + 5)),
+        )
+        .await;
+    assert_eq!(
+        other,
+        Invocation::Response(Value::Null),
+        "{}",
+        second.log_text()
+    );
+    f.assert_failed_over(&old, 3).await;
+    let record = format!("{RECORD}.");
+    let swaps: Vec<_> = cas
+        .batches()
+        .await
+        .into_iter()
+        .filter(|b| {
+            b.changes
+                .iter()
+                .any(|c| c.name == record && c.kind == "A" && c.action == "DELETE")
+        })
+        .collect();
+    let applied = swaps.iter().filter(|b| b.applied).count();
+    assert_eq!(applied, 1, "{swaps:?}");
+    assert!(swaps.len() > 1, "the two runs did not race: {swaps:?}");
+    let logs = [f.watcher.log_text(), second.log_text()];
+    let switched = logs
+        .iter()
+        .flat_map(|log| log.lines())
+        .filter(|line| line.contains("coordinator record switched"))
+        .count();
+    assert_eq!(switched, 1, "{logs:?}");
+    // The run whose swap lost says so rather than failing.
+    assert!(
+        logs.iter().any(|log| log.contains("another writer acted")),
+        "{logs:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_pause_shorter_than_the_grace_changes_nothing() {
     presto_ha_test_support::needs!(Emulator);
@@ -238,10 +304,16 @@ async fn a_cold_start_resumes_the_grace_where_the_last_watcher_left_it() {
 #[tokio::test]
 async fn a_stack_deleted_during_a_watcher_run_leaves_the_zone_empty() {
     presto_ha_test_support::needs!(Emulator);
-    let mut f = Fixture::new("watch-delete", 2).await;
-    // A failing standby keeps the run writing its memory note every round.
-    let standby = f.coordinators[1].clone();
-    f.presto.get_mut(&standby.1).expect("fake").stop();
+    // A hung active coordinator keeps the run writing its memory note every round; a
+    // long grace keeps it from being replaced meanwhile. (A failing standby would
+    // not: one launched minutes ago is still booting, whatever it answers.)
+    let timings = Timings {
+        grace: 60,
+        ..TEST_TIMINGS
+    };
+    let mut f = Fixture::with("watch-delete", 2, timings, &[]).await;
+    let active = f.coordinators[0].clone();
+    f.presto[&active.1].set(Behaviour::Hung);
     // A stack CloudFormation no longer knows: it is going away.
     let stack_id = "arn:aws:cloudformation:us-east-1:123456789012:stack/watch-delete-gone/0000";
     let capture = ResponseCapture::start().await;

@@ -1,9 +1,15 @@
-//! The world the failover decision is simulated in: coordinators whose Presto can
-//! crash, hang or pause, an Auto Scaling group that replaces what is terminated or
-//! stopped, and a record changed only by compare-and-swap. Shared by the simulation
-//! tests and the failover benchmark.
+//! The world the failover decision is simulated in, in milliseconds of virtual time:
+//! coordinators whose engine can exit, hang, pause or restart; an Auto Scaling group
+//! that replaces what is terminated, with replacements that install for minutes
+//! (refusing connections), then start, then serve; a record changed only by
+//! compare-and-swap; and watchers timed as `watcher/src/watch.rs` runs them: one
+//! invocation a minute watching for [`RUN_FOR`], probes leaving on every tick of the
+//! interval whatever the rounds are doing, a timed-out probe coming back after
+//! [`TIMEOUT`], every AWS call taking [`AWS_CALL`]. Shared by the simulation tests and
+//! the failover benchmark.
 #![allow(dead_code)]
 
+use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -12,31 +18,59 @@ use presto_ha_coordinators::group::{Coordinator, InstanceId, InstanceState};
 use presto_ha_coordinators::probe::{Health, ProbeFailure};
 use presto_ha_coordinators::record::ARecord;
 use presto_ha_watcher::decide::{Memory, Observation, Step, Tuning, plan};
+use presto_ha_watcher::settings::STARTUP_ALLOWANCE;
 
-pub const INTERVAL: Duration = Duration::from_secs(2);
-pub const GRACE: Duration = Duration::from_secs(15);
-pub const LAUNCH_DELAY: Duration = Duration::from_secs(40);
-pub const BOOT: Duration = Duration::from_secs(60);
-pub const FAULT_WINDOW: u64 = 400;
-pub const RUN: Duration = Duration::from_secs(900);
+const fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// The template's defaults.
+pub const INTERVAL: Duration = ms(2_000);
+pub const TIMEOUT: Duration = ms(2_000);
+pub const GRACE: Duration = ms(15_000);
+pub const REFUSED: Duration = ms(4_000);
+/// One AWS call (a read, a termination, a record change, a note), and the answer of a
+/// probe that gets one (healthy, starting, refused).
+pub const AWS_CALL: Duration = ms(100);
+pub const ANSWER: Duration = ms(5);
+/// The schedule and how long each invocation watches (`RUN_FOR` in `main.rs`), and
+/// the time from the schedule to the handler running in a warm process.
+pub const SCHEDULE: Duration = ms(60_000);
+pub const RUN_FOR: Duration = ms(58_000);
+pub const INVOKE_DELAY: Duration = ms(100);
+/// A replacement: the group launches it this long after a termination; it then
+/// installs Java and the engine (nothing listens), and the engine starts.
+pub const LAUNCH_DELAY: Duration = ms(40_000);
+pub const INSTALL: Duration = ms(150_000);
+pub const ENGINE_START: Duration = ms(30_000);
+/// Faults fall in this window after [`START`]; the run goes on for [`RUN`].
+pub const START: Duration = ms(1_000_000);
+pub const FAULT_WINDOW: Duration = ms(400_000);
+pub const RUN: Duration = ms(1_500_000);
 
 pub fn tuning() -> Tuning {
     Tuning {
         grace: GRACE,
-        startup_allowance: Duration::from_secs(300),
+        refused: REFUSED,
+        startup_allowance: STARTUP_ALLOWANCE,
         ttl: 5,
     }
 }
 
-/// A small deterministic generator (xorshift64*), so a seed names a schedule.
-pub struct Rng(pub u64);
+/// splitmix64: neighbouring seeds give unrelated streams.
+pub struct Rng(u64);
 
 impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed ^ 0x5DEE_CE66_D1CE_4E5B)
+    }
+
     pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
     }
 
     pub fn below(&mut self, n: u64) -> u64 {
@@ -46,14 +80,28 @@ impl Rng {
     pub fn chance(&mut self, percent: u64) -> bool {
         self.below(100) < percent
     }
+
+    /// A duration in `[from, to)`, to the millisecond.
+    pub fn between(&mut self, from: Duration, to: Duration) -> Duration {
+        let span = (to - from).as_millis() as u64;
+        from + ms(self.below(span.max(1)))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Presto {
+pub enum Engine {
     Up,
-    Crashed,
+    /// Exited: connections are refused.
+    Exited,
+    /// Accepts connections and never answers.
     Hung,
+    /// A GC pause: answers once it ends.
     PausedUntil(Duration),
+    /// The service restarting it: refuses, then answers `starting`, then serves.
+    Restarting {
+        refuses_until: Duration,
+        starting_until: Duration,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -63,7 +111,9 @@ pub struct Node {
     pub launched: Duration,
     pub running: bool,
     pub stopped: bool,
-    pub presto: Presto,
+    pub engine: Engine,
+    /// When the latest fault began and (for those that end) ended.
+    pub fault: Option<(Duration, Option<Duration>)>,
 }
 
 impl Node {
@@ -71,25 +121,104 @@ impl Node {
         self.running && !self.stopped
     }
 
-    pub fn health(&self, now: Duration) -> Health {
-        match self.presto {
-            _ if now < self.launched + BOOT => Health::Starting,
-            Presto::Up => Health::Healthy,
-            Presto::PausedUntil(until) if now >= until => Health::Healthy,
-            Presto::PausedUntil(_) | Presto::Hung => Health::Down(ProbeFailure::TimedOut),
-            Presto::Crashed => Health::Down(ProbeFailure::Unreachable("connection refused".into())),
+    /// Whether, in truth, the node serves queries at `now`.
+    pub fn healthy(&self, now: Duration) -> bool {
+        self.serving() && self.answer(now, TIMEOUT).0 == Health::Healthy
+    }
+
+    /// What a probe sent at `sent` finds, and when it comes back.
+    pub fn answer(&self, sent: Duration, timeout: Duration) -> (Health, Duration) {
+        let refused = (Health::Down(ProbeFailure::Refused), sent + ANSWER);
+        let timed_out = (Health::Down(ProbeFailure::TimedOut), sent + timeout);
+        let starting = (Health::Starting, sent + ANSWER);
+        if sent < self.launched + INSTALL {
+            return refused;
         }
+        if sent < self.launched + INSTALL + ENGINE_START {
+            return starting;
+        }
+        match self.engine {
+            Engine::Up => (Health::Healthy, sent + ANSWER),
+            Engine::Exited => refused,
+            Engine::Hung => timed_out,
+            Engine::PausedUntil(until) if until + ANSWER <= sent + timeout => {
+                (Health::Healthy, until.max(sent) + ANSWER)
+            }
+            Engine::PausedUntil(_) => timed_out,
+            Engine::Restarting { refuses_until, .. } if sent < refuses_until => refused,
+            Engine::Restarting { starting_until, .. } if sent < starting_until => starting,
+            Engine::Restarting { .. } => (Health::Healthy, sent + ANSWER),
+        }
+    }
+
+    /// Whether a fault of the node's was going on at some time in `[from, to]`.
+    fn faulty_within(&self, from: Duration, to: Duration) -> bool {
+        self.fault
+            .is_some_and(|(began, ended)| began <= to && ended.is_none_or(|e| e >= from))
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Fault {
-    Crash,
+    /// The engine exits and stays down.
+    Exit,
+    /// The service restarts the engine: a few seconds refused, then starting.
+    Restart,
     Hang,
     ShortPause,
     LongPause,
     Terminate,
     Stop,
+}
+
+pub const KINDS: [Fault; 7] = [
+    Fault::Exit,
+    Fault::Restart,
+    Fault::Hang,
+    Fault::ShortPause,
+    Fault::LongPause,
+    Fault::Terminate,
+    Fault::Stop,
+];
+
+impl Fault {
+    /// The time from the fault to the record switched that a schedule without
+    /// throttling or crashed watchers must keep to when a standby stays healthy: the
+    /// bound the fault is held to, one interval for the tick it falls between, the
+    /// probe's timeout and the calls; one more interval when the minute's invocation
+    /// ends in between (its last tick is [`RUN_FOR`] minus one interval in).
+    pub fn bound(self) -> Duration {
+        let held = match self {
+            Self::Exit => REFUSED,
+            Self::Hang | Self::LongPause | Self::Restart => GRACE,
+            Self::Terminate | Self::Stop | Self::ShortPause => Duration::ZERO,
+        };
+        held + INTERVAL + ms(2_000) + (SCHEDULE - RUN_FOR + INTERVAL)
+    }
+}
+
+/// A watcher process: one invocation a minute at `phase` into the minute.
+#[derive(Debug)]
+struct Watcher {
+    phase: Duration,
+    memory: Memory,
+    /// The members its ticks probe: none at an invocation's first tick.
+    targets: Vec<Coordinator>,
+    /// The next tick, and when the invocation it belongs to ends.
+    next_tick: Duration,
+    until: Duration,
+    in_flight: VecDeque<Batch>,
+    /// When the round it is in has taken its last step.
+    busy_until: Duration,
+    /// Steps under way: when each completes.
+    effects: VecDeque<(Duration, Step)>,
+}
+
+#[derive(Debug)]
+struct Batch {
+    sent: Duration,
+    done: Duration,
+    probes: Vec<Probed>,
 }
 
 pub struct World {
@@ -99,36 +228,38 @@ pub struct World {
     pub record: Option<ARecord>,
     pub next_ip: u8,
     pub switches: Vec<(Duration, Option<ARecord>, ARecord)>,
-    pub terminations: usize,
+    /// Terminations a watcher asked for: when, and the node.
+    pub terminations: Vec<(Duration, InstanceId)>,
 }
 
 impl World {
     pub fn new(count: usize) -> Self {
         let mut world = Self {
-            now: Duration::from_secs(1_000),
+            now: START,
             nodes: Vec::new(),
             launches: Vec::new(),
             record: None,
             next_ip: 10,
             switches: Vec::new(),
-            terminations: 0,
+            terminations: Vec::new(),
         };
         for _ in 0..count {
-            world.launch(Duration::from_secs(1_000) - BOOT);
+            world.launch(START - STARTUP_ALLOWANCE - ms(1_000));
         }
         world.record = Some(ARecord::single(world.nodes[0].ip, 5));
         world
     }
 
     pub fn launch(&mut self, at: Duration) {
-        self.next_ip += 1;
+        self.next_ip = self.next_ip.wrapping_add(1).max(11);
         self.nodes.push(Node {
-            id: InstanceId::new(format!("i-{:03}", self.next_ip)),
+            id: InstanceId::new(format!("i-{at:?}-{}", self.next_ip)),
             ip: Ipv4Addr::new(10, 0, 0, self.next_ip),
             launched: at,
             running: true,
             stopped: false,
-            presto: Presto::Up,
+            engine: Engine::Up,
+            fault: None,
         });
     }
 
@@ -137,33 +268,41 @@ impl World {
         self.nodes.iter().find(|n| n.ip == ip && n.serving())
     }
 
-    pub fn terminate(&mut self, id: &InstanceId) {
-        if let Some(node) = self.nodes.iter_mut().find(|n| &n.id == id && n.running) {
-            node.running = false;
-            self.terminations += 1;
-            self.launches.push(self.now + LAUNCH_DELAY);
+    fn node(&self, id: &InstanceId) -> Option<&Node> {
+        self.nodes.iter().find(|n| &n.id == id)
+    }
+
+    /// Terminates `id` (if it still runs); the group launches a replacement.
+    pub fn terminate(&mut self, id: &InstanceId) -> bool {
+        let now = self.now;
+        match self.nodes.iter_mut().find(|n| &n.id == id && n.running) {
+            Some(node) => {
+                node.running = false;
+                self.launches.push(now + LAUNCH_DELAY);
+                true
+            }
+            None => false,
         }
     }
 
-    /// The group's replacements that are due.
-    pub fn advance(&mut self, to: Duration) {
-        self.now = to;
+    /// The group's replacements that are due at `now`.
+    fn launch_due(&mut self) {
+        let now = self.now;
         let due: Vec<Duration> = self
             .launches
             .iter()
             .copied()
-            .filter(|at| *at <= to)
+            .filter(|at| *at <= now)
             .collect();
-        self.launches.retain(|at| *at > to);
+        self.launches.retain(|at| *at > now);
         for at in due {
             self.launch(at);
         }
         self.nodes.retain(|n| n.running);
     }
 
-    pub fn observe(&self) -> Observation {
-        let members: Vec<Coordinator> = self
-            .nodes
+    pub fn members(&self) -> Vec<Coordinator> {
+        self.nodes
             .iter()
             .filter(|n| n.running)
             .map(|n| Coordinator {
@@ -178,57 +317,51 @@ impl World {
                 launch_time: Some(UNIX_EPOCH + n.launched),
                 protected: false,
             })
-            .collect();
+            .collect()
+    }
+
+    /// Probes sent at `sent` to the serving `members`, and when the last comes back.
+    fn probe(&self, members: &[Coordinator], sent: Duration) -> Batch {
+        let mut done = sent;
         let probes = members
             .iter()
             .filter(|m| m.serving_ip().is_some())
-            .map(|m| {
-                let node = self
-                    .nodes
-                    .iter()
-                    .find(|n| n.id == m.instance_id)
-                    .expect("node");
-                Probed {
+            .filter_map(|m| {
+                let node = self.node(&m.instance_id).filter(|n| n.serving())?;
+                let (health, back) = node.answer(sent, TIMEOUT);
+                done = done.max(back);
+                Some(Probed {
                     coordinator: m.clone(),
-                    health: node.health(self.now),
-                }
+                    health,
+                })
             })
             .collect();
-        Observation {
-            at: self.now,
-            record: self.record.clone(),
-            members,
-            probes,
-        }
+        Batch { sent, done, probes }
     }
 
-    /// Takes the steps; `crash_after_terminate` drops what follows a termination, as
-    /// when the Lambda dies between the two; `throttled` refuses the switch.
-    pub fn apply(&mut self, steps: &[Step], crash_after_terminate: bool, throttled: bool) {
-        for step in steps {
-            match step {
-                Step::Terminate { instance, .. } => {
-                    self.terminate(instance);
-                    if crash_after_terminate {
-                        return;
-                    }
-                }
-                Step::Switch { from, to, .. } => {
-                    // Route 53's batch: applies only if the record still holds `from`.
-                    if !throttled && &self.record == from {
-                        self.switches.push((self.now, from.clone(), to.clone()));
-                        self.record = Some(to.clone());
-                    }
-                }
-            }
-        }
+    /// Whether `id` was, in truth, failing near `at`, or could not serve: what makes
+    /// a termination of it or a switch away from it right.
+    fn may_replace(&self, id: &InstanceId, at: Duration) -> bool {
+        self.node(id).is_none_or(|node| {
+            !node.serving() || node.faulty_within(at.saturating_sub(SEEN_WITHIN), at)
+        })
+    }
+
+    fn healthy_exists(&self) -> bool {
+        self.nodes.iter().any(|n| n.healthy(self.now))
     }
 }
 
+/// How far back a watcher's view can reach when it acts: a probe sent up to a
+/// timeout and an interval before, and the calls since.
+const SEEN_WITHIN: Duration = ms(5_000);
+
 pub struct Scenario {
     pub seed: u64,
+    pub tuning: Tuning,
     pub coordinators: usize,
     pub watchers: usize,
+    /// When, what, and to whom (0: the active coordinator then; others: any member).
     pub faults: Vec<(Duration, Fault, usize)>,
     pub crash_percent: u64,
     pub throttle_percent: u64,
@@ -236,31 +369,44 @@ pub struct Scenario {
     pub spaced_short_pauses: bool,
 }
 
+impl Scenario {
+    /// One fault of `kind` on the active coordinator at a random moment, nothing else
+    /// going wrong.
+    pub fn single(seed: u64, kind: Fault) -> Self {
+        let mut rng = Rng::new(seed);
+        Self {
+            seed,
+            tuning: tuning(),
+            coordinators: 1 + rng.below(3) as usize,
+            watchers: 1 + rng.below(2) as usize,
+            faults: vec![(START + rng.between(Duration::ZERO, FAULT_WINDOW), kind, 0)],
+            crash_percent: 0,
+            throttle_percent: 0,
+            spaced_short_pauses: false,
+        }
+    }
+
+    fn clean(&self) -> bool {
+        self.crash_percent == 0 && self.throttle_percent == 0
+    }
+}
+
 pub fn scenario(seed: u64) -> Scenario {
-    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut rng = Rng::new(seed);
     let coordinators = 1 + rng.below(3) as usize;
     let watchers = 1 + rng.below(2) as usize;
-    let kinds = [
-        Fault::Crash,
-        Fault::Hang,
-        Fault::ShortPause,
-        Fault::LongPause,
-        Fault::Terminate,
-        Fault::Stop,
-    ];
     let only_short_pauses = rng.chance(15);
     let mut faults: Vec<(Duration, Fault, usize)> = (0..1 + rng.below(4))
         .map(|i| {
-            // Target 0 is the active coordinator at the time; others are any member.
             let target = rng.below(3) as usize;
             if only_short_pauses {
                 // Spaced so that two short pauses never add up to a long one.
-                let at = 1_000 + i * 60 + rng.below(30);
-                (Duration::from_secs(at), Fault::ShortPause, target)
+                let at = START + ms(i * 60_000) + rng.between(Duration::ZERO, ms(30_000));
+                (at, Fault::ShortPause, target)
             } else {
-                let kind = kinds[rng.below(kinds.len() as u64) as usize];
+                let kind = KINDS[rng.below(KINDS.len() as u64) as usize];
                 (
-                    Duration::from_secs(1_000 + rng.below(FAULT_WINDOW)),
+                    START + rng.between(Duration::ZERO, FAULT_WINDOW),
                     kind,
                     target,
                 )
@@ -268,31 +414,70 @@ pub fn scenario(seed: u64) -> Scenario {
         })
         .collect();
     faults.sort_by_key(|f| f.0);
+    // Half the schedules have no throttling and no crashed watcher: the failover bound
+    // is checked in those.
+    let troubled = rng.chance(50);
     Scenario {
         seed,
+        tuning: tuning(),
         coordinators,
         watchers,
         faults,
-        crash_percent: rng.below(20),
-        throttle_percent: rng.below(20),
+        crash_percent: if troubled { rng.below(20) } else { 0 },
+        throttle_percent: if troubled { rng.below(20) } else { 0 },
         spaced_short_pauses: only_short_pauses,
     }
 }
 
 #[derive(Default)]
 pub struct Tally {
-    /// Fault kind and the time from the fault to the record's switch.
-    pub failovers: Vec<(Fault, Duration)>,
+    /// Fault kind, coordinators, and the time from the fault to the record's switch.
+    pub failovers: Vec<(Fault, usize, Duration)>,
+    /// How many failovers the bound was checked on.
+    pub bounded: usize,
 }
 
-pub fn run(s: &Scenario, tally: &mut Tally) {
+/// A fault on the active coordinator that the record has not left yet.
+struct Pending {
+    at: Duration,
+    ip: Ipv4Addr,
+    kind: Fault,
+    /// Whether some other member was healthy from the fault on, so far.
+    standby_throughout: bool,
+}
+
+/// Runs a schedule, panicking on the first broken invariant; returns the world at
+/// its end.
+pub fn run(s: &Scenario, tally: &mut Tally) -> World {
     let mut world = World::new(s.coordinators);
-    let mut rng = Rng(s.seed | 1);
-    let mut memories = vec![Memory::default(); s.watchers];
-    let mut faults = s.faults.iter().peekable();
+    let mut rng = Rng::new(s.seed ^ 0xA5A5);
+    let mut watchers: Vec<Watcher> = (0..s.watchers)
+        .map(|w| {
+            // The first at the schedule, a second one (a manual invoke, a stack
+            // update) anywhere in the minute.
+            let phase = if w == 0 {
+                INVOKE_DELAY
+            } else {
+                rng.between(Duration::ZERO, SCHEDULE)
+            };
+            let start = START - SCHEDULE + phase;
+            Watcher {
+                phase,
+                memory: Memory::default(),
+                targets: Vec::new(),
+                next_tick: start,
+                until: start + RUN_FOR,
+                in_flight: VecDeque::new(),
+                busy_until: start,
+                effects: VecDeque::new(),
+            }
+        })
+        .collect();
+    let mut faults: VecDeque<(Duration, Fault, usize)> = s.faults.iter().copied().collect();
     let mut stray_since: Option<Duration> = None;
-    // A fault that hit the active coordinator: when, its IP, and the kind.
-    let mut pending_failover: Option<(Duration, Ipv4Addr, Fault)> = None;
+    let mut pending: Option<Pending> = None;
+    let mut active_hits = 0;
+    let end = START + RUN;
     let context = |world: &World| {
         format!(
             "seed {} at {:?}: record {:?}, nodes {:?}",
@@ -300,14 +485,14 @@ pub fn run(s: &Scenario, tally: &mut Tally) {
         )
     };
 
-    let end = world.now + RUN;
     while world.now < end {
         let now = world.now;
-        while let Some((at, fault, target)) = faults.peek().copied().copied() {
+        world.launch_due();
+        while let Some((at, fault, target)) = faults.front().copied() {
             if at > now {
                 break;
             }
-            faults.next();
+            faults.pop_front();
             let index = match (target, world.active()) {
                 (0, Some(active)) => world.nodes.iter().position(|n| n.id == active.id),
                 _ if !world.nodes.is_empty() => Some(target % world.nodes.len()),
@@ -317,54 +502,234 @@ pub fn run(s: &Scenario, tally: &mut Tally) {
             let hits_active = world
                 .active()
                 .is_some_and(|a| a.id == world.nodes[index].id);
-            if hits_active && fault != Fault::ShortPause && pending_failover.is_none() {
-                pending_failover = Some((at, world.nodes[index].ip, fault));
+            if hits_active && fault != Fault::ShortPause {
+                active_hits += 1;
+                if pending.is_none() {
+                    pending = Some(Pending {
+                        at,
+                        ip: world.nodes[index].ip,
+                        kind: fault,
+                        standby_throughout: true,
+                    });
+                }
             }
+            let mut rng = Rng::new(s.seed ^ at.as_millis() as u64);
             let node = &mut world.nodes[index];
-            match fault {
-                Fault::Crash => node.presto = Presto::Crashed,
-                Fault::Hang => node.presto = Presto::Hung,
+            let ends = match fault {
+                Fault::Exit => {
+                    node.engine = Engine::Exited;
+                    None
+                }
+                Fault::Hang => {
+                    node.engine = Engine::Hung;
+                    None
+                }
+                Fault::Restart => {
+                    let refuses_until = at + rng.between(ms(1_000), ms(6_000));
+                    let starting_until = refuses_until + rng.between(ms(10_000), ms(40_000));
+                    node.engine = Engine::Restarting {
+                        refuses_until,
+                        starting_until,
+                    };
+                    Some(starting_until)
+                }
                 Fault::ShortPause => {
-                    node.presto =
-                        Presto::PausedUntil(at + GRACE - 2 * INTERVAL - Duration::from_secs(1))
+                    let until = at + rng.between(ms(500), GRACE - INTERVAL - TIMEOUT - ms(1_000));
+                    node.engine = Engine::PausedUntil(until);
+                    Some(until)
                 }
                 Fault::LongPause => {
-                    node.presto = Presto::PausedUntil(at + GRACE + Duration::from_secs(30))
+                    let until = at + rng.between(GRACE + ms(5_000), GRACE + ms(30_000));
+                    node.engine = Engine::PausedUntil(until);
+                    Some(until)
                 }
                 Fault::Terminate => {
                     let id = node.id.clone();
                     world.terminate(&id);
-                    world.terminations -= 1;
+                    None
                 }
-                Fault::Stop => node.stopped = true,
+                Fault::Stop => {
+                    node.stopped = true;
+                    None
+                }
+            };
+            if let Some(node) = world.nodes.get_mut(index) {
+                node.fault = Some((at, ends));
             }
         }
 
-        // Every watcher looks first, then acts: the later ones act on a stale view.
-        let observations: Vec<Observation> = (0..s.watchers).map(|_| world.observe()).collect();
-        for (memory, observation) in memories.iter_mut().zip(&observations) {
-            let steps = plan(observation, memory, &tuning());
+        // Steps under way that complete now.
+        for watcher in &mut watchers {
+            while let Some((at, step)) = watcher.effects.front().cloned() {
+                if at > now {
+                    break;
+                }
+                watcher.effects.pop_front();
+                match step {
+                    Step::Terminate { instance, .. } => {
+                        assert!(
+                            world.may_replace(&instance, now),
+                            "terminated {instance} while it served: {}",
+                            context(&world)
+                        );
+                        if world.terminate(&instance) {
+                            world.terminations.push((now, instance));
+                        }
+                    }
+                    Step::Switch {
+                        from, to, instance, ..
+                    } => {
+                        let throttled = rng.chance(s.throttle_percent);
+                        // Route 53's batch: applies only if the record still holds `from`.
+                        if !throttled && world.record == from {
+                            let old = from
+                                .as_ref()
+                                .and_then(ARecord::ip)
+                                .and_then(|ip| world.nodes.iter().find(|n| n.ip == ip))
+                                .map(|n| n.id.clone());
+                            assert!(
+                                old.is_none_or(|old| world.may_replace(&old, now)),
+                                "switched to {instance} away from a serving coordinator: {}",
+                                context(&world)
+                            );
+                            // A member hit just before it took the record (the watcher
+                            // saw it healthy) counts as a fault of the active.
+                            let hit_as_it_took = to
+                                .ip()
+                                .and_then(|ip| world.nodes.iter().find(|n| n.ip == ip));
+                            if hit_as_it_took.is_some_and(|n| {
+                                n.faulty_within(now.saturating_sub(SEEN_WITHIN), now)
+                            }) {
+                                active_hits += 1;
+                            }
+                            world.switches.push((now, from, to.clone()));
+                            world.record = Some(to);
+                        }
+                    }
+                }
+            }
+        }
+
+        // Ticks: probes leave whatever the rounds are doing.
+        for watcher in &mut watchers {
+            if watcher.next_tick <= now {
+                if now + RUN_FOR == watcher.until {
+                    watcher.targets.clear();
+                }
+                if now < watcher.until {
+                    let batch = world.probe(&watcher.targets, now);
+                    watcher.in_flight.push_back(batch);
+                }
+                if now + INTERVAL < watcher.until {
+                    watcher.next_tick = now + INTERVAL;
+                } else {
+                    // The next invocation, a minute after this one began.
+                    let start = watcher.until - RUN_FOR + SCHEDULE;
+                    watcher.next_tick = start;
+                    watcher.until = start + RUN_FOR;
+                }
+            }
+        }
+
+        // Rounds: a watcher that is free takes the batches that are back, in order.
+        for watcher in &mut watchers {
+            if watcher.busy_until > now || watcher.effects.front().is_some() {
+                continue;
+            }
+            let mut taken = Vec::new();
+            while watcher.in_flight.front().is_some_and(|b| b.done <= now) {
+                taken.extend(watcher.in_flight.pop_front());
+            }
+            let Some(latest) = taken.pop() else { continue };
+            // Reading the group and the record, at once.
+            let members = world.members();
+            let record = world.record.clone();
+            let mut at = now + AWS_CALL;
+            watcher.targets = members.clone();
+            for earlier in &taken {
+                let observation = observe(earlier, earlier.done, &members, &record);
+                plan(&observation, &mut watcher.memory, &s.tuning);
+            }
+            let mut observation = observe(&latest, at, &members, &record);
+            let unprobed: Vec<Coordinator> = members
+                .iter()
+                .filter(|m| m.serving_ip().is_some())
+                .filter(|m| {
+                    !observation
+                        .probes
+                        .iter()
+                        .any(|p| p.coordinator.instance_id == m.instance_id)
+                })
+                .cloned()
+                .collect();
+            if !unprobed.is_empty() {
+                let extra = world.probe(&unprobed, at);
+                observation.sent = at;
+                observation.probes.extend(extra.probes);
+                at = extra.done;
+                observation.at = at;
+            }
+            let before = watcher.memory.clone();
+            let steps = plan(&observation, &mut watcher.memory, &s.tuning);
             let crash = rng.chance(s.crash_percent);
-            let throttled = rng.chance(s.throttle_percent);
-            world.apply(&steps, crash, throttled);
+            let mut done = at;
+            for step in steps {
+                done += AWS_CALL;
+                let terminate = matches!(step, Step::Terminate { .. });
+                watcher.effects.push_back((done, step));
+                if terminate && crash {
+                    // The process died between the termination and what follows.
+                    break;
+                }
+            }
+            // The note, and the protection or member records after a switch.
+            if watcher.memory != before || watcher.memory != Memory::default() {
+                done += AWS_CALL;
+            }
+            watcher.busy_until = done;
         }
 
-        if let Some((at, ip, fault)) = pending_failover
-            && world.record.as_ref().and_then(ARecord::ip) != Some(ip)
-        {
-            tally.failovers.push((fault, world.now - at));
-            pending_failover = None;
+        // Invariants at this moment.
+        if let Some(p) = &mut pending {
+            let switched = world.record.as_ref().and_then(ARecord::ip) != Some(p.ip);
+            if switched {
+                tally.failovers.push((p.kind, s.coordinators, now - p.at));
+                if s.clean() && p.standby_throughout {
+                    tally.bounded += 1;
+                }
+                pending = None;
+            } else if world.active().is_some_and(|a| {
+                a.ip == p.ip
+                    && a.fault
+                        .is_some_and(|(_, ended)| ended.is_some_and(|e| e + SEEN_WITHIN < now))
+            }) {
+                // It came back before it was replaced (a restart, a pause that ended),
+                // long enough ago that no watcher still acts on having seen it fail.
+                pending = None;
+            } else {
+                let standby = world.nodes.iter().any(|n| n.ip != p.ip && n.healthy(now));
+                p.standby_throughout &= standby;
+                // A fault that ends (a restart, a pause) may be over before it counts.
+                let over = world
+                    .nodes
+                    .iter()
+                    .find(|n| n.ip == p.ip)
+                    .and_then(|n| n.fault)
+                    .is_some_and(|(_, ended)| ended.is_some_and(|e| e <= now));
+                assert!(
+                    over || !(s.clean() && p.standby_throughout && now - p.at > p.kind.bound()),
+                    "{:?} of the active not replaced within {:?} with a healthy standby: {}",
+                    p.kind,
+                    p.kind.bound(),
+                    context(&world)
+                );
+            }
         }
-
-        // The record must not point at a member that cannot serve for long while a
-        // healthy one exists. Throttling and crashes may each cost a probe interval.
-        let healthy_exists = world.observe().probes.iter().any(|p| p.health.is_healthy());
-        if world.active().is_none() && healthy_exists {
+        if world.active().is_none() && world.healthy_exists() {
             let since = *stray_since.get_or_insert(now);
-            let bound = 8 * INTERVAL;
             assert!(
-                now - since <= bound,
-                "record stray for {:?}: {}",
+                now - since <= 8 * INTERVAL,
+                "record on no coordinator for {:?} while one is healthy: {}",
                 now - since,
                 context(&world)
             );
@@ -372,44 +737,77 @@ pub fn run(s: &Scenario, tally: &mut Tally) {
             stray_since = None;
         }
 
-        world.advance(now + INTERVAL);
+        // The next moment anything happens.
+        let mut next = end;
+        for watcher in &watchers {
+            next = next.min(watcher.next_tick);
+            if let Some((at, _)) = watcher.effects.front() {
+                next = next.min(*at);
+            }
+            if let Some(batch) = watcher.in_flight.front() {
+                next = next.min(batch.done.max(watcher.busy_until));
+            }
+        }
+        if let Some((at, _, _)) = faults.front() {
+            next = next.min(*at);
+        }
+        for at in &world.launches {
+            next = next.min(*at);
+        }
+        world.now = next.max(now + ms(1));
     }
 
-    // One switch per record value: no two switches from the same value.
-    let mut froms: Vec<&Option<ARecord>> = world.switches.iter().map(|(_, from, _)| from).collect();
-    let total = froms.len();
-    froms.dedup();
-    assert_eq!(
-        froms.len(),
-        total,
-        "two switches from one record value: {:?}; {}",
+    assert!(
+        world.switches.len() <= active_hits,
+        "{} switches for {active_hits} faults of the active coordinator: {:?}; {}",
+        world.switches.len(),
         world.switches,
         context(&world)
     );
-
     if s.spaced_short_pauses {
         assert!(
-            world.switches.is_empty(),
-            "switched for a pause shorter than the grace: {}",
-            context(&world)
-        );
-        assert_eq!(
+            world.switches.is_empty() && world.terminations.is_empty(),
+            "switched or terminated for a pause shorter than the grace: {:?}; {}",
             world.terminations,
-            0,
-            "terminated for a pause shorter than the grace: {}",
             context(&world)
         );
     }
-
     // Settled: the record points at a healthy coordinator.
-    let settled = world.observe();
-    let active = world.active().map(|a| a.id.clone());
     assert!(
-        settled
-            .probes
-            .iter()
-            .any(|p| Some(&p.coordinator.instance_id) == active.as_ref() && p.health.is_healthy()),
-        "did not settle on a healthy coordinator: {}",
-        context(&world)
+        world.active().is_some_and(|a| a.healthy(world.now)),
+        "did not settle on a healthy coordinator: {}; launches {:?} terminations {:?}",
+        context(&world),
+        world.launches,
+        world.terminations
     );
+    world
+}
+
+fn observe(
+    batch: &Batch,
+    at: Duration,
+    members: &[Coordinator],
+    record: &Option<ARecord>,
+) -> Observation {
+    // The probes of members that still serve, as `watch.rs` matches them.
+    let probes = batch
+        .probes
+        .iter()
+        .filter_map(|p| {
+            let member = members
+                .iter()
+                .find(|m| m.instance_id == p.coordinator.instance_id && m.serving_ip().is_some())?;
+            Some(Probed {
+                coordinator: member.clone(),
+                health: p.health.clone(),
+            })
+        })
+        .collect();
+    Observation {
+        at,
+        sent: batch.sent,
+        record: record.clone(),
+        members: members.to_vec(),
+        probes,
+    }
 }
