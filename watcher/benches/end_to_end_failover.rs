@@ -21,19 +21,22 @@ enum Kind {
 }
 
 async fn failover(kind: Kind, round: u32) -> Duration {
-    let mut f = Fixture::new(&format!("bench-{kind:?}-{round}").to_lowercase(), 2).await;
+    let name = format!("bench-{kind:?}-{round}").to_lowercase();
+    let mut f = Fixture::with(&name, 2, DEFAULT_TIMINGS, &[]).await;
     let (config, zone) = (f.config.clone(), f.zone.clone());
     let old = f.coordinators[0].clone();
     let fake = f.presto[&old.1].control();
-    let seconds = GRACE_SECONDS + 8;
+    let seconds = DEFAULT_TIMINGS.grace + 8;
     let event = match kind {
         Kind::Terminated => state_change(&old.0, "terminated"),
         _ => scheduled(),
     };
     let measure = async move {
-        // Let the watcher's first rounds see a healthy cluster.
+        // Let the watcher's first rounds see a healthy cluster; each round's fault
+        // falls at another point between two probes (0.4 s further each round).
         if !matches!(kind, Kind::Terminated) {
-            tokio::time::sleep(Duration::from_millis(1_500)).await;
+            let phase = u64::from(round) * 400 % (DEFAULT_TIMINGS.interval * 1_000);
+            tokio::time::sleep(Duration::from_millis(3_000 + phase)).await;
         }
         let started = Instant::now();
         match kind {
@@ -67,7 +70,7 @@ async fn main() {
         .find_map(|a| a.parse().ok())
         .unwrap_or(5);
     println!(
-        "end to end: real watcher binary, moto, 2 coordinators on loopback; probe interval 1s, probe timeout 1s, grace {GRACE_SECONDS}s; {rounds} rounds each"
+        "end to end: real watcher binary, moto, 2 coordinators on loopback; the template's defaults: {DEFAULT_TIMINGS:?}; {rounds} rounds each"
     );
     println!("{:<12} {:>8} {:>8} {:>8}", "fault", "p50", "p95", "max");
     for kind in [Kind::Refused, Kind::Hung, Kind::Terminated] {
