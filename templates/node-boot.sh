@@ -1,8 +1,10 @@
 # Boots a node of the cluster: installs the engine's Java, downloads the engine and
 # verifies it, writes its configuration (with the user's catalogs, extra files and
 # secrets), runs the user's bootstrap script, starts the engine and tells
-# CloudFormation it serves. Any failure stops the boot before the engine starts and
-# signals FAILURE with the reason, which also goes to the system log.
+# CloudFormation it serves (a coordinator first completes its group's launch hook).
+# Any failure stops the boot before the engine starts and signals FAILURE with the
+# reason, which also goes to the system log; a coordinator's launch is abandoned, so
+# that its group launches another at once.
 #
 # The user data sets these, from the stack, before this script:
 : "${ROLE:?}" "${ENGINE:?}" "${ENGINE_VERSION:?}" "${TARBALL_SHA256?}"
@@ -12,6 +14,7 @@
 : "${NODE_ENVIRONMENT:?}" "${ANNOUNCE_HOSTS:?}" "${DNS_CACHE_SECONDS:?}"
 : "${METASTORE_TYPE:?}" "${METASTORE_HOST?}" "${METASTORE_PORT:?}"
 : "${EXTRA_CONFIG_URI?}" "${BOOTSTRAP_SCRIPT_URI?}" "${DRAIN_HOOK?}" "${DRAIN_SECONDS?}"
+: "${LAUNCH_HOOK?}"
 : "${STACK_NAME:?}" "${SIGNAL_RESOURCE:?}" "${REGION:?}"
 set -euo pipefail
 umask 022
@@ -26,9 +29,13 @@ signal() {
 fail() {
   echo "presto-ha boot failed: $1" >&2
   logger -t presto-ha "boot failed: $1" || true
+  if [ -f "$ready" ]; then
+    bash "$ready" abandon || true
+  fi
   signal 1 "$1"
   exit 1
 }
+ready=/usr/local/sbin/presto-ha-ready
 trap 'fail "line $LINENO: $BASH_COMMAND exited with $?"' ERR
 
 case "$ROLE" in
@@ -56,6 +63,67 @@ home=/opt/$ENGINE
 etc=$home/etc
 data_dir=/var/$ENGINE/data
 work=$(mktemp -d /var/tmp/presto-ha-boot.XXXXXX)
+
+# Waits for the engine to serve (up to 15 minutes; on a coordinator with TLS, HTTPS
+# for the record's name with its certificate too), then completes the group's launch
+# hook, if the node's group has one: CONTINUE, or ABANDON when the engine never
+# served or when called as `presto-ha-ready abandon`. The end of this boot runs it,
+# and on a coordinator so does every later boot: an instance the group kept stopped
+# in its warm pool starts with everything in place, its engine starts from its
+# enabled service, and this tells the group it may serve. Nothing is installed or
+# downloaded again.
+mkdir -p /etc/presto-ha
+cat >/etc/presto-ha/ready.env <<EOF
+ROLE=$ROLE
+SECURITY=$SECURITY
+HTTP_PORT=$HTTP_PORT
+HTTPS_PORT=$HTTPS_PORT
+RECORD_NAME=$RECORD_NAME
+CHAIN=$etc/tls/chain.pem
+LAUNCH_HOOK=$LAUNCH_HOOK
+REGION=$REGION
+EOF
+cat >"$ready" <<'READY'
+set -u
+. /etc/presto-ha/ready.env
+metadata() {
+  local token
+  token=$(curl -fsS -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://169.254.169.254/latest/api/token) &&
+    curl -fsS -H "X-aws-ec2-metadata-token: $token" "http://169.254.169.254/latest/meta-data/$1"
+}
+serves() {
+  curl -fsS "http://127.0.0.1:$HTTP_PORT/v1/info" \
+    | python3 -c 'import json, sys; sys.exit(json.load(sys.stdin)["starting"])' || return 1
+  [ "$ROLE:$SECURITY" = coordinator:tls ] || return 0
+  curl -fsS -o /dev/null --resolve "$RECORD_NAME:$HTTPS_PORT:127.0.0.1" \
+    --cacert "$CHAIN" "https://$RECORD_NAME:$HTTPS_PORT/v1/info"
+}
+complete() {
+  [ -n "$LAUNCH_HOOK" ] || return 0
+  local instance group
+  instance=$(metadata instance-id) &&
+    group=$(aws autoscaling describe-auto-scaling-instances --region "$REGION" --instance-ids "$instance" \
+      --query 'AutoScalingInstances[0].AutoScalingGroupName' --output text) &&
+    aws autoscaling complete-lifecycle-action --region "$REGION" --lifecycle-hook-name "$LAUNCH_HOOK" \
+      --auto-scaling-group-name "$group" --instance-id "$instance" --lifecycle-action-result "$1" ||
+    logger -t presto-ha "could not complete the launch hook with $1; the group abandons the instance when the hook times out"
+}
+if [ "${1:-}" = abandon ]; then
+  complete ABANDON
+  exit 0
+fi
+for _ in $(seq 1 180); do
+  if serves; then
+    complete CONTINUE
+    exit 0
+  fi
+  sleep 5
+done
+logger -t presto-ha "the engine did not serve within 15 minutes"
+complete ABANDON
+exit 1
+READY
+chmod 0755 "$ready"
 
 dnf install -y "$java_package" python3 tar gzip openssl aws-cfn-bootstrap
 
@@ -516,23 +584,33 @@ WantedBy=multi-user.target
 EOF
   units+=(presto-ha-drain.service)
 fi
+if [ -n "$LAUNCH_HOOK" ]; then
+  cat >/etc/systemd/system/presto-ha-ready.service <<EOF
+[Unit]
+Description=Tell the Auto Scaling group this coordinator serves, when it starts from the warm pool
+After=$service.service
+
+[Service]
+Type=oneshot
+ExecStart=/bin/bash $ready
+
+[Install]
+WantedBy=multi-user.target
+EOF
+fi
 systemctl daemon-reload
 systemctl enable --now "${units[@]}"
+# Not started now: this boot runs it below; every later boot runs it itself.
+if [ -n "$LAUNCH_HOOK" ]; then
+  systemctl enable presto-ha-ready.service
+fi
 
-# Tell CloudFormation this node serves once the engine has finished starting and,
-# on a coordinator with TLS, serves HTTPS for the record's name with its certificate.
-serves() {
-  curl -fsS "http://127.0.0.1:$HTTP_PORT/v1/info" \
-    | python3 -c 'import json, sys; sys.exit(json.load(sys.stdin)["starting"])' || return 1
-  [ "$ROLE:$SECURITY" = coordinator:tls ] || return 0
-  curl -fsS -o /dev/null --resolve "$RECORD_NAME:$HTTPS_PORT:127.0.0.1" \
-    --cacert "$etc/tls/chain.pem" "https://$RECORD_NAME:$HTTPS_PORT/v1/info"
-}
-for _ in $(seq 1 180); do
-  if serves; then
-    signal 0 "$ENGINE $ENGINE_VERSION serves on $instance_id"
-    exit 0
-  fi
-  sleep 5
-done
-fail "$ENGINE did not finish starting within 15 minutes"
+bash "$ready" || fail "$ENGINE did not finish starting within 15 minutes"
+# An instance prepared for the warm pool is none of the members CloudFormation waits
+# for; the group stops it now.
+token=$(curl -fsS -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://169.254.169.254/latest/api/token)
+target=$(curl -fsS -H "X-aws-ec2-metadata-token: $token" http://169.254.169.254/latest/meta-data/autoscaling/target-lifecycle-state || true)
+case "$target" in
+  Warmed:*) logger -t presto-ha "prepared for the warm pool ($target)" ;;
+  *) signal 0 "$ENGINE $ENGINE_VERSION serves on $instance_id" ;;
+esac

@@ -92,6 +92,9 @@ pub mod parameters {
     /// Seconds the active coordinator may refuse connections (nothing listens on its
     /// port) before it is replaced.
     pub const FAILOVER_REFUSED_SECONDS: &str = "FailoverRefusedSeconds";
+    /// Stopped coordinators kept prepared in the group's warm pool, to replace a
+    /// failed one in seconds rather than minutes.
+    pub const COORDINATOR_WARM_POOL_SIZE: &str = "CoordinatorWarmPoolSize";
     /// The most workers the group may scale out to.
     pub const WORKERS_MAX_COUNT: &str = "WorkersMaxCount";
     /// The workers' average CPU the group's scaling keeps to, in percent.
@@ -352,6 +355,9 @@ pub mod limits {
     /// three-AZ layout. Past five, every extra idle coordinator costs a full instance
     /// and adds no availability that the ASG's replacement does not already give.
     pub const COORDINATORS: RangeInclusive<u8> = 1..=5;
+    /// Stopped coordinators in the warm pool: none, or up to one per coordinator a
+    /// single failure can take (an AZ's worth at most).
+    pub const COORDINATOR_WARM_POOL: RangeInclusive<u8> = 0..=3;
     /// Workers per stack. Zero is refused: coordinators do not schedule work here.
     pub const WORKERS: RangeInclusive<u16> = 1..=500;
     /// The engine's HTTP port. Below 1024 needs root, and the engine runs as its own

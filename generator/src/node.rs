@@ -137,6 +137,12 @@ pub fn settings(role: Role, signal_resource: &str) -> Vec<(&'static str, String)
             "DRAIN_SECONDS",
             worker_only(role, placeholder(param::WORKER_DRAIN_SECONDS)),
         ),
+        // Only coordinators wait in Pending:Wait until they serve, so that a booting
+        // one is never taken for a failed one, and a warm pool can prepare them.
+        (
+            "LAUNCH_HOOK",
+            coordinator_only(role, LAUNCH_HOOK.to_owned()),
+        ),
         ("STACK_NAME", "${AWS::StackName}".to_owned()),
         ("SIGNAL_RESOURCE", signal_resource.to_owned()),
         ("REGION", "${AWS::Region}".to_owned()),
@@ -154,6 +160,10 @@ fn worker_only(role: Role, value: String) -> String {
 /// The worker group's termination lifecycle hook, which each worker completes once
 /// it has drained.
 pub const DRAIN_HOOK: &str = "presto-ha-drain";
+
+/// The coordinator group's launch lifecycle hook, which each coordinator completes
+/// once its engine serves, at its first boot and at every start from the warm pool.
+pub const LAUNCH_HOOK: &str = "presto-ha-launch";
 
 /// `value` on a coordinator, empty on a worker.
 fn coordinator_only(role: Role, value: String) -> String {

@@ -244,6 +244,16 @@ pub fn table(s: &StackSettings) -> Vec<Parameter> {
             ),
         ),
         parameter(
+            name::COORDINATOR_WARM_POOL_SIZE,
+            Ec2,
+            "Coordinator warm pool",
+            number(
+                "Coordinators kept stopped and prepared (Java and the engine installed, configured) in the group's warm pool: a failed coordinator's replacement starts from one in about a minute instead of installing for minutes, which matters most with one coordinator. A stopped instance costs its volume only. 0: none.",
+                s.coordinator_warm_pool_size,
+                limits::COORDINATOR_WARM_POOL,
+            ),
+        ),
+        parameter(
             name::COORDINATOR_INSTANCE_TYPE,
             Ec2,
             "Coordinator instance type",

@@ -190,6 +190,12 @@ pub struct StackSettings {
     #[arg(long, value_name = "KEY", default_value_t = defaults().watcher_code_key)]
     pub watcher_code_key: ObjectKey,
 
+    /// Stopped coordinators kept prepared in the warm pool, to replace a failed one
+    /// in about a minute instead of a fresh install's minutes; 0 for none.
+    /// Parameter CoordinatorWarmPoolSize.
+    #[arg(long = "coordinator-warm-pool", value_name = "N", default_value_t = defaults().coordinator_warm_pool_size, value_parser = clap::value_parser!(u8).range(clap_range(limits::COORDINATOR_WARM_POOL)))]
+    pub coordinator_warm_pool_size: u8,
+
     /// Seconds between two probes of the coordinators. Parameter ProbeIntervalSeconds.
     #[arg(long = "probe-interval", value_name = "SECONDS", default_value_t = defaults().probe_interval_seconds, value_parser = clap::value_parser!(u16).range(clap_range(limits::PROBE_INTERVAL_SECONDS)))]
     pub probe_interval_seconds: u16,
@@ -385,6 +391,7 @@ impl Default for StackSettings {
             code_bucket: None,
             custom_resource_code_key: ObjectKey(parse("presto-ha/custom-resource.zip")),
             watcher_code_key: ObjectKey(parse("presto-ha/watcher.zip")),
+            coordinator_warm_pool_size: 1,
             probe_interval_seconds: 2,
             probe_timeout_seconds: 2,
             grace_seconds: 15,

@@ -65,6 +65,9 @@ pub const LOG_RETENTION_DAYS: u32 = 365;
 /// How long a node may take to install, verify and start its engine before
 /// CloudFormation counts it as failed.
 pub const NODE_READY_TIMEOUT: &str = "PT20M";
+/// How long a launching coordinator may take to serve before the group abandons it:
+/// [`NODE_READY_TIMEOUT`] in seconds.
+const LAUNCH_HOOK_SECONDS: u32 = 20 * 60;
 /// The parameters the coordinators' launch template reads: changing any of them gives
 /// the template a new version, and the coordinator group is then replaced whole (a new
 /// group beside the old, the record moved to it, then the old removed). Changing any
@@ -150,6 +153,8 @@ const DATA_SOURCE_OPEN: &str = "DataSourceOpen";
 const EMAIL_GIVEN: &str = "NotificationEmailGiven";
 /// Condition: there are standbys to count.
 const HAS_STANDBYS: &str = "HasStandbys";
+/// Condition: the coordinator group keeps a warm pool.
+const HAS_WARM_POOL: &str = "HasCoordinatorWarmPool";
 /// Condition: some workers run on spot capacity.
 const WORKERS_ON_SPOT: &str = "WorkersOnSpot";
 /// Mapping: the on-demand share of the workers by their spot share.
@@ -211,6 +216,10 @@ fn conditions() -> Value {
     add(
         HAS_STANDBYS,
         json!({ "Fn::Not": [{ "Fn::Equals": [r#ref(param::HA_COORDINATORS_COUNT), 1] }] }),
+    );
+    add(
+        HAS_WARM_POOL,
+        json!({ "Fn::Not": [{ "Fn::Equals": [r#ref(param::COORDINATOR_WARM_POOL_SIZE), 0] }] }),
     );
     add(
         WORKERS_ON_SPOT,
@@ -617,13 +626,18 @@ fn stack_secrets_policy(role: Role) -> Value {
     })
 }
 
-/// What a worker needs to leave the group once drained: to learn its group and to
-/// complete the group's termination hook. The group is named by its CloudFormation
-/// tags, not its name: the name would make a cycle (the group's launch template
-/// names this role's profile), and a pattern of it would break on long stack names.
-fn drain_policy() -> Value {
+/// What a node needs to complete its group's lifecycle hook (a worker's drain, a
+/// coordinator's launch): to learn its group and to complete the hook. The group is
+/// named by its CloudFormation tags, not its name: the name would make a cycle (the
+/// group's launch template names this role's profile), and a pattern of it would
+/// break on long stack names.
+fn lifecycle_policy(role: Role) -> Value {
+    let (name, sid, group) = match role {
+        Role::Worker => ("drain", "LeaveWhenDrained", ids::WORKER_GROUP),
+        Role::Coordinator => ("launch", "ServeWhenReady", ids::COORDINATOR_GROUP),
+    };
     json!({
-        "PolicyName": "drain",
+        "PolicyName": name,
         "PolicyDocument": {
             "Version": "2012-10-17",
             "Statement": [
@@ -635,13 +649,13 @@ fn drain_policy() -> Value {
                     "Resource": "*",
                 },
                 {
-                    "Sid": "LeaveWhenDrained",
+                    "Sid": sid,
                     "Effect": "Allow",
                     "Action": "autoscaling:CompleteLifecycleAction",
                     "Resource": sub("arn:${AWS::Partition}:autoscaling:${AWS::Region}:${AWS::AccountId}:autoScalingGroup:*:autoScalingGroupName/*"),
                     "Condition": { "StringEquals": {
                         "autoscaling:ResourceTag/aws:cloudformation:stack-id": r#ref("AWS::StackId"),
-                        "autoscaling:ResourceTag/aws:cloudformation:logical-id": ids::WORKER_GROUP,
+                        "autoscaling:ResourceTag/aws:cloudformation:logical-id": group,
                     } },
                 },
             ],
@@ -659,24 +673,23 @@ fn node_role(role: Role) -> Value {
             "Presto workers: the nodes' shared secret, and the Glue catalog, data buckets, configuration objects and secrets the stack names; leaving their group once drained."
         }
     };
-    let is_worker = role == Role::Worker;
-    let mut policies = vec![node_policy(), stack_secrets_policy(role)];
-    if is_worker {
-        policies.push(drain_policy());
-    }
+    let policies = vec![
+        node_policy(),
+        stack_secrets_policy(role),
+        lifecycle_policy(role),
+    ];
     let mut role = service_role("ec2.amazonaws.com", description, json!(policies));
     // Session Manager: a shell on any node without a key or an open port.
     role["Properties"]["ManagedPolicyArns"] = json!([sub(
         "arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
     )]);
-    let mut suppressions = vec![INLINE_POLICIES];
-    if is_worker {
-        suppressions.push((
+    role["Metadata"] = guard_suppression(&[
+        INLINE_POLICIES,
+        (
             "IAM_POLICYDOCUMENT_NO_WILDCARD_RESOURCE",
-            "Only DescribeAutoScalingInstances, which supports no resource-level permissions, has Resource * (a worker finds its group with it when it drains).",
-        ));
-    }
-    role["Metadata"] = guard_suppression(&suppressions);
+            "Only DescribeAutoScalingInstances, which supports no resource-level permissions, has Resource * (a node finds its group with it to complete the group's lifecycle hook).",
+        ),
+    ]);
     role
 }
 
@@ -843,6 +856,15 @@ fn nodes() -> Vec<(&'static str, Value)> {
                     "AutoScalingReplacingUpdate": { "WillReplace": true },
                 },
                 "Properties": {
+                    // A coordinator stays in Pending:Wait until its engine serves, at
+                    // its first boot and at every start from the warm pool; one that
+                    // never does is abandoned, and the group launches another.
+                    "LifecycleHookSpecificationList": [{
+                        "LifecycleHookName": node::LAUNCH_HOOK,
+                        "LifecycleTransition": "autoscaling:EC2_INSTANCE_LAUNCHING",
+                        "HeartbeatTimeout": LAUNCH_HOOK_SECONDS,
+                        "DefaultResult": "ABANDON",
+                    }],
                     "LaunchTemplate": launch_template_ref("CoordinatorLaunchTemplate"),
                     "MinSize": r#ref(param::HA_COORDINATORS_COUNT),
                     "MaxSize": r#ref(param::HA_COORDINATORS_COUNT),
@@ -850,6 +872,23 @@ fn nodes() -> Vec<(&'static str, Value)> {
                     "VPCZoneIdentifier": r#ref(param::COORDINATOR_SUBNET_IDS),
                     "HealthCheckType": "EC2",
                     "Tags": group_tags("coordinator"),
+                },
+            }),
+        ),
+        (
+            "CoordinatorWarmPool",
+            json!({
+                "Type": "AWS::AutoScaling::WarmPool",
+                "Condition": HAS_WARM_POOL,
+                // Stopped instances that ran their whole boot: a replacement starts
+                // from one, its engine starting from its enabled service. The pool
+                // belongs to the group: a change to the coordinators replaces both,
+                // so no prepared instance outlives the template that made it.
+                "Properties": {
+                    "AutoScalingGroupName": r#ref(ids::COORDINATOR_GROUP),
+                    "MinSize": r#ref(param::COORDINATOR_WARM_POOL_SIZE),
+                    "PoolState": "Stopped",
+                    "InstanceReusePolicy": { "ReuseOnScaleIn": false },
                 },
             }),
         ),
@@ -2322,6 +2361,51 @@ mod tests {
         assert_eq!(
             t["Resources"][ids::PINNED_IMAGE]["Type"],
             "Custom::PinnedImage"
+        );
+    }
+
+    #[test]
+    fn a_coordinator_serves_before_it_counts_and_the_warm_pool_keeps_prepared_ones() {
+        let t = template(&StackSettings::default());
+        let hooks =
+            &t["Resources"][ids::COORDINATOR_GROUP]["Properties"]["LifecycleHookSpecificationList"];
+        assert_eq!(
+            hooks,
+            &json!([{
+                "LifecycleHookName": node::LAUNCH_HOOK,
+                "LifecycleTransition": "autoscaling:EC2_INSTANCE_LAUNCHING",
+                "HeartbeatTimeout": LAUNCH_HOOK_SECONDS,
+                "DefaultResult": "ABANDON",
+            }])
+        );
+        assert_eq!(
+            NODE_READY_TIMEOUT,
+            format!("PT{}M", LAUNCH_HOOK_SECONDS / 60)
+        );
+        let pool = &t["Resources"]["CoordinatorWarmPool"];
+        assert_eq!(pool["Condition"], HAS_WARM_POOL);
+        assert_eq!(
+            pool["Properties"]["AutoScalingGroupName"],
+            r#ref(ids::COORDINATOR_GROUP)
+        );
+        assert_eq!(
+            pool["Properties"]["MinSize"],
+            r#ref(param::COORDINATOR_WARM_POOL_SIZE)
+        );
+        assert_eq!(pool["Properties"]["PoolState"], "Stopped");
+        // A coordinator completes its own group's hook, found by the group's tags.
+        let launch = t["Resources"]["CoordinatorRole"]["Properties"]["Policies"]
+            .as_array()
+            .expect("policies")
+            .iter()
+            .find(|p| p["PolicyName"] == "launch")
+            .expect("the launch policy")
+            .clone();
+        let statement = &launch["PolicyDocument"]["Statement"][1];
+        assert_eq!(statement["Action"], "autoscaling:CompleteLifecycleAction");
+        assert_eq!(
+            statement["Condition"]["StringEquals"]["autoscaling:ResourceTag/aws:cloudformation:logical-id"],
+            ids::COORDINATOR_GROUP
         );
     }
 }

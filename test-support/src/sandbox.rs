@@ -78,7 +78,7 @@ case "$1 $2" in
     file=/sandbox/secrets/$(printf '%s' "$id" | tr '/:' '__')
     [ -f "$file" ] || { echo "An error occurred (ResourceNotFoundException) when calling the GetSecretValue operation: Secrets Manager can't find the specified secret." >&2; exit 254; }
     cat "$file"; echo ;;
-  "autoscaling describe-auto-scaling-instances") echo sandbox-workers ;;
+  "autoscaling describe-auto-scaling-instances") echo sandbox-group ;;
   "autoscaling complete-lifecycle-action") ;;
   *) echo "aws: the sandbox does not play '$*'" >&2; exit 2 ;;
 esac

@@ -187,6 +187,33 @@ fn assert_stopped(sandbox: &Sandbox, boot: &presto_ha_test_support::sandbox::Boo
         sandbox.calls_of("systemctl").is_empty(),
         "an engine was started"
     );
+    // A coordinator's launch is abandoned, so that its group replaces it at once; a
+    // worker's group has no launch hook.
+    let hooks = sandbox.calls_of("aws");
+    let hooks: Vec<&String> = hooks
+        .iter()
+        .filter(|c| c.starts_with("autoscaling complete-lifecycle-action"))
+        .collect();
+    if sandbox
+        .file("/etc/presto-ha/ready.env")
+        .is_some_and(|env| env.contains("LAUNCH_HOOK=presto-ha-launch"))
+    {
+        assert_eq!(hooks.len(), 1, "{hooks:?}");
+        assert!(
+            hooks[0].ends_with("--lifecycle-action-result ABANDON"),
+            "{hooks:?}"
+        );
+    } else {
+        assert!(hooks.is_empty(), "{hooks:?}");
+    }
+}
+
+/// The launch hook completed as the coordinator group's, with `result`.
+fn launch_hook(result: &str) -> String {
+    format!(
+        "autoscaling complete-lifecycle-action --region {REGION} --lifecycle-hook-name presto-ha-launch \
+         --auto-scaling-group-name sandbox-group --instance-id i-0123456789abcdef0 --lifecycle-action-result {result}"
+    )
 }
 
 #[test]
@@ -266,7 +293,11 @@ fn a_presto_coordinator_boots_verified_with_tpch_and_its_own_discovery() {
     assert_the_engine_writes_only_its_data("presto", "presto-server-0.297", &sandbox);
     assert_eq!(
         sandbox.calls_of("systemctl"),
-        ["daemon-reload", "enable --now presto.service"]
+        [
+            "daemon-reload",
+            "enable --now presto.service",
+            "enable presto-ha-ready.service"
+        ]
     );
     let signals = sandbox.calls_of("cfn-signal");
     assert_eq!(
@@ -275,6 +306,80 @@ fn a_presto_coordinator_boots_verified_with_tpch_and_its_own_discovery() {
             "--exit-code 0 --reason presto 0.297 serves on i-0123456789abcdef0 --stack sandbox-stack --resource CoordinatorGroup --region {REGION}"
         )]
     );
+    // The group's launch hook first: CloudFormation's next step (the record) needs
+    // the coordinator in service.
+    let calls = sandbox.calls();
+    let position = |program: &str, text: &str| {
+        calls
+            .iter()
+            .position(|c| c[0] == program && c[1..].join(" ") == text)
+            .unwrap_or_else(|| panic!("no {program} {text}: {calls:?}"))
+    };
+    assert!(
+        position("aws", &launch_hook("CONTINUE")) < position("cfn-signal", &signals[0]),
+        "{calls:?}"
+    );
+}
+
+/// A coordinator the group launches into its warm pool boots the whole way and
+/// completes its launch hook, but signals nothing: CloudFormation waits for the
+/// group's serving members, and the group stops this one now. Started from the pool
+/// later, the ready unit finds the engine serving and completes the hook again,
+/// installing and downloading nothing.
+#[test]
+fn a_coordinator_prepared_for_the_warm_pool_starts_again_with_nothing_to_install() {
+    needs!(Sandbox);
+    let sandbox = stack_sandbox();
+    publish_with_sha512(&sandbox, PRESTO_URL, &tarball("presto-server-0.297"));
+    sandbox.set("lifecycle-state", "Warmed:Stopped");
+    let boot = sandbox.boot(&coordinator(&[]));
+    assert!(boot.succeeded, "{}", boot.stderr);
+    assert_eq!(sandbox.calls_of("cfn-signal"), Vec::<String>::new());
+    let hooks: Vec<String> = sandbox
+        .calls_of("aws")
+        .into_iter()
+        .filter(|c| c.starts_with("autoscaling complete-lifecycle-action"))
+        .collect();
+    assert_eq!(hooks, [launch_hook("CONTINUE")]);
+    let unit = sandbox
+        .file("/etc/systemd/system/presto-ha-ready.service")
+        .expect("the ready unit");
+    assert!(
+        unit.contains("Type=oneshot\nExecStart=/bin/bash /usr/local/sbin/presto-ha-ready\n")
+            && unit.contains("After=presto.service\n")
+            && unit.contains("WantedBy=multi-user.target\n"),
+        "{unit}"
+    );
+    assert_eq!(
+        sandbox.access("/usr/local/sbin/presto-ha-ready"),
+        "root:root 0755"
+    );
+
+    // The warm start: the unit runs at boot, the engine already starting from its
+    // own enabled service.
+    let from = sandbox.calls().len();
+    sandbox.set("lifecycle-state", "InService");
+    let start = sandbox.run("/usr/local/sbin/presto-ha-ready");
+    assert!(start.succeeded, "{}", start.stderr);
+    let since: Vec<Vec<String>> = sandbox.calls()[from..].to_vec();
+    let programs: std::collections::BTreeSet<&str> = since.iter().map(|c| c[0].as_str()).collect();
+    assert_eq!(programs, ["aws", "curl"].into_iter().collect(), "{since:?}");
+    // The metadata service, and the engine on this node (over HTTPS as the record's
+    // name, resolved to 127.0.0.1).
+    let local_only = since.iter().filter(|c| c[0] == "curl").all(|c| {
+        c.iter().any(|a| {
+            a.starts_with("http://169.254.169.254/")
+                || a.starts_with("http://127.0.0.1:")
+                || a.ends_with(":127.0.0.1")
+        })
+    });
+    assert!(local_only, "a warm start downloaded something: {since:?}");
+    let hooks: Vec<String> = since
+        .iter()
+        .filter(|c| c[0] == "aws" && c[1] == "autoscaling" && c[2] == "complete-lifecycle-action")
+        .map(|c| c[1..].join(" "))
+        .collect();
+    assert_eq!(hooks, [launch_hook("CONTINUE")]);
 }
 
 /// The install tree of `server` is root's and writable by root alone; the engine's
@@ -927,8 +1032,18 @@ fn without_client_security_nothing_is_read_and_clients_get_http() {
         !config.contains("https") && !config.contains("internal-communication"),
         "{config}"
     );
+    // No secret read: the only AWS calls complete the launch hook.
+    assert_eq!(
+        sandbox.calls_of("aws").last(),
+        Some(&launch_hook("CONTINUE")),
+        "{:?}",
+        sandbox.calls_of("aws")
+    );
     assert!(
-        sandbox.calls_of("aws").is_empty(),
+        sandbox
+            .calls_of("aws")
+            .iter()
+            .all(|call| call.starts_with("autoscaling ")),
         "{:?}",
         sandbox.calls_of("aws")
     );
@@ -1059,7 +1174,7 @@ fn a_removed_worker_drains_then_completes_the_hook_once() {
     );
     let complete = format!(
         "autoscaling complete-lifecycle-action --region {REGION} --lifecycle-hook-name presto-ha-drain \
-         --auto-scaling-group-name sandbox-workers --instance-id i-0123456789abcdef0 --lifecycle-action-result CONTINUE"
+         --auto-scaling-group-name sandbox-group --instance-id i-0123456789abcdef0 --lifecycle-action-result CONTINUE"
     );
     let shutdown = "-fsS -X PUT -H Content-Type: application/json -H X-Presto-User: presto-ha -d \"SHUTTING_DOWN\" http://127.0.0.1:8080/v1/info/state";
     // The calls of `program` since the `from`-th call, each as its arguments.
