@@ -17,7 +17,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank]
 }
 
-type ByKind = BTreeMap<(bool, Fault), Vec<Duration>>;
+type ByKind = BTreeMap<(&'static str, Fault), Vec<Duration>>;
 
 fn main() {
     let seeds: u64 = std::env::args()
@@ -26,9 +26,18 @@ fn main() {
         .unwrap_or(5_000);
     println!(
         "simulation (virtual time, ms): probe interval {:?}, timeout {:?}, grace {:?}, refused {:?}; \
-         AWS calls {:?} each; one invocation a minute watching {:?}; replacement launch {:?} + install {:?} + engine start {:?}; \
-         failover = fault to record switched",
-        INTERVAL, TIMEOUT, GRACE, REFUSED, AWS_CALL, RUN_FOR, LAUNCH_DELAY, INSTALL, ENGINE_START
+         AWS calls {:?} each; one invocation a minute watching {:?}; replacement launch {:?} + install {:?} + engine start {:?}, \
+         or from the warm pool start {:?} + engine start; failover = fault to record switched",
+        INTERVAL,
+        TIMEOUT,
+        GRACE,
+        REFUSED,
+        AWS_CALL,
+        RUN_FOR,
+        LAUNCH_DELAY,
+        INSTALL,
+        ENGINE_START,
+        WARM_START
     );
     // Single faults: one fault of each kind on the active coordinator at a random
     // moment, nothing else going wrong.
@@ -42,16 +51,19 @@ fn main() {
         let scenario = Scenario::single(seed, kind);
         let mut tally = Tally::default();
         run(&scenario, &mut tally);
-        add(&mut single, tally);
+        add(&mut single, &scenario, tally);
     }
-    println!("single faults ({seeds} schedules, 1-3 coordinators, 1-2 watchers, no throttling):");
+    println!(
+        "single faults ({seeds} schedules, 1-3 coordinators, 1-2 watchers, warm pool 0 or 1, no throttling):"
+    );
     print_table(single);
 
     let mut mixed = ByKind::new();
     for seed in 1..=seeds {
+        let scenario = scenario(seed);
         let mut tally = Tally::default();
-        run(&scenario(seed), &mut tally);
-        add(&mut mixed, tally);
+        run(&scenario, &mut tally);
+        add(&mut mixed, &scenario, tally);
     }
     println!(
         "mixed schedules (up to 4 faults on any member; half with throttling and watcher crashes):"
@@ -59,25 +71,28 @@ fn main() {
     print_table(mixed);
 }
 
-fn add(by_kind: &mut ByKind, tally: Tally) {
-    for (kind, coordinators, took) in tally.failovers {
-        by_kind
-            .entry((coordinators == 1, kind))
-            .or_default()
-            .push(took);
+/// With a standby the warm pool changes nothing; alone, everything.
+fn add(by_kind: &mut ByKind, scenario: &Scenario, tally: Tally) {
+    let group = match (scenario.coordinators, scenario.warm_pool) {
+        (1, 0) => "1, no pool",
+        (1, _) => "1, warm pool",
+        _ => "2-3",
+    };
+    for (kind, _, took) in tally.failovers {
+        by_kind.entry((group, kind)).or_default().push(took);
     }
 }
 
 fn print_table(by_kind: ByKind) {
     println!(
-        "{:<12} {:<12} {:>6} {:>8} {:>8} {:>8}",
+        "{:<14} {:<10} {:>6} {:>8} {:>8} {:>8}",
         "coordinators", "fault", "count", "p50", "p95", "max"
     );
-    for ((alone, kind), mut times) in by_kind {
+    for ((group, kind), mut times) in by_kind {
         times.sort();
         println!(
-            "{:<12} {:<12} {:>6} {:>7.1}s {:>7.1}s {:>7.1}s",
-            if alone { "1" } else { "2-3" },
+            "{:<14} {:<10} {:>6} {:>7.1}s {:>7.1}s {:>7.1}s",
+            group,
             format!("{kind:?}"),
             times.len(),
             percentile(&times, 0.5).as_secs_f64(),

@@ -171,9 +171,11 @@ const REFUSED_MARK: &str = ":refused";
 ///
 /// A member launched within the start-up allowance that the record does not point at
 /// is booting: whatever it answers (nothing listens while it installs, then
-/// `starting`) is not a failure until the allowance has passed. The member the record
-/// points at was healthy when it got it, so its refusals count from the first; its
-/// `starting` counts only as a restart after a refusal, or past the allowance.
+/// `starting`) is not a failure until the allowance has passed. (The group's launch
+/// hook keeps a new coordinator out of service until it serves; this covers one put
+/// in service otherwise.) The member the record points at was healthy when it got
+/// it, so everything it answers counts from the first: `starting` is its engine
+/// restarting, one restart with the refusals before it.
 fn failure(
     member: &Coordinator,
     health: &Health,
@@ -193,7 +195,6 @@ fn failure(
         _ if young && !active => None,
         Health::Down(ProbeFailure::Refused) => Some(refused_before),
         Health::Starting if before.is_some_and(|f| f.refused_only) => Some(true),
-        Health::Starting if young => None,
         Health::Starting | Health::NotCoordinator | Health::Down(_) => Some(false),
     }
 }
@@ -440,14 +441,27 @@ mod tests {
                 ],
             },
             Case {
-                name: "starting within the start-up allowance is not failing",
+                name: "an active answering starting is restarting: failing, the grace applies",
+                record: Some(1),
+                members: vec![
+                    (starting_young.clone(), Health::Starting),
+                    (old(2), Health::Healthy),
+                ],
+                failing_for: vec![(1, 14, false)],
+                expected: vec![],
+            },
+            Case {
+                name: "a young active answering starting for the grace is replaced",
                 record: Some(1),
                 members: vec![
                     (starting_young, Health::Starting),
                     (old(2), Health::Healthy),
                 ],
-                failing_for: vec![(1, 59, false)],
-                expected: vec![],
+                failing_for: vec![(1, 15, false)],
+                expected: vec![
+                    terminate(1, Why::ActiveFailed),
+                    switch(Some(1), 2, Why::ActiveFailed),
+                ],
             },
             Case {
                 name: "starting past the start-up allowance is failing",

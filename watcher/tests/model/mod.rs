@@ -43,10 +43,17 @@ pub const INVOKE_DELAY: Duration = ms(100);
 pub const LAUNCH_DELAY: Duration = ms(40_000);
 pub const INSTALL: Duration = ms(150_000);
 pub const ENGINE_START: Duration = ms(30_000);
+/// A prepared instance from the warm pool: the group starts it this long after a
+/// termination (the stopped instance starts and its system boots); its engine then
+/// starts from its enabled service.
+pub const WARM_START: Duration = ms(30_000);
+/// How long a new coordinator's ready unit waits for its engine before the launch is
+/// abandoned (the group then launches another).
+pub const READY_WAIT: Duration = ms(900_000);
 /// Faults fall in this window after [`START`]; the run goes on for [`RUN`].
 pub const START: Duration = ms(1_000_000);
 pub const FAULT_WINDOW: Duration = ms(400_000);
-pub const RUN: Duration = ms(1_500_000);
+pub const RUN: Duration = ms(2_000_000);
 
 pub fn tuning() -> Tuning {
     Tuning {
@@ -109,6 +116,10 @@ pub struct Node {
     pub id: InstanceId,
     pub ip: Ipv4Addr,
     pub launched: Duration,
+    /// When its engine first serves: the launch hook is completed then, and the
+    /// group puts it in service (if its engine serves by then).
+    pub ready_at: Duration,
+    pub in_service: bool,
     pub running: bool,
     pub stopped: bool,
     pub engine: Engine,
@@ -118,7 +129,7 @@ pub struct Node {
 
 impl Node {
     pub fn serving(&self) -> bool {
-        self.running && !self.stopped
+        self.running && !self.stopped && self.in_service
     }
 
     /// Whether, in truth, the node serves queries at `now`.
@@ -131,10 +142,10 @@ impl Node {
         let refused = (Health::Down(ProbeFailure::Refused), sent + ANSWER);
         let timed_out = (Health::Down(ProbeFailure::TimedOut), sent + timeout);
         let starting = (Health::Starting, sent + ANSWER);
-        if sent < self.launched + INSTALL {
+        if sent < self.ready_at - ENGINE_START {
             return refused;
         }
-        if sent < self.launched + INSTALL + ENGINE_START {
+        if sent < self.ready_at {
             return starting;
         }
         match self.engine {
@@ -224,7 +235,11 @@ struct Batch {
 pub struct World {
     pub now: Duration,
     pub nodes: Vec<Node>,
-    pub launches: Vec<Duration>,
+    /// Instances the group is bringing in: when they appear, and when their engine
+    /// would first serve.
+    pub launches: Vec<(Duration, Duration)>,
+    /// The warm pool: when each prepared instance is (or will be) ready to start.
+    pub pool: Vec<Duration>,
     pub record: Option<ARecord>,
     pub next_ip: u8,
     pub switches: Vec<(Duration, Option<ARecord>, ARecord)>,
@@ -233,29 +248,34 @@ pub struct World {
 }
 
 impl World {
-    pub fn new(count: usize) -> Self {
+    pub fn new(count: usize, warm_pool: usize) -> Self {
         let mut world = Self {
             now: START,
             nodes: Vec::new(),
             launches: Vec::new(),
+            pool: vec![START - SCHEDULE; warm_pool],
             record: None,
             next_ip: 10,
             switches: Vec::new(),
             terminations: Vec::new(),
         };
         for _ in 0..count {
-            world.launch(START - STARTUP_ALLOWANCE - ms(1_000));
+            let launched = START - STARTUP_ALLOWANCE - ms(1_000);
+            world.launch(launched, launched + INSTALL + ENGINE_START);
+            world.nodes.last_mut().expect("launched").in_service = true;
         }
         world.record = Some(ARecord::single(world.nodes[0].ip, 5));
         world
     }
 
-    pub fn launch(&mut self, at: Duration) {
+    pub fn launch(&mut self, at: Duration, ready_at: Duration) {
         self.next_ip = self.next_ip.wrapping_add(1).max(11);
         self.nodes.push(Node {
             id: InstanceId::new(format!("i-{at:?}-{}", self.next_ip)),
             ip: Ipv4Addr::new(10, 0, 0, self.next_ip),
             launched: at,
+            ready_at,
+            in_service: false,
             running: true,
             stopped: false,
             engine: Engine::Up,
@@ -274,29 +294,57 @@ impl World {
 
     /// Terminates `id` (if it still runs); the group launches a replacement.
     pub fn terminate(&mut self, id: &InstanceId) -> bool {
-        let now = self.now;
         match self.nodes.iter_mut().find(|n| &n.id == id && n.running) {
             Some(node) => {
                 node.running = false;
-                self.launches.push(now + LAUNCH_DELAY);
+                self.replace();
                 true
             }
             None => false,
         }
     }
 
-    /// The group's replacements that are due at `now`.
+    /// The group replaces a member: from the warm pool when a prepared instance is
+    /// there (the pool then prepares another), else with a fresh launch.
+    fn replace(&mut self) {
+        let now = self.now;
+        let fresh = now + LAUNCH_DELAY + INSTALL + ENGINE_START;
+        match self.pool.iter().position(|ready| *ready <= now) {
+            Some(prepared) => {
+                self.pool.remove(prepared);
+                self.pool.push(fresh);
+                self.launches
+                    .push((now + WARM_START, now + WARM_START + ENGINE_START));
+            }
+            None => self.launches.push((now + LAUNCH_DELAY, fresh)),
+        }
+    }
+
+    /// The group's replacements that are due at `now`; members whose engine serves
+    /// go in service, and those whose engine never did are abandoned and replaced.
     fn launch_due(&mut self) {
         let now = self.now;
-        let due: Vec<Duration> = self
+        let due: Vec<(Duration, Duration)> = self
             .launches
             .iter()
             .copied()
-            .filter(|at| *at <= now)
+            .filter(|(at, _)| *at <= now)
             .collect();
-        self.launches.retain(|at| *at > now);
-        for at in due {
-            self.launch(at);
+        self.launches.retain(|(at, _)| *at > now);
+        for (at, ready_at) in due {
+            self.launch(at, ready_at);
+        }
+        let mut abandoned = 0;
+        for node in self.nodes.iter_mut().filter(|n| n.running && !n.in_service) {
+            if now >= node.ready_at && node.answer(now, TIMEOUT).0 == Health::Healthy {
+                node.in_service = true;
+            } else if now >= node.ready_at + READY_WAIT || node.stopped {
+                node.running = false;
+                abandoned += 1;
+            }
+        }
+        for _ in 0..abandoned {
+            self.replace();
         }
         self.nodes.retain(|n| n.running);
     }
@@ -308,7 +356,7 @@ impl World {
             .map(|n| Coordinator {
                 instance_id: n.id.clone(),
                 private_ip: Some(n.ip),
-                in_service: true,
+                in_service: n.in_service,
                 state: if n.stopped {
                     InstanceState::Gone
                 } else {
@@ -360,6 +408,8 @@ pub struct Scenario {
     pub seed: u64,
     pub tuning: Tuning,
     pub coordinators: usize,
+    /// Prepared coordinators in the warm pool.
+    pub warm_pool: usize,
     pub watchers: usize,
     /// When, what, and to whom (0: the active coordinator then; others: any member).
     pub faults: Vec<(Duration, Fault, usize)>,
@@ -378,6 +428,7 @@ impl Scenario {
             seed,
             tuning: tuning(),
             coordinators: 1 + rng.below(3) as usize,
+            warm_pool: rng.below(2) as usize,
             watchers: 1 + rng.below(2) as usize,
             faults: vec![(START + rng.between(Duration::ZERO, FAULT_WINDOW), kind, 0)],
             crash_percent: 0,
@@ -395,6 +446,7 @@ pub fn scenario(seed: u64) -> Scenario {
     let mut rng = Rng::new(seed);
     let coordinators = 1 + rng.below(3) as usize;
     let watchers = 1 + rng.below(2) as usize;
+    let warm_pool = rng.below(2) as usize;
     let only_short_pauses = rng.chance(15);
     let mut faults: Vec<(Duration, Fault, usize)> = (0..1 + rng.below(4))
         .map(|i| {
@@ -421,6 +473,7 @@ pub fn scenario(seed: u64) -> Scenario {
         seed,
         tuning: tuning(),
         coordinators,
+        warm_pool,
         watchers,
         faults,
         crash_percent: if troubled { rng.below(20) } else { 0 },
@@ -442,6 +495,8 @@ struct Pending {
     at: Duration,
     ip: Ipv4Addr,
     kind: Fault,
+    /// When the record must have left it, by the bounds of every fault it had.
+    deadline: Duration,
     /// Whether some other member was healthy from the fault on, so far.
     standby_throughout: bool,
 }
@@ -449,7 +504,7 @@ struct Pending {
 /// Runs a schedule, panicking on the first broken invariant; returns the world at
 /// its end.
 pub fn run(s: &Scenario, tally: &mut Tally) -> World {
-    let mut world = World::new(s.coordinators);
+    let mut world = World::new(s.coordinators, s.warm_pool);
     let mut rng = Rng::new(s.seed ^ 0xA5A5);
     let mut watchers: Vec<Watcher> = (0..s.watchers)
         .map(|w| {
@@ -477,6 +532,8 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
     let mut stray_since: Option<Duration> = None;
     let mut pending: Option<Pending> = None;
     let mut active_hits = 0;
+    // The last fault of each address, for a member hit as it takes the record.
+    let mut last_fault: std::collections::BTreeMap<Ipv4Addr, Duration> = Default::default();
     let end = START + RUN;
     let context = |world: &World| {
         format!(
@@ -504,15 +561,22 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
                 .is_some_and(|a| a.id == world.nodes[index].id);
             if hits_active && fault != Fault::ShortPause {
                 active_hits += 1;
-                if pending.is_none() {
-                    pending = Some(Pending {
-                        at,
-                        ip: world.nodes[index].ip,
-                        kind: fault,
-                        standby_throughout: true,
-                    });
+                match &mut pending {
+                    None => {
+                        pending = Some(Pending {
+                            at,
+                            ip: world.nodes[index].ip,
+                            kind: fault,
+                            deadline: at + fault.bound(),
+                            standby_throughout: true,
+                        })
+                    }
+                    // Another fault of the same failing coordinator (a hang after an
+                    // exit) may hold it longer.
+                    Some(p) => p.deadline = p.deadline.max(at + fault.bound()),
                 }
             }
+            last_fault.insert(world.nodes[index].ip, at);
             let mut rng = Rng::new(s.seed ^ at.as_millis() as u64);
             let node = &mut world.nodes[index];
             let ends = match fault {
@@ -596,10 +660,9 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
                             // saw it healthy) counts as a fault of the active.
                             let hit_as_it_took = to
                                 .ip()
-                                .and_then(|ip| world.nodes.iter().find(|n| n.ip == ip));
-                            if hit_as_it_took.is_some_and(|n| {
-                                n.faulty_within(now.saturating_sub(SEEN_WITHIN), now)
-                            }) {
+                                .and_then(|ip| last_fault.get(&ip))
+                                .is_some_and(|at| now.saturating_sub(*at) <= SEEN_WITHIN);
+                            if hit_as_it_took {
                                 active_hits += 1;
                             }
                             world.switches.push((now, from, to.clone()));
@@ -717,10 +780,10 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
                     .and_then(|n| n.fault)
                     .is_some_and(|(_, ended)| ended.is_some_and(|e| e <= now));
                 assert!(
-                    over || !(s.clean() && p.standby_throughout && now - p.at > p.kind.bound()),
-                    "{:?} of the active not replaced within {:?} with a healthy standby: {}",
+                    over || !(s.clean() && p.standby_throughout && now > p.deadline),
+                    "{:?} of the active not replaced by {:?} with a healthy standby: {}",
                     p.kind,
-                    p.kind.bound(),
+                    p.deadline,
                     context(&world)
                 );
             }
@@ -751,8 +814,15 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
         if let Some((at, _, _)) = faults.front() {
             next = next.min(*at);
         }
-        for at in &world.launches {
-            next = next.min(*at);
+        for (at, ready_at) in &world.launches {
+            next = next.min(*at).min(*ready_at);
+        }
+        for node in world
+            .nodes
+            .iter()
+            .filter(|n| !n.in_service && n.ready_at > now)
+        {
+            next = next.min(node.ready_at);
         }
         world.now = next.max(now + ms(1));
     }
