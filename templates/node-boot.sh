@@ -101,12 +101,13 @@ serves() {
 complete() {
   [ -n "$LAUNCH_HOOK" ] || return 0
   local instance group
-  instance=$(metadata instance-id) &&
-    group=$(aws autoscaling describe-auto-scaling-instances --region "$REGION" --instance-ids "$instance" \
-      --query 'AutoScalingInstances[0].AutoScalingGroupName' --output text) &&
-    aws autoscaling complete-lifecycle-action --region "$REGION" --lifecycle-hook-name "$LAUNCH_HOOK" \
-      --auto-scaling-group-name "$group" --instance-id "$instance" --lifecycle-action-result "$1" ||
+  if ! instance=$(metadata instance-id) ||
+    ! group=$(aws autoscaling describe-auto-scaling-instances --region "$REGION" --instance-ids "$instance" \
+      --query 'AutoScalingInstances[0].AutoScalingGroupName' --output text) ||
+    ! aws autoscaling complete-lifecycle-action --region "$REGION" --lifecycle-hook-name "$LAUNCH_HOOK" \
+      --auto-scaling-group-name "$group" --instance-id "$instance" --lifecycle-action-result "$1"; then
     logger -t presto-ha "could not complete the launch hook with $1; the group abandons the instance when the hook times out"
+  fi
 }
 if [ "${1:-}" = abandon ]; then
   complete ABANDON

@@ -843,23 +843,34 @@ fn every_rendered_boot_script_passes_shellcheck() {
                     .path()
                     .join(format!("{engine}-{role}-{}.sh", scripts.len()));
                 let script = unpacked(&text);
-                // The worker's drain script, which the boot writes out of a heredoc.
-                if let Some((_, rest)) = script
-                    .split_once("<<'DRAIN'\n")
-                    .filter(|_| role == "worker")
-                {
-                    let drain = rest.split_once("\nDRAIN\n").expect("the heredoc ends").0;
-                    let drain_path = dir.path().join(format!("drain-{}.sh", scripts.len()));
-                    std::fs::write(&drain_path, format!("{drain}\n")).expect("script");
-                    scripts.push(drain_path);
+                // The scripts the boot writes out of quoted heredocs: the ready
+                // script, and the drain script (which only a worker writes).
+                for name in ["READY", "DRAIN"] {
+                    let Some((_, rest)) = script.split_once(&format!("<<'{name}'\n")) else {
+                        continue;
+                    };
+                    let body = rest
+                        .split_once(&format!("\n{name}\n"))
+                        .expect("the heredoc ends")
+                        .0;
+                    let inner =
+                        dir.path()
+                            .join(format!("{}-{}.sh", name.to_lowercase(), scripts.len()));
+                    std::fs::write(&inner, format!("{body}\n")).expect("script");
+                    scripts.push(inner);
                 }
                 std::fs::write(&path, script).expect("script");
                 scripts.push(path);
             }
         }
     }
-    assert_eq!(scripts.len(), 12, "every worker has a drain script");
-    // SC1091: the drain sources its settings from a file that exists only on the node.
+    assert_eq!(
+        scripts.len(),
+        24,
+        "every boot script holds a ready and a drain script (a coordinator never runs the drain)"
+    );
+    // SC1091: the ready and drain scripts source their settings from a file that
+    // exists only on the node.
     let mut args: Vec<&std::ffi::OsStr> = vec![
         "--shell=bash".as_ref(),
         "--severity=style".as_ref(),

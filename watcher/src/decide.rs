@@ -640,11 +640,11 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_recovery_is_forgotten_and_a_new_failure_starts_its_grace_now() {
-        let observation = |health: Health| Observation {
+    /// The record on i-1, probed with `health` at `sent`; i-2 healthy.
+    fn active_and_standby(health: Health, sent: Duration) -> Observation {
+        Observation {
             at: AT,
-            sent: AT - Duration::from_secs(2),
+            sent,
             record: Some(ARecord::single(ip(1), 5)),
             members: vec![old(1), old(2)],
             probes: vec![
@@ -657,7 +657,12 @@ mod tests {
                     health: Health::Healthy,
                 },
             ],
-        };
+        }
+    }
+
+    #[test]
+    fn a_recovery_is_forgotten_and_a_new_failure_starts_its_grace_now() {
+        let observation = |health| active_and_standby(health, AT - Duration::from_secs(2));
         let mut memory = Memory::default();
         memory.failing.insert(
             InstanceId::new("i-1"),
@@ -688,22 +693,7 @@ mod tests {
 
     #[test]
     fn refusals_then_starting_stay_refusals_and_anything_else_ends_them() {
-        let observation = |health: Health| Observation {
-            at: AT,
-            sent: AT,
-            record: Some(ARecord::single(ip(1), 5)),
-            members: vec![old(1), old(2)],
-            probes: vec![
-                Probed {
-                    coordinator: old(1),
-                    health,
-                },
-                Probed {
-                    coordinator: old(2),
-                    health: Health::Healthy,
-                },
-            ],
-        };
+        let observation = |health| active_and_standby(health, AT);
         let refused_only = |memory: &Memory| memory.failing[&InstanceId::new("i-1")].refused_only;
         let mut memory = Memory::default();
         plan(&observation(refused()), &mut memory, &TUNING);
