@@ -275,13 +275,13 @@ pub enum RoundError {
     Record(#[from] RecordError),
 }
 
-/// The probes of `batch` that are of `members` as they are now (the same instance at
-/// the same address), and the serving members it has none for.
-fn match_probes(batch: &Batch, members: &[Coordinator]) -> (Vec<Probed>, Vec<Coordinator>) {
+/// The probes of `probed` that are of `members` as they are now (the same instance
+/// at the same address, still serving), and the serving members they have none for.
+pub fn match_probes(probed: &[Probed], members: &[Coordinator]) -> (Vec<Probed>, Vec<Coordinator>) {
     let mut probes = Vec::new();
     let mut unprobed = Vec::new();
     for member in members.iter().filter(|m| m.serving_ip().is_some()) {
-        let found = batch.probes.iter().find(|p| {
+        let found = probed.iter().find(|p| {
             p.coordinator.instance_id == member.instance_id
                 && p.coordinator.serving_ip() == member.serving_ip()
         });
@@ -318,7 +318,7 @@ where
     let (members, record) = (members?, record?);
     targets.send_replace(members.clone());
     for earlier in &earlier {
-        let (probes, _) = match_probes(earlier, &members);
+        let (probes, _) = match_probes(&earlier.probes, &members);
         let observation = Observation {
             at: earlier.done,
             sent: earlier.sent,
@@ -331,7 +331,7 @@ where
     }
     // Members the tick did not know (the first round's, a replacement just launched)
     // are probed now.
-    let (mut probes, unprobed) = match_probes(&latest, &members);
+    let (mut probes, unprobed) = match_probes(&latest.probes, &members);
     let mut sent = latest.sent;
     if !unprobed.is_empty() {
         sent = wall_clock();

@@ -19,6 +19,7 @@ use presto_ha_coordinators::probe::{Health, ProbeFailure};
 use presto_ha_coordinators::record::ARecord;
 use presto_ha_watcher::decide::{Memory, Observation, Step, Tuning, plan};
 use presto_ha_watcher::settings::STARTUP_ALLOWANCE;
+use presto_ha_watcher::watch::match_probes;
 
 const fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -710,21 +711,10 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
             let mut at = now + AWS_CALL;
             watcher.targets = members.clone();
             for earlier in &taken {
-                let observation = observe(earlier, earlier.done, &members, &record);
+                let (observation, _) = observe(earlier, earlier.done, &members, &record);
                 plan(&observation, &mut watcher.memory, &s.tuning);
             }
-            let mut observation = observe(&latest, at, &members, &record);
-            let unprobed: Vec<Coordinator> = members
-                .iter()
-                .filter(|m| m.serving_ip().is_some())
-                .filter(|m| {
-                    !observation
-                        .probes
-                        .iter()
-                        .any(|p| p.coordinator.instance_id == m.instance_id)
-                })
-                .cloned()
-                .collect();
+            let (mut observation, unprobed) = observe(&latest, at, &members, &record);
             if !unprobed.is_empty() {
                 let extra = world.probe(&unprobed, at);
                 observation.sent = at;
@@ -853,31 +843,21 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
     world
 }
 
+/// What a round sees of `batch`: the probes `watch.rs` keeps of it, and the serving
+/// members it has none for.
 fn observe(
     batch: &Batch,
     at: Duration,
     members: &[Coordinator],
     record: &Option<ARecord>,
-) -> Observation {
-    // The probes of members that still serve, as `watch.rs` matches them.
-    let probes = batch
-        .probes
-        .iter()
-        .filter_map(|p| {
-            let member = members
-                .iter()
-                .find(|m| m.instance_id == p.coordinator.instance_id && m.serving_ip().is_some())?;
-            Some(Probed {
-                coordinator: member.clone(),
-                health: p.health.clone(),
-            })
-        })
-        .collect();
-    Observation {
+) -> (Observation, Vec<Coordinator>) {
+    let (probes, unprobed) = match_probes(&batch.probes, members);
+    let observation = Observation {
         at,
         sent: batch.sent,
         record: record.clone(),
         members: members.to_vec(),
         probes,
-    }
+    };
+    (observation, unprobed)
 }
