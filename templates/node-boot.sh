@@ -72,6 +72,36 @@ work=$(mktemp -d /var/tmp/presto-ha-boot.XXXXXX)
 # in its warm pool starts with everything in place, its engine starts from its
 # enabled service, and this tells the group it may serve. Nothing is installed or
 # downloaded again.
+# What the node's own scripts share: the instance's metadata (IMDSv2) and completing
+# one of its group's lifecycle hooks. The boot, the ready script and a worker's drain
+# source it.
+lifecycle=/usr/local/lib/presto-ha/lifecycle.sh
+mkdir -p "${lifecycle%/*}"
+cat >"$lifecycle" <<'LIFECYCLE'
+# metadata PATH: the instance's metadata at PATH.
+metadata() {
+  local token
+  token=$(curl -fsS -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://169.254.169.254/latest/api/token) &&
+    curl -fsS -H "X-aws-ec2-metadata-token: $token" "http://169.254.169.254/latest/meta-data/$1"
+}
+# complete_hook HOOK RESULT: completes this instance's lifecycle action of its group's
+# HOOK with RESULT; says in the system log when it could not (the hook's timeout then
+# decides, with its default result).
+complete_hook() {
+  local instance group
+  if ! instance=$(metadata instance-id) ||
+    ! group=$(aws autoscaling describe-auto-scaling-instances --region "$REGION" --instance-ids "$instance" \
+      --query 'AutoScalingInstances[0].AutoScalingGroupName' --output text) ||
+    ! aws autoscaling complete-lifecycle-action --region "$REGION" --lifecycle-hook-name "$1" \
+      --auto-scaling-group-name "$group" --instance-id "$instance" --lifecycle-action-result "$2"; then
+    logger -t presto-ha "could not complete the lifecycle hook $1 with $2; its timeout decides"
+    return 1
+  fi
+}
+LIFECYCLE
+chmod 0644 "$lifecycle"
+. /usr/local/lib/presto-ha/lifecycle.sh
+
 mkdir -p /etc/presto-ha
 cat >/etc/presto-ha/ready.env <<EOF
 ROLE=$ROLE
@@ -86,11 +116,7 @@ EOF
 cat >"$ready" <<'READY'
 set -u
 . /etc/presto-ha/ready.env
-metadata() {
-  local token
-  token=$(curl -fsS -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://169.254.169.254/latest/api/token) &&
-    curl -fsS -H "X-aws-ec2-metadata-token: $token" "http://169.254.169.254/latest/meta-data/$1"
-}
+. /usr/local/lib/presto-ha/lifecycle.sh
 serves() {
   curl -fsS "http://127.0.0.1:$HTTP_PORT/v1/info" \
     | python3 -c 'import json, sys; sys.exit(json.load(sys.stdin)["starting"])' || return 1
@@ -99,15 +125,7 @@ serves() {
     --cacert "$CHAIN" "https://$RECORD_NAME:$HTTPS_PORT/v1/info"
 }
 complete() {
-  [ -n "$LAUNCH_HOOK" ] || return 0
-  local instance group
-  if ! instance=$(metadata instance-id) ||
-    ! group=$(aws autoscaling describe-auto-scaling-instances --region "$REGION" --instance-ids "$instance" \
-      --query 'AutoScalingInstances[0].AutoScalingGroupName' --output text) ||
-    ! aws autoscaling complete-lifecycle-action --region "$REGION" --lifecycle-hook-name "$LAUNCH_HOOK" \
-      --auto-scaling-group-name "$group" --instance-id "$instance" --lifecycle-action-result "$1"; then
-    logger -t presto-ha "could not complete the launch hook with $1; the group abandons the instance when the hook times out"
-  fi
+  [ -z "$LAUNCH_HOOK" ] || complete_hook "$LAUNCH_HOOK" "$1" || true
 }
 if [ "${1:-}" = abandon ]; then
   complete ABANDON
@@ -161,8 +179,7 @@ tar -xzf "$tarball" -C /opt --no-same-owner
 ln -sfn "/opt/$server" "$home"
 mkdir -p "$etc/catalog" "$data_dir"
 
-token=$(curl -fsS -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' http://169.254.169.254/latest/api/token)
-instance_id=$(curl -fsS -H "X-aws-ec2-metadata-token: $token" http://169.254.169.254/latest/meta-data/instance-id)
+instance_id=$(metadata instance-id)
 # Seven tenths of the memory for the heap; the rest is for the OS and off-heap buffers.
 heap=$(awk '/^MemTotal:/ { printf "%dM", $2 * 0.7 / 1024 }' /proc/meminfo)
 
@@ -543,11 +560,7 @@ EOF
   cat >/usr/local/sbin/presto-ha-drain <<'DRAIN'
 set -u
 . /etc/presto-ha/drain.env
-metadata() {
-  local token
-  token=$(curl -fsS -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://169.254.169.254/latest/api/token) &&
-    curl -fsS -H "X-aws-ec2-metadata-token: $token" "http://169.254.169.254/latest/meta-data/$1"
-}
+. /usr/local/lib/presto-ha/lifecycle.sh
 until [ "$(metadata autoscaling/target-lifecycle-state)" = Terminated ]; do
   sleep 5
 done
@@ -563,11 +576,7 @@ while [ "$waited" -lt "$DRAIN_SECONDS" ] && curl -fsS -o /dev/null "http://127.0
   sleep 5
   waited=$((waited + 5))
 done
-group=$(aws autoscaling describe-auto-scaling-instances --region "$REGION" --instance-ids "$instance" \
-  --query 'AutoScalingInstances[0].AutoScalingGroupName' --output text)
-aws autoscaling complete-lifecycle-action --region "$REGION" --lifecycle-hook-name "$DRAIN_HOOK" \
-  --auto-scaling-group-name "$group" --instance-id "$instance" --lifecycle-action-result CONTINUE ||
-  logger -t presto-ha "could not complete the lifecycle action; the hook's timeout lets the termination go on"
+complete_hook "$DRAIN_HOOK" CONTINUE || true
 DRAIN
   chmod 0755 /usr/local/sbin/presto-ha-drain
   cat >/etc/systemd/system/presto-ha-drain.service <<EOF
@@ -609,8 +618,7 @@ fi
 bash "$ready" || fail "$ENGINE did not finish starting within 15 minutes"
 # An instance prepared for the warm pool is none of the members CloudFormation waits
 # for; the group stops it now.
-token=$(curl -fsS -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://169.254.169.254/latest/api/token)
-target=$(curl -fsS -H "X-aws-ec2-metadata-token: $token" http://169.254.169.254/latest/meta-data/autoscaling/target-lifecycle-state || true)
+target=$(metadata autoscaling/target-lifecycle-state || true)
 case "$target" in
   Warmed:*) logger -t presto-ha "prepared for the warm pool ($target)" ;;
   *) signal 0 "$ENGINE $ENGINE_VERSION serves on $instance_id" ;;

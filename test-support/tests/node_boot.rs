@@ -843,9 +843,10 @@ fn every_rendered_boot_script_passes_shellcheck() {
                     .path()
                     .join(format!("{engine}-{role}-{}.sh", scripts.len()));
                 let script = unpacked(&text);
-                // The scripts the boot writes out of quoted heredocs: the ready
-                // script, and the drain script (which only a worker writes).
-                for name in ["READY", "DRAIN"] {
+                // The scripts the boot writes out of quoted heredocs: the functions
+                // the node's scripts share, the ready script, and the drain script
+                // (which only a worker writes).
+                for name in ["LIFECYCLE", "READY", "DRAIN"] {
                     let Some((_, rest)) = script.split_once(&format!("<<'{name}'\n")) else {
                         continue;
                     };
@@ -866,11 +867,11 @@ fn every_rendered_boot_script_passes_shellcheck() {
     }
     assert_eq!(
         scripts.len(),
-        24,
-        "every boot script holds a ready and a drain script (a coordinator never runs the drain)"
+        32,
+        "every boot script holds the shared functions, a ready and a drain script (a coordinator never runs the drain)"
     );
-    // SC1091: the ready and drain scripts source their settings from a file that
-    // exists only on the node.
+    // SC1091: the ready and drain scripts source their settings and the shared
+    // functions from files that exist only on the node.
     let mut args: Vec<&std::ffi::OsStr> = vec![
         "--shell=bash".as_ref(),
         "--severity=style".as_ref(),
