@@ -132,6 +132,8 @@ mod tests {
             "--probe-interval=3",
             "--probe-timeout=1",
             "--grace=30",
+            "--refused-grace=6",
+            "--coordinator-warm-pool=0",
             "--lambda-architecture=arm64",
             "--format=yaml",
         ])
@@ -167,6 +169,7 @@ mod tests {
             ),
             (3, 1, 30)
         );
+        assert_eq!((s.refused_seconds, s.coordinator_warm_pool_size), (6, 0));
         assert_eq!(s.lambda_architecture, LambdaArchitecture::Arm64);
         assert_eq!(args.format, Format::Yaml);
     }

@@ -382,6 +382,42 @@ fn a_coordinator_prepared_for_the_warm_pool_starts_again_with_nothing_to_install
     assert_eq!(hooks, [launch_hook("CONTINUE")]);
 }
 
+/// A coordinator whose engine does not serve when it starts (from the warm pool, or
+/// at its first boot) gives up after 15 minutes of waiting: it says so in the system
+/// log and abandons its launch, so that the group launches another.
+#[test]
+fn a_coordinator_whose_engine_never_serves_abandons_its_launch() {
+    needs!(Sandbox);
+    let sandbox = stack_sandbox();
+    publish_with_sha512(&sandbox, PRESTO_URL, &tarball("presto-server-0.297"));
+    let boot = sandbox.boot(&coordinator(&[]));
+    assert!(boot.succeeded, "{}", boot.stderr);
+    let from = sandbox.calls().len();
+    sandbox.set("engine-answers", "0");
+    let start = sandbox.run("/usr/local/sbin/presto-ha-ready");
+    assert!(!start.succeeded, "{}", start.stderr);
+    let since = |program: &str| -> Vec<String> {
+        sandbox.calls()[from..]
+            .iter()
+            .filter(|call| call[0] == program)
+            .map(|call| call[1..].join(" "))
+            .collect()
+    };
+    assert_eq!(since("sleep").len(), 180, "waited 180 times 5 s");
+    let hooks: Vec<String> = since("aws")
+        .into_iter()
+        .filter(|c| c.starts_with("autoscaling complete-lifecycle-action"))
+        .collect();
+    assert_eq!(hooks, [launch_hook("ABANDON")]);
+    assert!(
+        since("logger")
+            .iter()
+            .any(|l| l.contains("the engine did not serve within 15 minutes")),
+        "{:?}",
+        since("logger")
+    );
+}
+
 /// The install tree of `server` is root's and writable by root alone; the engine's
 /// user owns its data directory alone; and the
 /// service runs as that user, hardened, with only the data directory writable.
