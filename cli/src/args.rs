@@ -73,6 +73,18 @@ pub enum Via {
     Ssh,
 }
 
+/// Where `status` and `switchover` probe the coordinators from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProbeFrom {
+    /// This machine; when no coordinator answers it (outside the VPC), the stack's
+    /// probe function inside the VPC.
+    Auto,
+    /// This machine only, over the client port as a client would.
+    Here,
+    /// The stack's probe function only, inside the VPC, as the watcher probes.
+    Vpc,
+}
+
 /// `ssh`.
 #[derive(Debug, clap::Args)]
 pub struct ShellArgs {
@@ -154,6 +166,10 @@ pub struct StatusArgs {
     /// Print JSON for scripts instead of a table.
     #[arg(long)]
     pub json: bool,
+
+    /// Where to probe the coordinators from.
+    #[arg(long, value_enum, value_name = "WHERE", default_value_t = ProbeFrom::Auto)]
+    pub probe_from: ProbeFrom,
 }
 
 /// `switchover`.
@@ -182,6 +198,10 @@ pub struct SwitchoverArgs {
     /// finish; then it is terminated anyway.
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration_or_zero)]
     pub drain_timeout: Duration,
+
+    /// Where to probe the coordinators from.
+    #[arg(long, value_enum, value_name = "WHERE", default_value_t = ProbeFrom::Auto)]
+    pub probe_from: ProbeFrom,
 }
 
 /// A CloudFormation stack name: a letter, then letters, digits and hyphens, at most

@@ -7,7 +7,9 @@
 //! compare-and-swap as the watcher, and [`shell`] opens a shell on a coordinator.
 //!
 //! [`aws`] loads the standard SDK configuration and checks it up front; [`stack`]
-//! finds a deployed stack's coordinator record and group from its outputs. Commands
+//! finds a deployed stack's coordinator record and group from its outputs; [`reach`]
+//! probes the coordinators from this machine or, from outside the VPC, through the
+//! stack's probe function. Commands
 //! write to the writer they are given, so tests read what a person would see.
 #![warn(missing_docs)]
 
@@ -16,6 +18,7 @@ pub mod aws;
 pub mod deploy;
 pub mod operations;
 pub mod package;
+pub mod reach;
 pub mod shell;
 pub mod stack;
 pub mod status;

@@ -55,16 +55,23 @@ impl fmt::Display for Lambda {
     }
 }
 
-/// The Rust target of an architecture, and whether the host builds it natively (then
-/// no `--target` is passed and cargo's usual release folder is reused).
-pub fn rust_target(architecture: LambdaArchitecture) -> (&'static str, bool) {
-    let (triple, arch) = match architecture {
-        LambdaArchitecture::X86_64 => ("x86_64-unknown-linux-gnu", "x86_64"),
-        LambdaArchitecture::Arm64 => ("aarch64-unknown-linux-gnu", "aarch64"),
-    };
-    let native = std::env::consts::ARCH == arch && std::env::consts::OS == "linux";
-    (triple, native)
+/// The newest glibc the `provided.al2023` runtime has, as the `.2.34` suffix
+/// `cargo zigbuild` reads from a target to link against exactly that version.
+fn glibc_suffix() -> String {
+    format!(".{}.{}", AL2023_GLIBC.0, AL2023_GLIBC.1)
 }
+
+/// The Rust target of an architecture. Every build names it, so the host's own
+/// architecture and libc play no part.
+pub fn rust_target(architecture: LambdaArchitecture) -> &'static str {
+    match architecture {
+        LambdaArchitecture::X86_64 => "x86_64-unknown-linux-gnu",
+        LambdaArchitecture::Arm64 => "aarch64-unknown-linux-gnu",
+    }
+}
+
+/// The pinned packaging tool, as the README and the test command install it.
+pub const ZIGBUILD: &str = "cargo-zigbuild";
 
 /// The workspace `package` builds by default: the one this tool was built from.
 pub fn default_source() -> PathBuf {
@@ -74,10 +81,9 @@ pub fn default_source() -> PathBuf {
         .unwrap_or_default()
 }
 
-/// Checks, before a long build starts, that the toolchain can build `triple` on this
-/// machine: its standard library is installed and a linker and C compiler for it are
-/// known. Returns the environment to give cargo.
-fn cross_environment(triple: &str) -> anyhow::Result<Vec<(String, String)>> {
+/// Checks, before a long build starts, that this machine can build `triple`: the
+/// toolchain has its standard library, and `cargo-zigbuild` is there to link with zig.
+fn check_toolchain(triple: &str) -> anyhow::Result<()> {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let libdir = Command::new(&rustc)
         .args(["--print", "target-libdir", "--target", triple])
@@ -86,44 +92,28 @@ fn cross_environment(triple: &str) -> anyhow::Result<Vec<(String, String)>> {
     let libdir = PathBuf::from(String::from_utf8_lossy(&libdir.stdout).trim());
     if !libdir.is_dir() {
         bail!(
-            "this machine cannot build the Lambdas for {triple}: the Rust toolchain lacks its standard library (rustup target add {triple}); or run package on a machine of that architecture"
+            "this machine cannot build the Lambdas for {triple}: the Rust toolchain lacks its standard library; run: rustup target add {triple}"
         );
     }
-    let upper = triple.to_uppercase().replace('-', "_");
-    let linker_var = format!("CARGO_TARGET_{upper}_LINKER");
-    let cc_var = format!("CC_{}", triple.replace('-', "_"));
-    let gcc = format!(
-        "{}-linux-gnu-gcc",
-        triple.split('-').next().unwrap_or(triple)
-    );
     let on_path = std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(&gcc).is_file()));
-    let mut env = Vec::new();
-    for var in [&linker_var, &cc_var] {
-        if std::env::var_os(var).is_none() {
-            if !on_path {
-                bail!(
-                    "this machine cannot build the Lambdas for {triple}: no cross compiler; install {gcc} or set {linker_var} and {cc_var}; or run package on a machine of that architecture"
-                );
-            }
-            env.push((var.clone(), gcc.clone()));
-        }
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(ZIGBUILD).is_file()));
+    if !on_path {
+        bail!(
+            "this machine cannot build the Lambdas: {ZIGBUILD} is not on PATH; package links with zig, so install both with: pip install cargo-zigbuild"
+        );
     }
-    Ok(env)
+    Ok(())
 }
 
 /// Builds both Lambdas in release mode for `architecture` from the workspace at
-/// `source`, and returns each one's binary. Cargo's own progress goes to stderr.
+/// `source` with `cargo zigbuild`, which links with zig against glibc 2.34 whatever
+/// the host runs, and returns each one's binary. Cargo's own progress goes to stderr.
 pub fn build(
     source: &Path,
     architecture: LambdaArchitecture,
 ) -> anyhow::Result<Vec<(Lambda, PathBuf)>> {
-    let (triple, native) = rust_target(architecture);
-    let env = if native {
-        Vec::new()
-    } else {
-        cross_environment(triple)?
-    };
+    let triple = rust_target(architecture);
+    check_toolchain(triple)?;
     eprintln!(
         "Building the Lambdas for {architecture} in {}",
         source.display()
@@ -133,19 +123,17 @@ pub fn build(
     command
         .current_dir(source)
         .args([
-            "build",
+            "zigbuild",
             "--release",
             "--locked",
             "--message-format=json-render-diagnostics",
+            "--target",
+            &format!("{triple}{}", glibc_suffix()),
         ])
-        .envs(env)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     for lambda in Lambda::ALL {
         command.args(["--package", lambda.binary(), "--bin", lambda.binary()]);
-    }
-    if !native {
-        command.args(["--target", triple]);
     }
     let mut child = command
         .spawn()
@@ -300,7 +288,7 @@ pub async fn package(
             std::fs::read(path).with_context(|| format!("failed to read {}", path.display()))?;
         if let Some(needed) = glibc_needed(&binary).filter(|needed| *needed > AL2023_GLIBC) {
             bail!(
-                "{} needs glibc {}.{}, newer than the {}.{} of provided.al2023: build on an older Linux (Amazon Linux 2023, Debian 12) or in a container",
+                "{} needs glibc {}.{}, newer than the {}.{} of provided.al2023",
                 path.display(),
                 needed.0,
                 needed.1,

@@ -55,6 +55,8 @@ pub struct ClusterStack {
     pub admin_secret: Option<String>,
     /// The nodes' key pair, if the stack has one.
     pub key_name: Option<String>,
+    /// The probe function (stacks made by an older template have none).
+    pub probe_function: Option<String>,
 }
 
 impl ClusterStack {
@@ -202,6 +204,9 @@ pub async fn cluster(cfn: &Client, name: &str) -> anyhow::Result<ClusterStack> {
             .and_then(|p| p.parameter_value())
             .filter(|key| !key.is_empty())
             .map(str::to_owned),
+        probe_function: outputs
+            .get(outputs::PROBE_FUNCTION_NAME)
+            .map(|function| (*function).to_owned()),
     })
 }
 
@@ -243,6 +248,7 @@ mod tests {
             outputs::PRESTO_COORDINATOR_URL,
             outputs::CA_CERTIFICATE,
             outputs::ADMIN_PASSWORD_SECRET,
+            outputs::PROBE_FUNCTION_NAME,
         ] {
             assert!(template["Outputs"][output]["Value"].is_object(), "{output}");
         }

@@ -4,28 +4,24 @@
 //!
 //! The probes go from where the command runs, as a client's would: to each instance's
 //! client port, over HTTPS with the certificate checked for the record's name when TLS
-//! is on. Outside the VPC (and without a VPN into it) every coordinator shows as
-//! unreachable, whatever its real health.
+//! is on. When none answers, as outside the VPC, the stack's probe function probes
+//! them from inside it ([`crate::reach`]); the report says which path it took.
 
 use std::io::Write;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
-use presto_ha_coordinators::choice::probe_serving;
 use presto_ha_coordinators::group::{Coordinators, InstanceState};
 use presto_ha_coordinators::notes::{LastFailover, Note, Route53Note, WatchNote};
-use presto_ha_coordinators::probe::HealthProbe;
 use presto_ha_coordinators::record::CoordinatorRecord;
 use serde::Serialize;
 
 use crate::args::StatusArgs;
 use crate::aws::{self, Profile};
 use crate::operations::{self, AlarmStatus, WorkerGroupStatus};
+use crate::reach::{Path, ProbeMembers, Reach};
 use crate::stack::ClusterStack;
-
-/// How long one probe may take.
-pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// What `status` found.
 #[derive(Debug, Clone, Serialize)]
@@ -52,6 +48,8 @@ pub struct StatusReport {
     pub workers: Option<WorkerGroupStatus>,
     /// The stack's alarms, when they could be read.
     pub alarms: Option<Vec<AlarmStatus>>,
+    /// Where the coordinators were probed from.
+    pub probed_from: String,
     /// What could not be read, and why: the report is complete without these.
     pub not_read: Vec<String>,
 }
@@ -114,8 +112,9 @@ impl StatusArgs {
     /// Opens the stack, gathers its report and prints it as a table or JSON.
     pub async fn run(self, profile: &Profile, out: &mut impl Write) -> anyhow::Result<()> {
         let (aws, cluster, config) = aws::open_stack(profile, &self.stack_name).await?;
-        let (coordinators, probe, record) =
-            (aws.coordinators(), cluster.client_probe()?, aws.record());
+        let lambda = aws_sdk_lambda::Client::new(&config);
+        let probe = Reach::new(&cluster, cluster.client_probe()?, lambda, self.probe_from)?;
+        let (coordinators, record) = (aws.coordinators(), aws.record());
         let note = Route53Note::new(aws.route53.clone());
         let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
         // The workers and alarms are read while the coordinators are probed.
@@ -125,6 +124,9 @@ impl StatusArgs {
             operations::alarms(&cloudwatch, &cluster.name),
         );
         let mut report = report?;
+        if let Some(path) = probe.path() {
+            report.probed_from = path.to_string();
+        }
         report.workers = workers
             .map_err(|e| report.not_read.push(format!("{e:#}")))
             .ok();
@@ -144,12 +146,12 @@ impl StatusArgs {
 pub async fn gather(
     stack: &ClusterStack,
     coordinators: &impl Coordinators,
-    probe: &(impl HealthProbe + Sync),
+    probe: &(impl ProbeMembers + Sync),
     record: &impl CoordinatorRecord,
     note: &impl WatchNote,
 ) -> anyhow::Result<StatusReport> {
     let (members, value) = stack.members_and_record(coordinators, record).await?;
-    let probed = probe_serving(probe, &members, stack.port, PROBE_TIMEOUT).await;
+    let probed = probe.probe_members(&members, stack.port).await;
     let mut coordinators: Vec<CoordinatorStatus> = members
         .iter()
         .map(|member| {
@@ -214,6 +216,7 @@ pub async fn gather(
         coordinators,
         workers: None,
         alarms: None,
+        probed_from: Path::Here.to_string(),
         not_read: Vec::new(),
     })
 }
@@ -263,6 +266,7 @@ pub fn write_table(report: &StatusReport, out: &mut impl Write) -> anyhow::Resul
         report.healthy_standbys.join(", ")
     };
     writeln!(out, "Standbys:    {standbys}")?;
+    writeln!(out, "Probed:      {}", report.probed_from)?;
     match &report.last_failover {
         Some(f) => {
             let from = f
@@ -388,6 +392,7 @@ mod tests {
                 draining: 1,
             }),
             alarms: None,
+            probed_from: Path::Function("s-probe".into()).to_string(),
             not_read: vec!["DescribeAlarms failed for the alarms of stack s: AccessDenied".into()],
         };
         let mut out = Vec::new();
@@ -400,6 +405,12 @@ mod tests {
             "{table}"
         );
         assert!(!table.contains("Alarms:"), "{table}");
+        assert!(
+            table.contains(
+                "Probed:      by probe function s-probe inside the VPC, as the watcher probes"
+            ),
+            "{table}"
+        );
         assert!(
             table.contains(
                 "Not read:    DescribeAlarms failed for the alarms of stack s: AccessDenied"

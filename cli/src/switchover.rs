@@ -3,26 +3,27 @@
 //! compare-and-swap as the watcher, so it cannot undo a failover that happens at the
 //! same moment, and it terminates nothing unless asked.
 //!
-//! Health is probed from where the command runs, so run it inside the VPC (or over a
-//! VPN into it): a standby it cannot reach is refused as unhealthy.
+//! Health is probed from where the command runs or, when no coordinator answers
+//! there, by the stack's probe function inside the VPC ([`crate::reach`]); a standby
+//! neither path finds healthy is refused.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use presto_ha_coordinators::choice::{Probed, healthiest, probe_serving};
+use presto_ha_coordinators::choice::{Probed, healthiest};
 use presto_ha_coordinators::error_chain;
 use presto_ha_coordinators::group::{
     Coordinator, Coordinators, InstanceId, InstanceState, move_protection,
 };
-use presto_ha_coordinators::probe::{Health, HealthProbe, ProbeFailure, QueryLoad};
+use presto_ha_coordinators::probe::{Health, ProbeFailure, QueryLoad};
 use presto_ha_coordinators::record::{ARecord, CoordinatorRecord, RecordError};
 use presto_ha_watcher::watch::{AsgFence, Fence};
 
 use crate::args::SwitchoverArgs;
 use crate::aws::{self, Profile};
+use crate::reach::{PROBE_TIMEOUT, ProbeMembers, Reach};
 use crate::stack::ClusterStack;
-use crate::status::PROBE_TIMEOUT;
 
 /// How long to wait for Route 53 to apply the change before reporting it as accepted.
 pub const APPLY_BUDGET: Duration = Duration::from_secs(60);
@@ -57,14 +58,14 @@ pub enum Drain {
 
 /// Decides from one count of the old coordinator's queries, `waited` into a drain of
 /// at most `timeout`. A coordinator that refuses connections runs nothing; one that
-/// answers but cannot be read is waited for, since what it runs is unknown.
+/// cannot be reached or read is waited for, since what it runs is unknown.
 pub fn drain_step(
     unfinished: &Result<usize, ProbeFailure>,
     waited: Duration,
     timeout: Duration,
 ) -> Drain {
     match unfinished {
-        Ok(0) | Err(ProbeFailure::Refused | ProbeFailure::Unreachable(_)) => Drain::Done,
+        Ok(0) | Err(ProbeFailure::Refused) => Drain::Done,
         _ if waited >= timeout => Drain::TimedOut,
         _ => Drain::Wait,
     }
@@ -74,14 +75,17 @@ impl SwitchoverArgs {
     /// Opens the stack and moves its record as the flags ask.
     pub async fn run(self, profile: &Profile, out: &mut impl Write) -> anyhow::Result<()> {
         let (aws, cluster, config) = aws::open_stack(profile, &self.stack_name).await?;
-        let mut probe = cluster.client_probe()?;
+        let mut here = cluster.client_probe()?;
         // Listing the old coordinator's queries needs a user who may see them all.
-        if let Some(admin) = cluster
-            .admin_credentials(&aws_sdk_secretsmanager::Client::new(&config))
-            .await?
+        if self.terminate_old
+            && let Some(admin) = cluster
+                .admin_credentials(&aws_sdk_secretsmanager::Client::new(&config))
+                .await?
         {
-            probe = probe.with_credentials(admin);
+            here = here.with_credentials(admin);
         }
+        let lambda = aws_sdk_lambda::Client::new(&config);
+        let probe = Reach::new(&cluster, here, lambda, self.probe_from)?;
         let request = SwitchoverRequest {
             to: self.to.map(InstanceId::new),
             terminate_old: self.terminate_old,
@@ -240,7 +244,7 @@ pub async fn switchover(
     stack: &ClusterStack,
     request: &SwitchoverRequest,
     coordinators: &impl Coordinators,
-    probe: &(impl HealthProbe + QueryLoad + Sync),
+    probe: &(impl ProbeMembers + QueryLoad + Sync),
     record: &impl CoordinatorRecord,
     fence: &impl Fence,
     out: &mut impl Write,
@@ -253,7 +257,10 @@ pub async fn switchover(
         )
     })?;
     let active = members.iter().find(|m| m.is_target_of(Some(&current)));
-    let probed = probe_serving(probe, &members, stack.port, PROBE_TIMEOUT).await;
+    let probed = probe.probe_members(&members, stack.port).await;
+    if let Some(path) = probe.path() {
+        writeln!(out, "probed the coordinators {path}")?;
+    }
     let target = choose_target(stack, request.to.as_ref(), &members, active, &probed)?;
     let ip = target
         .serving_ip()
@@ -431,6 +438,12 @@ mod tests {
             (Ok(2), s(600), Drain::TimedOut),
             (Err(ProbeFailure::Refused), s(1), Drain::Done),
             (Err(ProbeFailure::Status(401)), s(1), Drain::Wait),
+            // Not reached (a TLS failure, no route from outside the VPC) is not idle.
+            (
+                Err(ProbeFailure::Unreachable("no route".into())),
+                s(1),
+                Drain::Wait,
+            ),
             (Err(ProbeFailure::TimedOut), s(700), Drain::TimedOut),
         ];
         for (unfinished, waited, expected) in cases {
@@ -456,6 +469,7 @@ mod tests {
             tls: None,
             admin_secret: None,
             key_name: None,
+            probe_function: None,
         }
     }
 

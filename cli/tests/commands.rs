@@ -2,18 +2,20 @@
 //! deploy (create, update through a change set, no change), status with loopback
 //! coordinators, switchover, and the errors a user meets first.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::process::Output;
 use std::time::Duration;
 
 use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
-use presto_ha_contract::{alarms, metrics};
+use presto_ha_contract::{alarms, metrics, outputs, probe_function, watcher_env};
 use presto_ha_coordinators::group::InstanceId;
 use presto_ha_coordinators::notes::{LastFailover, Note, Route53Note, WatchNote};
 use presto_ha_coordinators::record::{ARecord, CoordinatorRecord, RecordAddress, Route53Record};
+use presto_ha_generator::settings::LambdaArchitecture;
 use presto_ha_test_support::aws::{
     Member, Sandbox, SdkConfig, a_record, config, in_service_members, protected_members,
 };
+use presto_ha_test_support::lambda::{InvokeEndpoint, LambdaProcess, workspace_binary};
 use presto_ha_test_support::presto::{Behaviour, FakePresto};
 use presto_ha_test_support::stack::deploy;
 use presto_ha_test_support::templates::{
@@ -78,9 +80,63 @@ fn template_file() -> tempfile::NamedTempFile {
     file
 }
 
+/// A PATH with the test command's virtualenv (where `cargo-zigbuild` and zig are)
+/// first when `tools`, then this machine's; without `tools`, no folder that holds
+/// `cargo-zigbuild`. The host's C compiler stays: build scripts run on the host.
+fn build_path(tools: bool) -> String {
+    let zigbuild = presto_ha_cli::package::ZIGBUILD;
+    let mut folders: Vec<std::path::PathBuf> =
+        std::env::split_paths(&std::env::var_os("PATH").expect("a PATH"))
+            .filter(|folder| !folder.join(zigbuild).is_file())
+            .collect();
+    if tools {
+        let tool = presto_ha_test_support::tools::tool(zigbuild);
+        folders.insert(0, tool.parent().expect("the tools' folder").into());
+    }
+    std::env::join_paths(folders)
+        .expect("a PATH")
+        .into_string()
+        .expect("a UTF-8 PATH")
+}
+
+/// The ELF machine of `binary`: 62 for x86_64, 183 for aarch64.
+fn elf_machine(binary: &[u8]) -> u16 {
+    assert!(binary.starts_with(b"\x7fELF"), "not an ELF binary");
+    u16::from_le_bytes([binary[18], binary[19]])
+}
+
+/// The `bootstrap` inside a Lambda zip.
+fn bootstrap_of(zip: Vec<u8>) -> Vec<u8> {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).expect("a zip");
+    assert_eq!(archive.len(), 1);
+    let mut bootstrap = archive.by_name("bootstrap").expect("bootstrap");
+    assert_eq!(bootstrap.unix_mode().map(|m| m & 0o777), Some(0o755));
+    let mut binary = Vec::new();
+    std::io::Read::read_to_end(&mut bootstrap, &mut binary).expect("unzip");
+    binary
+}
+
+async fn object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
+    s3.get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{key} is not in the bucket: {e}"))
+        .body
+        .collect()
+        .await
+        .expect("body")
+        .into_bytes()
+        .to_vec()
+}
+
+/// Builds through zig for x86_64, targeting glibc 2.34 explicitly, with the packaging
+/// tool the test command installs.
 #[tokio::test(flavor = "multi_thread")]
 async fn package_uploads_content_addressed_zips_once() {
     presto_ha_test_support::needs!(Emulator);
+    presto_ha_test_support::needs!(Tools);
     let config = config().await;
     let sandbox = Sandbox::create(&config, "package").await.expect("sandbox");
     let s3 = aws_sdk_s3::Client::new(&config);
@@ -92,9 +148,13 @@ async fn package_uploads_content_addressed_zips_once() {
         "builds/",
         "--coordinators",
         "3",
+        "--lambda-architecture",
+        "x86_64",
     ];
+    let path = build_path(true);
+    let env = [("PATH", path.as_str())];
 
-    let first = presto_ha(&args).await;
+    let first = presto_ha_with(&args, &env).await;
     assert!(first.status.success(), "{}", describe(&first));
     let template: Value = serde_json::from_slice(&first.stdout).expect("a JSON template");
     let parameters = &template["Parameters"];
@@ -115,20 +175,7 @@ async fn package_uploads_content_addressed_zips_once() {
             key.starts_with(&format!("builds/{stem}-")) && key.ends_with(".zip"),
             "{key}"
         );
-        let object = s3
-            .get_object()
-            .bucket(&sandbox.code_bucket)
-            .key(key)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{key} is not in the bucket: {e}"));
-        let zip = object
-            .body
-            .collect()
-            .await
-            .expect("body")
-            .into_bytes()
-            .to_vec();
+        let zip = object(&s3, &sandbox.code_bucket, key).await;
         // The key names the zip's content.
         assert!(
             key.contains(&presto_ha_cli::package::sha256_hex(&zip)),
@@ -141,14 +188,10 @@ async fn package_uploads_content_addressed_zips_once() {
             .unwrap_or_else(|| panic!("no report line for {key}:\n{report}"));
         assert!(line.contains(&format!(" {} bytes", zip.len())), "{line}");
         assert!(line.ends_with("uploaded"), "{line}");
-        // One executable `bootstrap`: the release binary for the Lambda runtime.
-        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).expect("a zip");
-        assert_eq!(archive.len(), 1);
-        let mut bootstrap = archive.by_name("bootstrap").expect("bootstrap");
-        assert_eq!(bootstrap.unix_mode().map(|m| m & 0o777), Some(0o755));
-        let mut binary = Vec::new();
-        std::io::Read::read_to_end(&mut bootstrap, &mut binary).expect("unzip");
-        assert!(binary.starts_with(b"\x7fELF"), "not an ELF binary");
+        // One executable `bootstrap`: the release binary for the Lambda runtime, for
+        // x86_64, needing no glibc newer than 2.34 whatever this machine has.
+        let binary = bootstrap_of(zip);
+        assert_eq!(elf_machine(&binary), 62);
         let glibc = presto_ha_cli::package::glibc_needed(&binary)
             .expect("a binary linked against glibc names the versions it needs");
         assert!(glibc <= presto_ha_cli::package::AL2023_GLIBC, "{glibc:?}");
@@ -173,7 +216,7 @@ async fn package_uploads_content_addressed_zips_once() {
             .expect("tag the zip");
     }
 
-    let second = presto_ha(&args).await;
+    let second = presto_ha_with(&args, &env).await;
     assert!(second.status.success(), "{}", describe(&second));
     assert_eq!(
         second.stdout, first.stdout,
@@ -206,37 +249,77 @@ async fn package_uploads_content_addressed_zips_once() {
     assert_eq!(listed.contents().len(), 2);
 }
 
+/// arm64 builds through zig like x86_64 when the toolchain has the target; without it,
+/// one line names the rustup command, before any build.
 #[tokio::test(flavor = "multi_thread")]
-async fn package_for_a_foreign_architecture_says_what_the_machine_lacks() {
+async fn package_for_arm64_builds_it_or_names_the_rustup_command() {
     presto_ha_test_support::needs!(Emulator);
-    let foreign = if std::env::consts::ARCH == "x86_64" {
+    presto_ha_test_support::needs!(Tools);
+    let triple = presto_ha_cli::package::rust_target(LambdaArchitecture::Arm64);
+    let installed = std::process::Command::new("rustc")
+        .args(["--print", "target-libdir", "--target", triple])
+        .output()
+        .ok()
+        .map(|o| std::path::PathBuf::from(text(&o.stdout).trim()))
+        .is_some_and(|dir| dir.is_dir());
+    let config = config().await;
+    let sandbox = Sandbox::create(&config, "arm64").await.expect("sandbox");
+    let path = build_path(true);
+    let output = presto_ha_with(
+        &[
+            "package",
+            "--bucket",
+            &sandbox.code_bucket,
+            "--lambda-architecture",
+            "arm64",
+        ],
+        &[("PATH", &path)],
+    )
+    .await;
+    if !installed {
+        assert_fails_saying(
+            &output,
+            &format!("lacks its standard library; run: rustup target add {triple}"),
+        );
+        return;
+    }
+    assert!(output.status.success(), "{}", describe(&output));
+    let template: Value = serde_json::from_slice(&output.stdout).expect("a JSON template");
+    assert_eq!(
+        template["Parameters"]["LambdaArchitecture"]["Default"],
         "arm64"
-    } else {
-        "x86_64"
-    };
-    // Only the toolchain's own folder on PATH: no cross compiler to find.
-    let cargo = std::env::var("CARGO").expect("cargo sets CARGO for tests");
-    let toolchain = std::path::Path::new(&cargo)
-        .parent()
-        .expect("cargo's folder");
+    );
+    let s3 = aws_sdk_s3::Client::new(&config);
+    for parameter in ["CustomResourceCodeKey", "WatcherCodeKey"] {
+        let key = template["Parameters"][parameter]["Default"]
+            .as_str()
+            .expect("a key default");
+        let binary = bootstrap_of(object(&s3, &sandbox.code_bucket, key).await);
+        assert_eq!(elf_machine(&binary), 183, "{key} is not an aarch64 binary");
+        let glibc = presto_ha_cli::package::glibc_needed(&binary).expect("glibc versions");
+        assert!(glibc <= presto_ha_cli::package::AL2023_GLIBC, "{glibc:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn package_without_the_packaging_tool_says_how_to_install_it() {
+    presto_ha_test_support::needs!(Emulator);
+    let path = build_path(false);
     let output = presto_ha_with(
         &[
             "package",
             "--bucket",
             "b-k-t",
             "--lambda-architecture",
-            foreign,
+            "x86_64",
         ],
-        &[
-            ("PATH", toolchain.to_str().expect("path")),
-            ("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER", ""),
-            ("CC_aarch64_unknown_linux_gnu", ""),
-            ("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER", ""),
-            ("CC_x86_64_unknown_linux_gnu", ""),
-        ],
+        &[("PATH", &path)],
     )
     .await;
-    assert_fails_saying(&output, "error: this machine cannot build the Lambdas for ");
+    assert_fails_saying(
+        &output,
+        "error: this machine cannot build the Lambdas: cargo-zigbuild is not on PATH; package links with zig, so install both with: pip install cargo-zigbuild",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -619,13 +702,47 @@ async fn stack_output(config: &SdkConfig, name: &str, key: &str) -> String {
 struct Cluster {
     config: SdkConfig,
     name: String,
+    outputs: BTreeMap<String, String>,
     address: RecordAddress,
     members: Vec<Member>,
     presto: Vec<FakePresto>,
 }
 
+/// Where the fake coordinators can be reached from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reachable {
+    /// From this machine, over HTTPS on the client port.
+    FromHere,
+    /// From inside the VPC only: over plain HTTP on the nodes' own port, which the
+    /// watcher and the probe function use. The client port takes connections and
+    /// never answers, as a VPC's private address seen from outside drops them.
+    OnlyInTheVpc,
+}
+
+/// Takes connections on `ip:port` and holds them without a byte in answer.
+async fn black_hole(ip: std::net::Ipv4Addr, port: u16) {
+    let listener = tokio::net::TcpListener::bind((ip, port))
+        .await
+        .expect("bind the black hole");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+}
+
 impl Cluster {
     async fn new(name: &str, behaviours: &[Behaviour], impostor: Option<usize>) -> Self {
+        Self::reachable(name, behaviours, impostor, Reachable::FromHere).await
+    }
+
+    async fn reachable(
+        name: &str,
+        behaviours: &[Behaviour],
+        impostor: Option<usize>,
+        reachable: Reachable,
+    ) -> Self {
         let config = config().await;
         let sandbox = Sandbox::create(&config, name).await.expect("sandbox");
         let (template, _) = without_custom_resources(&generate(&[]));
@@ -659,6 +776,11 @@ impl Cluster {
             } else {
                 RECORD
             };
+            if reachable == Reachable::OnlyInTheVpc {
+                black_hole(*ip, PORT).await;
+                presto.push(FakePresto::start(*ip, PORT + 1, *behaviour).await);
+                continue;
+            }
             let identity = authority.issue(name);
             let login = ("admin", ADMIN_PASSWORD);
             presto.push(FakePresto::start_https(*ip, PORT, *behaviour, identity, login).await);
@@ -674,10 +796,30 @@ impl Cluster {
         Self {
             config,
             name: sandbox.name,
+            outputs: stack.outputs,
             address,
             members,
             presto,
         }
+    }
+
+    /// The stack's probe function, run by the watcher's binary and served through a
+    /// stand-in of Lambda's Invoke API.
+    async fn probe_function(&self) -> InvokeEndpoint {
+        let name = &self.outputs[outputs::PROBE_FUNCTION_NAME];
+        let environment = [
+            (probe_function::ONLY_PROBES, "true".to_owned()),
+            (
+                watcher_env::COORDINATOR_GROUP,
+                self.outputs[outputs::COORDINATOR_GROUP_NAME].clone(),
+            ),
+            (watcher_env::PRESTO_PORT, (PORT + 1).to_string()),
+            (watcher_env::PROBE_TIMEOUT_SECONDS, "2".to_owned()),
+        ];
+        let binary = workspace_binary("presto-ha-watcher");
+        let process =
+            LambdaProcess::start(&binary, &format!("{}-probe", self.name), &environment).await;
+        InvokeEndpoint::start(name, process).await
     }
 
     async fn record(&self) -> Option<String> {
@@ -882,6 +1024,130 @@ async fn status_shows_the_record_every_coordinator_and_the_last_failover() {
         ]
     );
     assert_eq!(report["not_read"], serde_json::json!([]));
+}
+
+/// From outside the VPC no coordinator answers the command's own probes; `status` and
+/// `switchover` then ask the stack's probe function (the watcher's binary, inside
+/// the VPC), say so, and decide exactly as from inside.
+#[tokio::test(flavor = "multi_thread")]
+async fn outside_the_vpc_status_and_switchover_ask_the_probe_function() {
+    presto_ha_test_support::needs!(Emulator);
+    let cluster = Cluster::reachable(
+        "outside",
+        &[Behaviour::Healthy, Behaviour::Failing, Behaviour::Healthy],
+        None,
+        Reachable::OnlyInTheVpc,
+    )
+    .await;
+    let function = cluster.probe_function().await;
+    let name = cluster.outputs[outputs::PROBE_FUNCTION_NAME].clone();
+    let lambda = [("AWS_ENDPOINT_URL_LAMBDA", function.url.as_str())];
+    let status = |more: &'static [&'static str]| {
+        let mut args = vec!["status", "--stack-name", cluster.name.as_str()];
+        args.extend_from_slice(more);
+        async move { presto_ha_with(&args, &lambda).await }
+    };
+
+    let table = status(&[]).await;
+    assert!(table.status.success(), "{}", describe(&table));
+    let printed = text(&table.stdout);
+    assert!(
+        printed.contains(&format!(
+            "Probed:      by probe function {name} inside the VPC, as the watcher probes"
+        )),
+        "{printed}"
+    );
+    let health = |member: usize| {
+        printed
+            .lines()
+            .find(|l| l.starts_with(cluster.id(member)))
+            .unwrap_or_else(|| panic!("no row for {}:\n{printed}", cluster.id(member)))
+            .split_whitespace()
+            .skip(6)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(
+        [health(0), health(1), health(2)],
+        ["healthy", "HTTP 500", "healthy"],
+        "{printed}"
+    );
+    assert!(
+        printed.contains(&format!("Standbys:    {}", cluster.id(2))),
+        "{printed}"
+    );
+    assert_eq!(function.invocations(), 1);
+
+    // Asked to probe from here only, it reports what this machine sees.
+    let here = status(&["--probe-from", "here", "--json"]).await;
+    assert!(here.status.success(), "{}", describe(&here));
+    let report: Value = serde_json::from_slice(&here.stdout).expect("JSON");
+    assert_eq!(report["probed_from"], "from this machine");
+    assert_eq!(report["healthy_standbys"], serde_json::json!([]));
+    for coordinator in report["coordinators"].as_array().expect("coordinators") {
+        assert_eq!(coordinator["health"], "timed out", "{coordinator}");
+    }
+    assert_eq!(function.invocations(), 1);
+
+    // A function that cannot be asked is reported, with what this machine saw.
+    let unasked = presto_ha_with(
+        &["status", "--stack-name", &cluster.name, "--json"],
+        &[("AWS_ENDPOINT_URL_LAMBDA", "http://127.0.0.1:1")],
+    )
+    .await;
+    assert!(unasked.status.success(), "{}", describe(&unasked));
+    let report: Value = serde_json::from_slice(&unasked.stdout).expect("JSON");
+    let path = report["probed_from"].as_str().expect("a path");
+    assert!(
+        path.starts_with(&format!(
+            "from this machine, which reached no coordinator; asking probe function {name} failed: "
+        )) && path.contains("Invoke"),
+        "{path}"
+    );
+
+    // The same refusals as from inside: the failing standby is not healthy.
+    let refused = presto_ha_with(
+        &[
+            "switchover",
+            "--stack-name",
+            &cluster.name,
+            "--to",
+            cluster.id(1),
+        ],
+        &lambda,
+    )
+    .await;
+    assert_fails_saying(
+        &refused,
+        &format!(
+            "refusing to switch: {} is not healthy (probe of {}:{PORT}: HTTP 500)",
+            cluster.id(1),
+            cluster.ip(1)
+        ),
+    );
+    assert_eq!(cluster.record().await, Some(cluster.ip(0)));
+
+    let switched = presto_ha_with(&["switchover", "--stack-name", &cluster.name], &lambda).await;
+    assert!(switched.status.success(), "{}", describe(&switched));
+    let printed = text(&switched.stdout);
+    assert!(
+        printed.starts_with(&format!(
+            "probed the coordinators by probe function {name} inside the VPC"
+        )),
+        "{printed}"
+    );
+    assert!(
+        printed.contains(&format!(
+            "switched {RECORD} from {} ({}) to {} ({})",
+            cluster.ip(0),
+            cluster.id(0),
+            cluster.ip(2),
+            cluster.id(2)
+        )),
+        "{printed}"
+    );
+    assert_eq!(cluster.record().await, Some(cluster.ip(2)));
+    assert_eq!(function.invocations(), 3);
 }
 
 /// `presto-ha ssh --stack-name <name> --dry-run` with `more`.

@@ -149,6 +149,29 @@ pub mod outputs {
     pub const ALARM_TOPIC: &str = "AlarmTopicArn";
     /// The stack's CloudWatch dashboard in the console.
     pub const DASHBOARD_URL: &str = "DashboardURL";
+    /// The probe function, which `status` and `switchover` ask from outside the VPC.
+    pub const PROBE_FUNCTION_NAME: &str = "ProbeFunctionName";
+}
+
+/// The probe function: the watcher's code deployed a second time, inside the VPC and
+/// without the watcher's limit of one run at a time, so that `status` and
+/// `switchover` run outside the VPC can learn the coordinators' health. It reads the
+/// coordinator group and probes its serving members as the watcher does; it changes
+/// nothing.
+///
+/// Its one request is `{"action": "probe"}`; its answer is
+/// `{"group": G, "port": P, "probed": [{"instance_id", "ip", "health"}, ...]}`, with
+/// `health` as the watcher names it (`"healthy"`, `"starting"`, `{"down": "timed_out"}`,
+/// `{"down": {"status": 500}}`, ...).
+pub mod probe_function {
+    /// The environment variable (set to `true`) that makes the watcher's binary answer
+    /// probe requests instead of watching. It also reads the watcher's
+    /// `COORDINATOR_GROUP`, `PRESTO_PORT` and `PROBE_TIMEOUT_SECONDS`.
+    pub const ONLY_PROBES: &str = "ONLY_PROBES";
+    /// The request's one field.
+    pub const ACTION: &str = "action";
+    /// Its one value: probe every serving member of the group.
+    pub const PROBE: &str = "probe";
 }
 
 /// The metrics the watcher emits in CloudWatch's embedded metric format (its log

@@ -12,12 +12,13 @@ use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error_chain;
 
-/// What one probe found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What one probe found. Its serde form is the probe function's answer's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Health {
     /// Presto answered as a coordinator that has finished starting.
     Healthy,
@@ -37,7 +38,8 @@ impl Health {
 }
 
 /// Why a probe got no usable answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ProbeFailure {
     /// No answer within the timeout: a hung process (a long GC) or a silent network.
     TimedOut,
@@ -65,6 +67,29 @@ impl fmt::Display for Health {
             Self::Down(ProbeFailure::BadBody(why)) => write!(f, "bad /v1/info body ({why})"),
         }
     }
+}
+
+/// What the probe function answers: the serving members of `group` it probed on
+/// `port`, and what each probe found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeReport {
+    /// The coordinator group.
+    pub group: String,
+    /// The port probed.
+    pub port: u16,
+    /// One entry per serving member.
+    pub probed: Vec<MemberHealth>,
+}
+
+/// One member in a [`ProbeReport`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberHealth {
+    /// The instance, as EC2 names it.
+    pub instance_id: String,
+    /// The IP probed.
+    pub ip: Ipv4Addr,
+    /// What the probe found.
+    pub health: Health,
 }
 
 /// Probes one coordinator.

@@ -8,8 +8,8 @@ use serde_json::{Map, Value, json};
 
 use presto_ha_contract::{
     RECORD_TTL_SECONDS, WATCHER_TIMEOUT_SECONDS, alarms, custom_resource_env, dns_resource,
-    image_resource, limits, metrics, notes, outputs, parameters as param, tls_resource, users,
-    watcher_env,
+    image_resource, limits, metrics, notes, outputs, parameters as param, probe_function,
+    tls_resource, users, watcher_env,
 };
 
 use crate::node::{self, Role};
@@ -33,6 +33,8 @@ pub mod ids {
     pub const CUSTOM_RESOURCE_FUNCTION: &str = "CoordinatorDnsFunction";
     /// The watcher Lambda.
     pub const WATCHER_FUNCTION: &str = "WatcherFunction";
+    /// The watcher's code again, answering probe requests for the command line.
+    pub const PROBE_FUNCTION: &str = "ProbeFunction";
     /// The custom resource's permissions on the coordinator group and the watcher. A
     /// policy of its own: in the function's role they would make a cycle (the group's
     /// launch template needs the pinned image, which that function serves, and the
@@ -961,6 +963,17 @@ fn nodes() -> Vec<(&'static str, Value)> {
 /// Statements both Lambdas need: read the coordinators; read the stack's zone and
 /// change in it only the coordinator record and its notes, of the types and by the
 /// actions `actions` (what the Lambda's code sends).
+/// Listing the coordinator group's members and their addresses.
+fn read_coordinators_statement() -> Value {
+    json!({
+        "Sid": "ReadCoordinators",
+        "Effect": "Allow",
+        // These describe calls support no resource-level scoping.
+        "Action": ["autoscaling:DescribeAutoScalingGroups", "ec2:DescribeInstances"],
+        "Resource": "*",
+    })
+}
+
 fn coordinator_dns_statements(actions: &[&str]) -> Vec<Value> {
     let record = record_fqdn();
     let names: Vec<Value> = [
@@ -974,13 +987,7 @@ fn coordinator_dns_statements(actions: &[&str]) -> Vec<Value> {
     .collect();
     let zone = sub("arn:${AWS::Partition}:route53:::hostedzone/${HostedZone}");
     vec![
-        json!({
-            "Sid": "ReadCoordinators",
-            "Effect": "Allow",
-            // These describe calls support no resource-level scoping.
-            "Action": ["autoscaling:DescribeAutoScalingGroups", "ec2:DescribeInstances"],
-            "Resource": "*",
-        }),
+        read_coordinators_statement(),
         json!({
             "Sid": "ReadTheZone",
             "Effect": "Allow",
@@ -1145,6 +1152,14 @@ const LAMBDA_SKIPS: [(&str, &str); 2] = [
     ),
 ];
 
+/// How many runs of a function may overlap.
+enum Concurrency {
+    /// At most this many, reserved from the account's capacity.
+    Reserved(u32),
+    /// As many as the account allows, for the reason given.
+    Unreserved(&'static str),
+}
+
 fn function(
     architecture: LambdaArchitecture,
     description: &str,
@@ -1152,13 +1167,13 @@ fn function(
     role: &str,
     log_group: &str,
     timeout: u32,
-    reserved_concurrency: Option<u32>,
+    concurrency: Concurrency,
 ) -> Value {
     let mut skips = LAMBDA_SKIPS.to_vec();
     let mut guard = vec![("LAMBDA_DLQ_CHECK", ON_FAILURE_DESTINATION)];
-    if reserved_concurrency.is_none() {
-        skips.push(("CKV_AWS_115", UNRESERVED));
-        guard.push(("LAMBDA_CONCURRENCY_CHECK", UNRESERVED));
+    if let Concurrency::Unreserved(why) = concurrency {
+        skips.push(("CKV_AWS_115", why));
+        guard.push(("LAMBDA_CONCURRENCY_CHECK", why));
     }
     let mut function = json!({
         "Type": "AWS::Lambda::Function",
@@ -1179,7 +1194,7 @@ fn function(
             "LoggingConfig": { "LogGroup": r#ref(log_group), "LogFormat": "JSON" },
         },
     });
-    if let Some(reserved) = reserved_concurrency {
+    if let Concurrency::Reserved(reserved) = concurrency {
         function["Properties"]["ReservedConcurrentExecutions"] = reserved.into();
     }
     function
@@ -1192,6 +1207,12 @@ const DASHBOARD: &str = "Dashboard";
 
 /// Why the custom resource reserves no concurrency.
 const UNRESERVED: &str = "Runs only during stack operations; reserving concurrency for it would take capacity from the account for nothing.";
+
+/// Why the probe function reserves no concurrency.
+const PROBES_UNRESERVED: &str = "Runs only when an operator asks; a reserved limit would throttle two operators at once, and reserving capacity for it would take it from the account for nothing.";
+
+/// Seconds the probe function may take: reading the group and one probe.
+const PROBE_FUNCTION_TIMEOUT_SECONDS: u32 = 30;
 
 /// Why the queue of failed invocations has no KMS key.
 const SQS_MANAGED_KEYS: &str = "Encrypted with SQS-managed keys (SqsManagedSseEnabled), which need no key policy for Lambda to send; the messages hold events, no secrets.";
@@ -1280,7 +1301,7 @@ fn lambdas(architecture: LambdaArchitecture) -> Vec<(&'static str, Value)> {
         "WatcherLogGroup",
         WATCHER_TIMEOUT_SECONDS,
         // One watcher at a time; compare-and-swap keeps two safe anyway.
-        Some(1),
+        Concurrency::Reserved(1),
     );
     watcher["Properties"]["Environment"] = json!({ "Variables": watcher_environment });
     let watcher_arn = get_att(ids::WATCHER_FUNCTION, "Arn");
@@ -1317,8 +1338,23 @@ fn lambdas(architecture: LambdaArchitecture) -> Vec<(&'static str, Value)> {
         "CoordinatorDnsRole",
         "CoordinatorDnsLogGroup",
         CUSTOM_RESOURCE_TIMEOUT_SECONDS,
-        None,
+        Concurrency::Unreserved(UNRESERVED),
     );
+    let mut probe = function(
+        architecture,
+        "Probes the Presto coordinators from inside the VPC for presto-ha status and switchover run outside it; changes nothing.",
+        param::WATCHER_CODE_KEY,
+        "ProbeRole",
+        "ProbeLogGroup",
+        PROBE_FUNCTION_TIMEOUT_SECONDS,
+        Concurrency::Unreserved(PROBES_UNRESERVED),
+    );
+    probe["Properties"]["Environment"] = json!({ "Variables": {
+        probe_function::ONLY_PROBES: "true",
+        watcher_env::COORDINATOR_GROUP: r#ref(ids::COORDINATOR_GROUP),
+        watcher_env::PRESTO_PORT: r#ref(param::PRESTO_HTTP_PORT),
+        watcher_env::PROBE_TIMEOUT_SECONDS: r#ref(param::PROBE_TIMEOUT_SECONDS),
+    } });
     // Whom it answers: events of this stack only, answered on AWS's own hosts.
     custom_resource["Properties"]["Environment"] = json!({ "Variables": {
         custom_resource_env::STACK_ID: r#ref("AWS::StackId"),
@@ -1372,6 +1408,22 @@ fn lambdas(architecture: LambdaArchitecture) -> Vec<(&'static str, Value)> {
         ),
         ("WatcherLogGroup", log_group()),
         (ids::WATCHER_FUNCTION, watcher),
+        (
+            "ProbeRole",
+            lambda_role(
+                "Coordinator probe for the command line: read the coordinator group, probe its members.",
+                "ProbeLogGroup",
+                vec![read_coordinators_statement()],
+            ),
+        ),
+        ("ProbeLogGroup", log_group()),
+        (ids::PROBE_FUNCTION, probe),
+        // Its callers wait for the answer; an asynchronous request has no one to
+        // answer, so it is not retried.
+        (
+            "ProbeInvokeConfig",
+            invoke_config(ids::PROBE_FUNCTION, Some((0, 60))),
+        ),
         // A watcher event older than a minute has been overtaken by the next
         // scheduled run; retrying it would only queue stale work.
         (
@@ -1866,6 +1918,7 @@ fn outputs() -> Value {
         outputs::COORDINATOR_GROUP_NAME: output("Auto Scaling group of the coordinators (active and standbys).", r#ref(ids::COORDINATOR_GROUP)),
         outputs::WORKER_GROUP_NAME: output("Auto Scaling group of the workers.", r#ref(ids::WORKER_GROUP)),
         outputs::WATCHER_FUNCTION_NAME: output("The watcher Lambda; its logs record every failover.", r#ref(ids::WATCHER_FUNCTION)),
+        outputs::PROBE_FUNCTION_NAME: output("The probe function, which presto-ha status and switchover invoke from outside the VPC (needs lambda:InvokeFunction on it).", r#ref(ids::PROBE_FUNCTION)),
         outputs::ALARM_TOPIC: output("The SNS topic every alarm notifies: subscribe more addresses or endpoints to it.", r#ref(ALARM_TOPIC)),
         outputs::DASHBOARD_URL: output(
             "The stack's CloudWatch dashboard: failovers, standbys, the watcher, the nodes' CPU.",
@@ -2117,7 +2170,7 @@ mod tests {
                 ..StackSettings::default()
             });
             let functions: Vec<_> = resources_of_type(&t, "AWS::Lambda::Function").collect();
-            assert_eq!(functions.len(), 2);
+            assert_eq!(functions.len(), 3);
             for (id, function) in functions {
                 assert_eq!(
                     function["Properties"]["Architectures"],

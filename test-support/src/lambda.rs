@@ -220,3 +220,89 @@ async fn init_error(body: Bytes) -> StatusCode {
     );
     StatusCode::ACCEPTED
 }
+
+/// Lambda's `Invoke` API on loopback in front of one [`LambdaProcess`], as a client
+/// outside the VPC reaches a function inside it: point the SDK's
+/// `AWS_ENDPOINT_URL_LAMBDA` at [`url`](Self::url). Another function's name gets the
+/// `ResourceNotFoundException` Lambda answers with.
+pub struct InvokeEndpoint {
+    /// The endpoint's URL.
+    pub url: String,
+    invocations: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+#[derive(Clone)]
+struct Invoke {
+    function: String,
+    process: Arc<Mutex<LambdaProcess>>,
+    invocations: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl InvokeEndpoint {
+    /// Serves function `function`, run by `process`.
+    pub async fn start(function: &str, process: LambdaProcess) -> Self {
+        let invocations = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let state = Invoke {
+            function: function.to_owned(),
+            process: Arc::new(Mutex::new(process)),
+            invocations: invocations.clone(),
+        };
+        let router = Router::new()
+            .route("/2015-03-31/functions/{name}/invocations", post(invoke))
+            .with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the Invoke API");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Self { url, invocations }
+    }
+
+    /// How many invocations it has served.
+    pub fn invocations(&self) -> usize {
+        self.invocations.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+async fn invoke(
+    State(state): State<Invoke>,
+    UrlPath(name): UrlPath<String>,
+    payload: Bytes,
+) -> impl IntoResponse {
+    let mut headers = HeaderMap::new();
+    if name != state.function {
+        headers.insert(
+            "X-Amzn-ErrorType",
+            HeaderValue::from_static("ResourceNotFoundException"),
+        );
+        let body = serde_json::json!({
+            "Type": "User",
+            "message": format!("Function not found: {name}"),
+        });
+        return (StatusCode::NOT_FOUND, headers, body.to_string());
+    }
+    state
+        .invocations
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let invocation = state
+        .process
+        .lock()
+        .await
+        .invoke_raw(payload.to_vec(), Duration::from_secs(30))
+        .await;
+    headers.insert(
+        "X-Amz-Executed-Version",
+        HeaderValue::from_static("$LATEST"),
+    );
+    let body = match invocation {
+        Invocation::Response(body) => body,
+        Invocation::Error(body) => {
+            headers.insert(
+                "X-Amz-Function-Error",
+                HeaderValue::from_static("Unhandled"),
+            );
+            body
+        }
+    };
+    (StatusCode::OK, headers, body.to_string())
+}

@@ -134,6 +134,16 @@ fn each_rule_fails_on_a_template_broken_on_purpose() {
                 .expect("variables")
                 .remove("STACK_ID");
         }),
+        ("PRESTO_HA_PROBE_FUNCTION_READS_ONLY", |t| {
+            t["Resources"]["ProbeRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+                .as_array_mut()
+                .expect("statements")
+                .push(json!({
+                    "Effect": "Allow",
+                    "Action": "autoscaling:TerminateInstanceInAutoScalingGroup",
+                    "Resource": "*",
+                }));
+        }),
         ("PRESTO_HA_TLS_ON", |t| {
             t["Resources"]["CoordinatorSecurityGroup"]["Properties"]["SecurityGroupIngress"][0]["FromPort"] =
                 json!({ "Ref": "PrestoHttpPort" });

@@ -7,5 +7,6 @@
 #![warn(missing_docs)]
 
 pub mod decide;
+pub mod probes;
 pub mod settings;
 pub mod watch;

@@ -1,5 +1,6 @@
 //! The watcher Lambda binary: each invocation (every minute, and at once on an
-//! instance state change) watches the coordinators for about a minute.
+//! instance state change) watches the coordinators for about a minute. Deployed as
+//! the probe function (`ONLY_PROBES=true`), it answers probe requests instead.
 
 use std::time::{Duration, SystemTime};
 
@@ -7,6 +8,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use presto_ha_coordinators::aws::{AwsClients, load_config};
 use presto_ha_coordinators::notes::Route53Note;
 use presto_ha_coordinators::probe::HttpProbe;
+use presto_ha_watcher::probes::{self, ProbeSettings};
 use presto_ha_watcher::settings::Settings;
 use presto_ha_watcher::watch::{AsgFence, Services, watch};
 use serde_json::Value;
@@ -21,7 +23,11 @@ const DEADLINE_RESERVE: Duration = Duration::from_secs(5);
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let settings = Settings::from_vars(|name| std::env::var(name).ok())?;
+    let var = |name: &str| std::env::var(name).ok();
+    if let Some(settings) = ProbeSettings::from_vars(var)? {
+        return answer_probes(settings).await;
+    }
+    let settings = Settings::from_vars(var)?;
     let aws = AwsClients::new(&load_config().await);
     let services = Services {
         coordinators: aws.coordinators(),
@@ -52,6 +58,21 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             let mut memory = memory.lock().await;
             watch(services, settings, &mut memory, until).await;
             Ok::<(), lambda_runtime::Error>(())
+        }
+    }))
+    .await
+}
+
+/// The probe function: each invocation probes the group's serving members once.
+async fn answer_probes(settings: ProbeSettings) -> Result<(), lambda_runtime::Error> {
+    let coordinators = AwsClients::new(&load_config().await).coordinators();
+    let probe = HttpProbe::new()?;
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+        let (settings, coordinators, probe) = (&settings, &coordinators, &probe);
+        async move {
+            let report = probes::answer(&event.payload, settings, coordinators, probe).await?;
+            tracing::info!(probed = report.probed.len(), "probed");
+            Ok::<_, lambda_runtime::Error>(report)
         }
     }))
     .await

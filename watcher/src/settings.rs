@@ -83,8 +83,15 @@ impl Settings {
     }
 }
 
+impl SettingsError {
+    /// Variable `name` is unusable because of `problem`.
+    pub(crate) fn new(name: &'static str, problem: String) -> Self {
+        Self { name, problem }
+    }
+}
+
 /// A variable that must be set and not empty.
-fn required(
+pub(crate) fn required(
     var: &impl Fn(&str) -> Option<String>,
     name: &'static str,
 ) -> Result<String, SettingsError> {
@@ -95,7 +102,7 @@ fn required(
 }
 
 /// A variable holding a whole number within `range`.
-fn whole_number<T>(
+pub(crate) fn whole_number<T>(
     var: &impl Fn(&str) -> Option<String>,
     name: &'static str,
     range: RangeInclusive<T>,

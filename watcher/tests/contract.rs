@@ -6,9 +6,11 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
+use presto_ha_contract::probe_function;
 use presto_ha_generator::settings::StackSettings;
 use presto_ha_generator::template::{self, ids};
 use presto_ha_test_support::templates::resolve;
+use presto_ha_watcher::probes::ProbeSettings;
 use presto_ha_watcher::settings::Settings;
 
 #[test]
@@ -45,4 +47,64 @@ fn the_watcher_reads_exactly_the_environment_the_template_gives_it() {
         settings.address.name.to_string(),
         "coordinator.presto.internal"
     );
+}
+
+#[test]
+fn the_probe_function_reads_exactly_the_environment_the_template_gives_it() {
+    let template = template::build(&StackSettings::default());
+    let given: BTreeMap<String, String> = template["Resources"][ids::PROBE_FUNCTION]["Properties"]
+        ["Environment"]["Variables"]
+        .as_object()
+        .expect("the probe function has environment variables")
+        .iter()
+        .map(|(name, value)| (name.clone(), resolve(&template, value)))
+        .collect();
+    let read = RefCell::new(Vec::new());
+    let settings = ProbeSettings::from_vars(|name| {
+        read.borrow_mut().push(name.to_owned());
+        given.get(name).cloned()
+    })
+    .unwrap_or_else(|e| panic!("the template's environment is refused: {e}; given {given:?}"))
+    .expect("the template makes it answer probes");
+    let mut read = read.into_inner();
+    read.sort();
+    read.dedup();
+    assert_eq!(
+        read,
+        given.keys().cloned().collect::<Vec<_>>(),
+        "read by the probe function vs set by the template"
+    );
+    let defaults = StackSettings::default();
+    assert_eq!(settings.port, defaults.presto_port);
+    assert_eq!(
+        settings.timeout.as_secs(),
+        u64::from(defaults.probe_timeout_seconds)
+    );
+    // The same code, the same network, without the watcher's limit of one run.
+    let function = |id: &str| &template["Resources"][id]["Properties"];
+    let (probe, watcher) = (
+        function(ids::PROBE_FUNCTION),
+        function(ids::WATCHER_FUNCTION),
+    );
+    assert_eq!(probe["Code"], watcher["Code"]);
+    assert_eq!(probe["VpcConfig"], watcher["VpcConfig"]);
+    assert!(probe.get("ReservedConcurrentExecutions").is_none());
+    // The watcher does not answer probes.
+    assert_eq!(
+        watcher["Environment"]["Variables"].get(probe_function::ONLY_PROBES),
+        None
+    );
+}
+
+#[test]
+fn the_probe_function_refuses_a_mode_it_does_not_know() {
+    let error = ProbeSettings::from_vars(|name| {
+        (name == probe_function::ONLY_PROBES).then(|| "yes".to_owned())
+    })
+    .expect_err("refused");
+    assert_eq!(
+        error.to_string(),
+        "environment variable ONLY_PROBES: must be true when set, not \"yes\""
+    );
+    assert_eq!(ProbeSettings::from_vars(|_| None), Ok(None));
 }
