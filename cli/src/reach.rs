@@ -290,21 +290,10 @@ impl QueryLoad for Reach {
 
 #[cfg(test)]
 mod tests {
-    use presto_ha_coordinators::group::{InstanceId, InstanceState};
+    use presto_ha_coordinators::fakes::member;
     use presto_ha_coordinators::probe::MemberHealth;
 
     use super::*;
-
-    fn member(n: u8, in_service: bool) -> Coordinator {
-        Coordinator {
-            instance_id: InstanceId::new(format!("i-{n}")),
-            private_ip: Some(Ipv4Addr::new(10, 0, 0, n)),
-            in_service,
-            state: InstanceState::Running,
-            launch_time: None,
-            protected: false,
-        }
-    }
 
     fn probed(member: &Coordinator, health: Health) -> Probed {
         Probed {

@@ -224,6 +224,19 @@ fn note_key(at: &RecordAddress, note: Note) -> String {
     format!("{}/{}", at.zone, note.name(at))
 }
 
+/// Member `n` of a test group: instance `i-n` at 10.0.0.n, running, in service or not,
+/// unprotected, launched at no known time.
+pub fn member(n: u8, in_service: bool) -> Coordinator {
+    Coordinator {
+        instance_id: InstanceId::new(format!("i-{n}")),
+        private_ip: Some(Ipv4Addr::new(10, 0, 0, n)),
+        in_service,
+        state: crate::group::InstanceState::Running,
+        launch_time: None,
+        protected: false,
+    }
+}
+
 /// Auto Scaling groups in memory.
 #[derive(Debug, Default)]
 pub struct FakeGroups {

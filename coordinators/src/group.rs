@@ -432,12 +432,8 @@ mod tests {
 
     fn member(n: u8, in_service: bool, protected: bool) -> Coordinator {
         Coordinator {
-            instance_id: InstanceId::new(format!("i-{n}")),
-            private_ip: Some(Ipv4Addr::new(10, 0, 0, n)),
-            in_service,
-            state: InstanceState::Running,
-            launch_time: None,
             protected,
+            ..crate::fakes::member(n, in_service)
         }
     }
 

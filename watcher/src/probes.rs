@@ -110,8 +110,7 @@ pub async fn answer(
 mod tests {
     use std::net::Ipv4Addr;
 
-    use presto_ha_coordinators::fakes::{FakeGroups, FakeProbe};
-    use presto_ha_coordinators::group::{Coordinator, InstanceId, InstanceState};
+    use presto_ha_coordinators::fakes::{FakeGroups, FakeProbe, member};
     use presto_ha_coordinators::probe::{Health, ProbeFailure};
     use serde_json::json;
 
@@ -122,17 +121,6 @@ mod tests {
             group: "g".into(),
             port: 8080,
             timeout: Duration::from_secs(1),
-        }
-    }
-
-    fn member(n: u8, in_service: bool) -> Coordinator {
-        Coordinator {
-            instance_id: InstanceId::new(format!("i-{n}")),
-            private_ip: Some(Ipv4Addr::new(10, 0, 0, n)),
-            in_service,
-            state: InstanceState::Running,
-            launch_time: None,
-            protected: false,
         }
     }
 

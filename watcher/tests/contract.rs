@@ -1,6 +1,6 @@
-//! The watcher reads exactly the environment the template gives it: every variable the
-//! template sets is one the watcher reads, and every one the watcher reads is set, with
-//! values it accepts. A name spelled differently on either side fails here, long
+//! The watcher and the probe function read exactly the environment the template gives
+//! them: every variable the template sets is one they read, and every one they read is
+//! set, with values they accept. A name spelled differently on either side fails here, long
 //! before an end-to-end run would.
 
 use std::cell::RefCell;
@@ -13,30 +13,46 @@ use presto_ha_test_support::templates::resolve;
 use presto_ha_watcher::probes::ProbeSettings;
 use presto_ha_watcher::settings::Settings;
 
+/// The environment the template gives function `id`, resolved as CloudFormation
+/// would, and what `read` makes of it; fails unless `read` asks for exactly the
+/// variables given and accepts their values.
+fn read_exactly<T, E: std::fmt::Display>(
+    template: &serde_json::Value,
+    id: &str,
+    read: impl FnOnce(&dyn Fn(&str) -> Option<String>) -> Result<T, E>,
+) -> T {
+    let given: BTreeMap<String, String> =
+        template["Resources"][id]["Properties"]["Environment"]["Variables"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{id} has no environment variables"))
+            .iter()
+            .map(|(name, value)| (name.clone(), resolve(template, value)))
+            .collect();
+    let asked = RefCell::new(Vec::new());
+    let settings = read(&|name| {
+        asked.borrow_mut().push(name.to_owned());
+        given.get(name).cloned()
+    })
+    .unwrap_or_else(|e| {
+        panic!("{id}: the template's environment is refused: {e}; given {given:?}")
+    });
+    let mut asked = asked.into_inner();
+    asked.sort();
+    asked.dedup();
+    assert_eq!(
+        asked,
+        given.keys().cloned().collect::<Vec<_>>(),
+        "{id}: read vs set by the template"
+    );
+    settings
+}
+
 #[test]
 fn the_watcher_reads_exactly_the_environment_the_template_gives_it() {
     let template = template::build(&StackSettings::default());
-    let given: BTreeMap<String, String> =
-        template["Resources"][ids::WATCHER_FUNCTION]["Properties"]["Environment"]["Variables"]
-            .as_object()
-            .expect("the watcher has environment variables")
-            .iter()
-            .map(|(name, value)| (name.clone(), resolve(&template, value)))
-            .collect();
-    let read = RefCell::new(Vec::new());
-    let settings = Settings::from_vars(|name| {
-        read.borrow_mut().push(name.to_owned());
-        given.get(name).cloned()
-    })
-    .unwrap_or_else(|e| panic!("the template's environment is refused: {e}; given {given:?}"));
-    let mut read = read.into_inner();
-    read.sort();
-    read.dedup();
-    assert_eq!(
-        read,
-        given.keys().cloned().collect::<Vec<_>>(),
-        "read by the watcher vs set by the template"
-    );
+    let settings = read_exactly(&template, ids::WATCHER_FUNCTION, |var| {
+        Settings::from_vars(var)
+    });
     let defaults = StackSettings::default();
     assert_eq!(settings.port, defaults.presto_port);
     assert_eq!(
@@ -52,28 +68,10 @@ fn the_watcher_reads_exactly_the_environment_the_template_gives_it() {
 #[test]
 fn the_probe_function_reads_exactly_the_environment_the_template_gives_it() {
     let template = template::build(&StackSettings::default());
-    let given: BTreeMap<String, String> = template["Resources"][ids::PROBE_FUNCTION]["Properties"]
-        ["Environment"]["Variables"]
-        .as_object()
-        .expect("the probe function has environment variables")
-        .iter()
-        .map(|(name, value)| (name.clone(), resolve(&template, value)))
-        .collect();
-    let read = RefCell::new(Vec::new());
-    let settings = ProbeSettings::from_vars(|name| {
-        read.borrow_mut().push(name.to_owned());
-        given.get(name).cloned()
+    let settings = read_exactly(&template, ids::PROBE_FUNCTION, |var| {
+        ProbeSettings::from_vars(var)
     })
-    .unwrap_or_else(|e| panic!("the template's environment is refused: {e}; given {given:?}"))
     .expect("the template makes it answer probes");
-    let mut read = read.into_inner();
-    read.sort();
-    read.dedup();
-    assert_eq!(
-        read,
-        given.keys().cloned().collect::<Vec<_>>(),
-        "read by the probe function vs set by the template"
-    );
     let defaults = StackSettings::default();
     assert_eq!(settings.port, defaults.presto_port);
     assert_eq!(
