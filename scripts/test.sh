@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs the Python tools the tests need (the AWS emulator moto,
-# cfn-lint, checkov, shellcheck, cfn-guard-rs, parliament) in a virtualenv, starts
-# moto on a loopback port, runs the format and lint checks and every Rust test, then
-# stops moto.
+# cfn-lint, checkov, shellcheck, cfn-guard-rs, parliament, and cargo-zigbuild with zig
+# for the package test) in a virtualenv, starts moto on a loopback port, runs the
+# format and lint checks and every Rust test, then stops moto.
 #
 # Reuses, when present, a cache outside the clone ($PRESTO_HA_CACHE, by default
 # ~/.cache/presto-ha) for the virtualenv and the cargo target folder; works from nothing.
