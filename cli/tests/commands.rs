@@ -285,10 +285,13 @@ async fn package_for_arm64_builds_it_or_names_the_rustup_command() {
     }
     assert!(output.status.success(), "{}", describe(&output));
     let template: Value = serde_json::from_slice(&output.stdout).expect("a JSON template");
-    assert_eq!(
-        template["Parameters"]["LambdaArchitecture"]["Default"],
-        "arm64"
-    );
+    for function in ["WatcherFunction", "CoordinatorDnsFunction", "ProbeFunction"] {
+        assert_eq!(
+            template["Resources"][function]["Properties"]["Architectures"],
+            serde_json::json!(["arm64"]),
+            "{function}"
+        );
+    }
     let s3 = aws_sdk_s3::Client::new(&config);
     for parameter in ["CustomResourceCodeKey", "WatcherCodeKey"] {
         let key = template["Parameters"][parameter]["Default"]
