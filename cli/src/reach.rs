@@ -361,21 +361,7 @@ mod tests {
 
     #[test]
     fn probing_from_the_vpc_needs_the_stack_s_probe_function() {
-        let stack = ClusterStack {
-            name: "old".into(),
-            status: "UPDATE_COMPLETE".into(),
-            record: presto_ha_coordinators::record::RecordAddress {
-                zone: "Z1".parse().expect("zone"),
-                name: "coordinator.presto.internal".parse().expect("name"),
-            },
-            group: "g".into(),
-            workers: "w".into(),
-            port: 8443,
-            tls: None,
-            admin_secret: None,
-            key_name: None,
-            probe_function: None,
-        };
+        let stack = crate::stack::tests::stack();
         let lambda = aws_sdk_lambda::Client::from_conf(
             aws_sdk_lambda::Config::builder()
                 .behavior_version_latest()
@@ -386,7 +372,7 @@ mod tests {
             Reach::new(&stack, here.clone(), lambda.clone(), ProbeFrom::Vpc).expect_err("refused");
         assert_eq!(
             error.to_string(),
-            "stack old has no output ProbeFunctionName: update it to this version's template to probe from the VPC"
+            "stack s has no output ProbeFunctionName: update it to this version's template to probe from the VPC"
         );
         assert!(Reach::new(&stack, here, lambda, ProbeFrom::Auto).is_ok());
     }

@@ -211,7 +211,7 @@ pub async fn cluster(cfn: &Client, name: &str) -> anyhow::Result<ClusterStack> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use presto_ha_contract::parameters;
     use presto_ha_generator::settings::StackSettings;
 
@@ -257,6 +257,24 @@ mod tests {
             .chain([&parameters::HA_COORDINATORS_COUNT])
         {
             assert!(template["Parameters"][parameter].is_object(), "{parameter}");
+        }
+    }
+    /// A stack named `s` with plain HTTP on 8080, for the commands' unit tests.
+    pub(crate) fn stack() -> ClusterStack {
+        ClusterStack {
+            name: "s".into(),
+            status: "CREATE_COMPLETE".into(),
+            record: presto_ha_coordinators::record::RecordAddress {
+                zone: "Z1".parse().expect("zone"),
+                name: "coordinator.presto.internal".parse().expect("name"),
+            },
+            group: "g".into(),
+            workers: "w".into(),
+            port: 8080,
+            tls: None,
+            admin_secret: None,
+            key_name: None,
+            probe_function: None,
         }
     }
 }

@@ -455,23 +455,7 @@ mod tests {
         }
     }
 
-    fn stack() -> ClusterStack {
-        ClusterStack {
-            name: "s".into(),
-            status: "CREATE_COMPLETE".into(),
-            record: presto_ha_coordinators::record::RecordAddress {
-                zone: "Z1".parse().expect("zone"),
-                name: "coordinator.presto.internal".parse().expect("name"),
-            },
-            group: "g".into(),
-            workers: "w".into(),
-            port: 8080,
-            tls: None,
-            admin_secret: None,
-            key_name: None,
-            probe_function: None,
-        }
-    }
+    use crate::stack::tests::stack;
 
     /// Member `n` (instance `i-0000000n`, IP 10.0.0.n), launched `n` minutes in.
     fn member(n: u8, in_service: bool, state: InstanceState) -> Coordinator {
