@@ -32,19 +32,32 @@ fail() {
   if [ -f "$ready" ]; then
     bash "$ready" abandon || true
   fi
+  # A worker has no launch to abandon: it tells its group it is unhealthy, and the
+  # group replaces it.
+  if [ "$ROLE" = worker ] && [ -f "$lifecycle" ]; then
+    replace_self || true
+  fi
   signal 1 "$1"
   exit 1
 }
 ready=/usr/local/sbin/presto-ha-ready
+lifecycle=/usr/local/lib/presto-ha/lifecycle.sh
 trap 'fail "line $LINENO: $BASH_COMMAND exited with $?"' ERR
 
 case "$ROLE" in
   coordinator | worker) ;;
   *) fail "unknown role '$ROLE'" ;;
 esac
+# release_at_least V: whether ENGINE_VERSION is V or later (numeric, part by part).
+release_at_least() {
+  [ "$(printf '%s\n%s\n' "$1" "$ENGINE_VERSION" | sort -V | head -n 1)" = "$1" ]
+}
 case "$ENGINE" in
   presto)
+    # prestodb runs on Java 17 from 0.295; before it, on Java 11 (it fails at start-up
+    # on 17: Guice cannot open java.lang).
     java_package=java-17-amazon-corretto-headless
+    release_at_least 0.295 || java_package=java-11-amazon-corretto-headless
     artifact=com/facebook/presto/presto-server
     ;;
   trino)
@@ -59,6 +72,10 @@ case "$SECURITY" in
 esac
 service=$ENGINE
 user=$ENGINE
+# prestodb's bin/launcher runs launcher.py with `python`, which Amazon Linux 2023
+# does not have: its python3 runs launcher.py itself.
+launcher=/opt/$ENGINE/bin/launcher
+[ "$ENGINE" = trino ] || launcher="/usr/bin/python3 /opt/$ENGINE/bin/launcher.py"
 home=/opt/$ENGINE
 etc=$home/etc
 data_dir=/var/$ENGINE/data
@@ -75,7 +92,6 @@ work=$(mktemp -d /var/tmp/presto-ha-boot.XXXXXX)
 # What the node's own scripts share: the instance's metadata (IMDSv2) and completing
 # one of its group's lifecycle hooks. The boot, the ready script and a worker's drain
 # source it.
-lifecycle=/usr/local/lib/presto-ha/lifecycle.sh
 mkdir -p "${lifecycle%/*}"
 cat >"$lifecycle" <<'LIFECYCLE'
 # metadata PATH: the instance's metadata at PATH.
@@ -98,6 +114,13 @@ complete_hook() {
     return 1
   fi
 }
+# replace_self: marks this instance unhealthy, so that its group replaces it.
+replace_self() {
+  local instance
+  instance=$(metadata instance-id) &&
+    aws autoscaling set-instance-health --region "$REGION" --instance-id "$instance" \
+      --health-status Unhealthy --no-should-respect-grace-period
+}
 LIFECYCLE
 chmod 0644 "$lifecycle"
 . /usr/local/lib/presto-ha/lifecycle.sh
@@ -112,17 +135,22 @@ RECORD_NAME=$RECORD_NAME
 CHAIN=$etc/tls/chain.pem
 LAUNCH_HOOK=$LAUNCH_HOOK
 REGION=$REGION
+SERVICE=$service.service
 EOF
 cat >"$ready" <<'READY'
 set -u
 . /etc/presto-ha/ready.env
 . /usr/local/lib/presto-ha/lifecycle.sh
 serves() {
-  curl -fsS "http://127.0.0.1:$HTTP_PORT/v1/info" \
-    | python3 -c 'import json, sys; sys.exit(json.load(sys.stdin)["starting"])' || return 1
+  curl -fsS "http://127.0.0.1:$HTTP_PORT/v1/info" 2>/dev/null \
+    | python3 -c 'import json, sys; sys.exit(json.load(sys.stdin)["starting"])' 2>/dev/null || return 1
   [ "$ROLE:$SECURITY" = coordinator:tls ] || return 0
-  curl -fsS -o /dev/null --resolve "$RECORD_NAME:$HTTPS_PORT:127.0.0.1" \
-    --cacert "$CHAIN" "https://$RECORD_NAME:$HTTPS_PORT/v1/info"
+  # HTTPS for the record's name with its certificate: Trino answers 200 there,
+  # prestodb 401 (it asks every request on its HTTPS port for a password).
+  local code
+  code=$(curl -s -o /dev/null -w '%{http_code}' --resolve "$RECORD_NAME:$HTTPS_PORT:127.0.0.1" \
+    --cacert "$CHAIN" "https://$RECORD_NAME:$HTTPS_PORT/v1/info") || return 1
+  [ "$code" = 200 ] || [ "$code" = 401 ]
 }
 complete() {
   [ -z "$LAUNCH_HOOK" ] || complete_hook "$LAUNCH_HOOK" "$1" || true
@@ -131,16 +159,29 @@ if [ "${1:-}" = abandon ]; then
   complete ABANDON
   exit 0
 fi
+# Gives up on the engine with REASON: in the system log and, as the last line, on
+# stderr (the boot's reason to CloudFormation); the launch is abandoned.
+give_up() {
+  logger -t presto-ha "$1"
+  echo "$1" >&2
+  complete ABANDON
+  exit 1
+}
 for _ in $(seq 1 180); do
   if serves; then
     complete CONTINUE
     exit 0
   fi
+  # An engine that exited at start-up (an unknown property, the wrong Java) never
+  # serves, however often its unit restarts it: say the engine's own error line.
+  restarts=$(systemctl show -p NRestarts --value "$SERVICE" 2>/dev/null || true)
+  if [ "${restarts:-0}" -gt 0 ]; then
+    error=$(journalctl -u "$SERVICE" -o cat --no-pager 2>/dev/null | grep -m 1 -E '(^|[[:space:]])ERROR([[:space:]]|:)|Error: ' | cut -c 1-400)
+    give_up "$SERVICE exited at start-up: ${error:-see journalctl -u $SERVICE}"
+  fi
   sleep 5
 done
-logger -t presto-ha "the engine did not serve within 15 minutes"
-complete ABANDON
-exit 1
+give_up "the engine did not serve within 15 minutes"
 READY
 chmod 0755 "$ready"
 
@@ -204,15 +245,16 @@ install -m 0640 -g "$user" /dev/null "$etc/config.properties"
   fi
   echo "http-server.http.port=$HTTP_PORT"
   read -ra hosts <<<"$ANNOUNCE_HOSTS"
-  if [ "$ENGINE" = trino ]; then
-    # Trino announces to every URI given: the record and each coordinator's member
-    # record, so a standby knows the workers before it takes over.
+  if [ "$ENGINE" = trino ] && release_at_least 477; then
+    # Trino (from 477) announces to every URI given: the record and each
+    # coordinator's member record, so a standby knows the workers before it takes
+    # over. Earlier releases refuse a list ("URI does not have a host").
     uris=
     for host in "${hosts[@]}"; do
       uris="${uris:+$uris,}http://$host:$HTTP_PORT"
     done
   else
-    # prestodb's discovery client takes one URI: the record.
+    # prestodb's discovery client, and Trino's before 477, take one URI: the record.
     uris="http://${hosts[0]}:$HTTP_PORT"
   fi
   echo "discovery.uri=$uris"
@@ -345,7 +387,8 @@ if env["ROLE"] == "coordinator":
     entries = []
     for name, password in users.items():
         salt = os.urandom(16)
-        digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, 100_000)
+        # Both engines' file authenticators check PBKDF2 with HMAC-SHA1.
+        digest = hashlib.pbkdf2_hmac("sha1", password.encode(), salt, 100_000)
         entries.append(f"{name}:100000:{salt.hex()}:{digest.hex()}\n")
     password_file = os.path.join(etc, "password.db")
     write(password_file, "".join(entries))
@@ -522,7 +565,7 @@ After=network-online.target
 [Service]
 User=$user
 Group=$user
-ExecStart=$home/bin/launcher run
+ExecStart=$launcher run
 Restart=on-failure
 RestartSec=5
 LimitNOFILE=131072
@@ -615,7 +658,9 @@ if [ -n "$LAUNCH_HOOK" ]; then
   systemctl enable presto-ha-ready.service
 fi
 
-bash "$ready" || fail "$ENGINE did not finish starting within 15 minutes"
+if ! why=$(bash "$ready" 2>&1 >/dev/null); then
+  fail "$(tail -n 1 <<<"$why")"
+fi
 # An instance prepared for the warm pool is none of the members CloudFormation waits
 # for; the group stops it now.
 target=$(metadata autoscaling/target-lifecycle-state || true)

@@ -125,6 +125,22 @@ pub mod parameters {
     ];
 }
 
+/// The engines' releases: the one a stack installs when `PrestoVersion` is empty, and
+/// the one the tests boot on the real engine.
+pub mod releases {
+    /// prestodb's default release (on Corretto 17).
+    pub const PRESTO_DEFAULT: &str = "0.297";
+    /// Trino's default release (on Corretto 25).
+    pub const TRINO_DEFAULT: &str = "479";
+    /// The prestodb release the tests boot for real: the newest that the Maven Central
+    /// the test machines reach serves (it stops at 0.287). The stack installs it, on
+    /// Corretto 11, when `PrestoVersion` names it.
+    pub const PRESTO_TESTED: &str = "0.287";
+    /// The Trino release the tests boot for real, for the same reason (it stops at
+    /// 476): the last before `discovery.uri` took several coordinators.
+    pub const TRINO_TESTED: &str = "476";
+}
+
 /// Names of the stack's outputs.
 pub mod outputs {
     /// The engine's URL for clients.

@@ -259,8 +259,8 @@ impl Engine {
     /// packages (prestodb 0.297 on Corretto 17; Trino 479 on Corretto 25).
     pub fn default_version(self) -> &'static str {
         match self {
-            Self::Presto => "0.297",
-            Self::Trino => "479",
+            Self::Presto => presto_ha_contract::releases::PRESTO_DEFAULT,
+            Self::Trino => presto_ha_contract::releases::TRINO_DEFAULT,
         }
     }
 }

@@ -634,9 +634,23 @@ fn stack_secrets_policy(role: Role) -> Value {
 /// group's launch template names this role's profile), and a pattern of it would
 /// break on long stack names.
 fn lifecycle_policy(role: Role) -> Value {
-    let (name, sid, group) = match role {
-        Role::Worker => ("drain", "LeaveWhenDrained", ids::WORKER_GROUP),
-        Role::Coordinator => ("launch", "ServeWhenReady", ids::COORDINATOR_GROUP),
+    // A worker that cannot serve has no launch to abandon: it marks itself unhealthy.
+    let (name, sid, group, actions) = match role {
+        Role::Worker => (
+            "drain",
+            "LeaveWhenDrained",
+            ids::WORKER_GROUP,
+            json!([
+                "autoscaling:CompleteLifecycleAction",
+                "autoscaling:SetInstanceHealth"
+            ]),
+        ),
+        Role::Coordinator => (
+            "launch",
+            "ServeWhenReady",
+            ids::COORDINATOR_GROUP,
+            json!("autoscaling:CompleteLifecycleAction"),
+        ),
     };
     json!({
         "PolicyName": name,
@@ -653,7 +667,7 @@ fn lifecycle_policy(role: Role) -> Value {
                 {
                     "Sid": sid,
                     "Effect": "Allow",
-                    "Action": "autoscaling:CompleteLifecycleAction",
+                    "Action": actions,
                     "Resource": sub("arn:${AWS::Partition}:autoscaling:${AWS::Region}:${AWS::AccountId}:autoScalingGroup:*:autoScalingGroupName/*"),
                     "Condition": { "StringEquals": {
                         "autoscaling:ResourceTag/aws:cloudformation:stack-id": r#ref("AWS::StackId"),

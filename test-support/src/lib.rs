@@ -14,12 +14,14 @@
 
 pub mod aws;
 pub mod capture;
+pub mod engines;
 pub mod lambda;
 pub mod presto;
 pub mod route53;
 pub mod sandbox;
 pub mod stack;
 pub mod templates;
+pub mod testnet;
 pub mod tls;
 pub mod tools;
 

@@ -15,6 +15,8 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::testnet::Host;
+
 /// Where the sandbox's own files live, seen from inside.
 const HOME: &str = "sandbox";
 
@@ -24,14 +26,19 @@ const RECORD: &str = r#"#!/bin/bash
 { printf '%s' "${0##*/}"; printf '\t%s' "$@"; printf '\n'; } >>/sandbox/calls.log
 "#;
 
-/// `curl`: the instance metadata service, the engine's `/v1/info` (ready), and
-/// HTTPS downloads served from `/sandbox/web/<host>/<path>`.
+/// `curl`: the instance metadata service (the instance id from
+/// `/sandbox/instance-id`, else `i-0123456789abcdef0`), HTTPS downloads served from
+/// `/sandbox/web/<host>/<path>`, and the engine: on a node with a real engine
+/// (`/sandbox/real-engine`) the real curl asks it, else the stand-in answers its
+/// `/v1/info` (ready) and `/v1/info/state` (drain).
 const CURL: &str = r#"
-out= url=
+main() {
+out= url= format= args=("$@")
 while [ $# -gt 0 ]; do
   case "$1" in
     -o) out=$2; shift 2 ;;
-    -H | -X | --retry | --proto | --proto-redir | --resolve | --cacert) shift 2 ;;
+    -w) format=$2; shift 2 ;;
+    -H | -X | -d | --retry | --proto | --proto-redir | --resolve | --cacert) shift 2 ;;
     -*) shift ;;
     *) url=$1; shift ;;
   esac
@@ -39,9 +46,22 @@ done
 emit() { if [ -n "$out" ]; then cat >"$out"; else cat; fi; }
 case "$url" in
   http://169.254.169.254/latest/api/token) printf 'imds-token' | emit ;;
-  http://169.254.169.254/latest/meta-data/instance-id) printf 'i-0123456789abcdef0' | emit ;;
+  http://169.254.169.254/latest/meta-data/instance-id)
+    cat /sandbox/instance-id 2>/dev/null || printf 'i-0123456789abcdef0' ;;
   http://169.254.169.254/latest/meta-data/autoscaling/target-lifecycle-state)
     cat /sandbox/lifecycle-state 2>/dev/null || printf 'InService' ;;
+  https://repo1.maven.org/*)
+    file=/sandbox/web/${url#https://}
+    [ -f "$file" ] || { echo "curl: (22) The requested URL returned error: 404" >&2; exit 22; }
+    emit <"$file" ;;
+  *)
+    [ ! -f /sandbox/real-engine ] || exec /usr/bin/curl "${args[@]}"
+    stand_in "$url" ;;
+esac
+}
+stand_in() {
+  local url=$1
+  case "$url" in
   http://127.0.0.1:*/v1/info/state)
     [ ! -f /sandbox/refuse-shutdown ] || { echo "curl: (22) The requested URL returned error: 500" >&2; exit 22; } ;;
   http://127.0.0.1:*/v1/info | https://*:*/v1/info)
@@ -52,13 +72,12 @@ case "$url" in
       [ "$left" -gt 0 ] || { echo "curl: (7) Failed to connect: Connection refused" >&2; exit 7; }
       echo $((left - 1)) >/sandbox/engine-answers
     fi
-    printf '{"starting":false}' | emit ;;
-  https://*)
-    file=/sandbox/web/${url#https://}
-    [ -f "$file" ] || { echo "curl: (22) The requested URL returned error: 404" >&2; exit 22; }
-    emit <"$file" ;;
+    printf '{"starting":false}' | emit
+    [ -z "$format" ] || printf 200 ;;
   *) echo "curl: (7) the sandbox has no route to $url" >&2; exit 7 ;;
-esac
+  esac
+}
+main "$@"
 "#;
 
 /// `aws`: `s3 cp` from `/sandbox/s3/<bucket>/<key>` and `secretsmanager
@@ -80,8 +99,61 @@ case "$1 $2" in
     cat "$file"; echo ;;
   "autoscaling describe-auto-scaling-instances") echo sandbox-group ;;
   "autoscaling complete-lifecycle-action") ;;
+  "autoscaling set-instance-health") ;;
   *) echo "aws: the sandbox does not play '$*'" >&2; exit 2 ;;
 esac
+"#;
+
+/// `systemctl` on a node with a real engine: `enable --now` and `start` start each
+/// unit's `ExecStart` as its `User` (with the boot's `PATH`, so the drain still meets
+/// the stand-ins for the metadata service and AWS), in the background, its output in
+/// `/sandbox/units/<unit>.log` (the journal); `Restart=on-failure` restarts it after
+/// `RestartSec`, counted as `show -p NRestarts --value` reports. The rest is
+/// recorded only.
+const SYSTEMCTL: &str = r#"
+start() {
+  local unit=/etc/systemd/system/$1 command user run=() restart pause
+  command=$(sed -n 's/^ExecStart=//p' "$unit")
+  user=$(sed -n 's/^User=//p' "$unit")
+  restart=$(sed -n 's/^Restart=//p' "$unit")
+  pause=$(sed -n 's/^RestartSec=//p' "$unit")
+  [ -z "$user" ] || run=(setpriv --reuid="$user" --regid="$user" --init-groups)
+  mkdir -p /sandbox/units
+  echo 0 >"/sandbox/units/$1.restarts"
+  (
+    while ! "${run[@]}" /bin/sh -c "exec $command" && [ "$restart" = on-failure ]; do
+      echo $(($(cat "/sandbox/units/$1.restarts") + 1)) >"/sandbox/units/$1.restarts"
+      /bin/sleep "${pause:-1}"
+    done
+  ) </dev/null >>"/sandbox/units/$1.log" 2>&1 &
+}
+case "$1" in
+  enable) [ "${2:-}" != --now ] || { shift 2; for u in "$@"; do start "$u"; done; } ;;
+  start) shift; for u in "$@"; do start "$u"; done ;;
+  show) cat "/sandbox/units/${!#}.restarts" 2>/dev/null || echo 0 ;;
+esac
+"#;
+
+/// `journalctl -u UNIT` on a node with a real engine: what the unit printed.
+const JOURNALCTL: &str = r#"
+while [ $# -gt 0 ]; do [ "$1" = -u ] && unit=$2; shift; done
+cat "/sandbox/units/$unit.log" 2>/dev/null
+"#;
+
+/// `dnf` on a node with a real engine: a Corretto package installs a copy of the JDK
+/// that stands in for it (`/sandbox/jdk/<package>`) under `/usr/lib/jvm`, with
+/// `/usr/bin/java`; a package with no stand-in fails as dnf does.
+const DNF: &str = r#"
+for package in "$@"; do
+  case "$package" in
+    java-*)
+      [ -e "/sandbox/jdk/$package" ] || { echo "Error: Unable to find a match: $package" >&2; exit 1; }
+      mkdir -p "/usr/lib/jvm/$package"
+      cp -a "/sandbox/jdk/$package/." "/usr/lib/jvm/$package/"
+      chmod -R a+rX "/usr/lib/jvm/$package"
+      ln -sfn "/usr/lib/jvm/$package/bin/java" /usr/bin/java ;;
+  esac
+done
 "#;
 
 /// How a boot ended.
@@ -96,6 +168,9 @@ pub struct Boot {
 /// One sandboxed node, to be booted once.
 pub struct Sandbox {
     dir: tempfile::TempDir,
+    /// The network namespace of a node with a real engine; `None`: an empty network
+    /// of its own.
+    netns: Option<String>,
 }
 
 impl Default for Sandbox {
@@ -105,30 +180,117 @@ impl Default for Sandbox {
 }
 
 impl Sandbox {
-    /// An empty node with the stand-ins in place.
+    /// An empty node with the stand-ins in place, its engine a stand-in too.
     pub fn new() -> Self {
+        let quiet = "";
+        Self::build(
+            None,
+            &[
+                ("curl", CURL),
+                ("aws", AWS),
+                ("dnf", quiet),
+                ("systemctl", quiet),
+                ("cfn-signal", quiet),
+                ("logger", quiet),
+                ("sleep", quiet),
+            ],
+        )
+    }
+
+    /// A node of the test network at `host` whose engine is real: the boot's
+    /// downloads, its AWS calls and the instance metadata are stand-ins as in
+    /// [`Sandbox::new`], but `dnf` installs a real JDK ([`Sandbox::provide_jdk`]),
+    /// `systemctl` starts the units the boot wrote, time passes, the engine is asked
+    /// with the real curl, and the node resolves names through the network's DNS
+    /// server. The instance has `memory_mib` of memory, as `/proc/meminfo` says.
+    pub fn on_host(host: &Host, instance_id: &str, memory_mib: u64) -> Self {
+        let quiet = "";
+        let sandbox = Self::build(
+            Some(host.netns.clone()),
+            &[
+                ("curl", CURL),
+                ("aws", AWS),
+                ("dnf", DNF),
+                ("systemctl", SYSTEMCTL),
+                ("journalctl", JOURNALCTL),
+                ("cfn-signal", quiet),
+                ("logger", quiet),
+            ],
+        );
+        sandbox.set("real-engine", "");
+        sandbox.set("instance-id", instance_id);
+        let host_meminfo = fs::read_to_string("/proc/meminfo").expect("/proc/meminfo");
+        let meminfo: String = host_meminfo
+            .lines()
+            .map(|line| match line.split_once(':') {
+                Some(("MemTotal", _)) => format!("MemTotal:       {} kB\n", memory_mib * 1024),
+                _ => format!("{line}\n"),
+            })
+            .collect();
+        sandbox.set("meminfo", &meminfo);
+        sandbox.put(
+            sandbox.upper().join("etc/resolv.conf"),
+            format!("nameserver {}\n", crate::testnet::HUB).as_bytes(),
+        );
+        sandbox
+    }
+
+    fn build(netns: Option<String>, stand_ins: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("a temporary folder");
-        let sandbox = Self { dir };
+        let sandbox = Self { dir, netns };
         for folder in ["upper", "work", "merged"] {
             fs::create_dir(sandbox.dir.path().join(folder)).expect("sandbox folder");
         }
         let bin = sandbox.inside("bin");
         fs::create_dir_all(&bin).expect("stand-in folder");
-        let quiet = "";
-        for (name, body) in [
-            ("curl", CURL),
-            ("aws", AWS),
-            ("dnf", quiet),
-            ("systemctl", quiet),
-            ("cfn-signal", quiet),
-            ("logger", quiet),
-            ("sleep", quiet),
-        ] {
+        for (name, body) in stand_ins {
             let path = bin.join(name);
             fs::write(&path, format!("{RECORD}{body}")).expect("stand-in");
             fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).expect("chmod");
         }
         sandbox
+    }
+
+    /// Makes `home` (a Java home on this machine) what `dnf install package` installs.
+    pub fn provide_jdk(&self, package: &str, home: &Path) {
+        let link = self.inside(&format!("jdk/{package}"));
+        fs::create_dir_all(link.parent().expect("a parent")).expect("jdk folder");
+        std::os::unix::fs::symlink(home, link).expect("jdk link");
+    }
+
+    /// Serves the file `path` at the HTTPS `url` (a hard link where it can be: the
+    /// engines' tarballs are large).
+    pub fn publish_file(&self, url: &str, path: &Path) {
+        let target = self.inside(&format!(
+            "web/{}",
+            url.strip_prefix("https://").expect("an https URL")
+        ));
+        fs::create_dir_all(target.parent().expect("a parent")).expect("folder");
+        if fs::hard_link(path, &target).is_err() {
+            fs::copy(path, &target).expect("published copy");
+        }
+    }
+
+    /// What the unit `unit` printed (a node with a real engine).
+    pub fn unit_log(&self, unit: &str) -> String {
+        fs::read_to_string(self.inside(&format!("units/{unit}.log"))).unwrap_or_default()
+    }
+
+    /// The process ids of the processes named `comm` (as `/proc/PID/comm` says) on
+    /// this node (a node with a real engine).
+    pub fn pids(&self, comm: &str) -> Vec<u32> {
+        let netns = self.netns.as_deref().expect("a node with a real engine");
+        let output = Command::new("ip")
+            .args(["netns", "pids", netns])
+            .output()
+            .expect("ip runs");
+        String::from_utf8_lossy(&output.stdout)
+            .split_whitespace()
+            .filter_map(|pid| pid.parse().ok())
+            .filter(|pid| {
+                fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == comm)
+            })
+            .collect()
     }
 
     /// `relative` under the sandbox's own folder, as the host sees it.
@@ -179,18 +341,40 @@ impl Sandbox {
     /// with what an earlier boot wrote in place.
     pub fn run(&self, path: &str) -> Boot {
         let root = self.dir.path();
+        // A node with a real engine sees its instance's memory in /proc/meminfo, and
+        // a /tmp of its own (the unit's PrivateTmp).
+        let meminfo = if self.netns.is_some() {
+            format!(
+                "mount --bind {merged}/{HOME}/meminfo {merged}/proc/meminfo\nmount -t tmpfs tmpfs {merged}/tmp\n",
+                merged = root.join("merged").display()
+            )
+        } else {
+            String::new()
+        };
         let mount = format!(
             "set -e
 mount -t overlay overlay -o lowerdir=/,upperdir={upper},workdir={work} {merged}
 mount --bind /proc {merged}/proc
 mount --bind /dev {merged}/dev
-exec chroot {merged} /usr/bin/env -i PATH=/{HOME}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 /bin/bash {path}",
+{meminfo}exec chroot {merged} /usr/bin/env -i PATH=/{HOME}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 /bin/bash {path}",
             upper = root.join("upper").display(),
             work = root.join("work").display(),
             merged = root.join("merged").display(),
         );
-        let output = Command::new("unshare")
-            .args(["--mount", "--net", "--fork", "--", "/bin/sh", "-c", &mount])
+        let mut command = match &self.netns {
+            Some(netns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", netns, "unshare", "--mount", "--fork"]);
+                c
+            }
+            None => {
+                let mut c = Command::new("unshare");
+                c.args(["--mount", "--net", "--fork"]);
+                c
+            }
+        };
+        let output = command
+            .args(["--", "/bin/sh", "-c", &mount])
             .output()
             .expect("unshare runs");
         Boot {
@@ -300,4 +484,13 @@ pub fn available() -> bool {
         .args(["--mount", "--net", "--fork", "--", "/bin/true"])
         .output()
         .is_ok_and(|o| o.status.success())
+}
+
+impl Drop for Sandbox {
+    /// A node with a real engine: every process of its host ends with it.
+    fn drop(&mut self) {
+        if let Some(netns) = &self.netns {
+            crate::testnet::kill_all(netns);
+        }
+    }
 }

@@ -206,6 +206,31 @@ fn assert_stopped(sandbox: &Sandbox, boot: &presto_ha_test_support::sandbox::Boo
     } else {
         assert!(hooks.is_empty(), "{hooks:?}");
     }
+    // A worker marks itself unhealthy instead, so that its group replaces it (once
+    // the script that knows how is in place).
+    let unhealthy: Vec<String> = sandbox
+        .calls_of("aws")
+        .into_iter()
+        .filter(|c| c.starts_with("autoscaling set-instance-health"))
+        .collect();
+    let worker = sandbox
+        .file("/etc/presto-ha/ready.env")
+        .is_some_and(|env| env.contains("ROLE=worker"));
+    if worker
+        && sandbox
+            .written("/usr/local/lib/presto-ha/lifecycle.sh")
+            .is_some()
+    {
+        assert_eq!(
+            unhealthy,
+            [format!(
+                "autoscaling set-instance-health --region {REGION} --instance-id i-0123456789abcdef0 \
+                 --health-status Unhealthy --no-should-respect-grace-period"
+            )]
+        );
+    } else {
+        assert!(unhealthy.is_empty(), "{unhealthy:?}");
+    }
 }
 
 /// The launch hook completed as the coordinator group's, with `result`.
@@ -440,10 +465,15 @@ fn assert_the_engine_writes_only_its_data(engine: &str, server: &str, sandbox: &
         .expect("unit");
     let service = unit.split_once("[Service]\n").expect("a service section").1;
     let service = service.split_once("\n\n").expect("the section ends").0;
+    // prestodb's launcher.py through python3: its bin/launcher asks for `python`.
+    let launcher = match engine {
+        "presto" => "/usr/bin/python3 /opt/presto/bin/launcher.py",
+        _ => "/opt/trino/bin/launcher",
+    };
     assert_eq!(
         service,
         format!(
-            "User={engine}\nGroup={engine}\nExecStart=/opt/{engine}/bin/launcher run\n\
+            "User={engine}\nGroup={engine}\nExecStart={launcher} run\n\
              Restart=on-failure\nRestartSec=5\nLimitNOFILE=131072\n\
              NoNewPrivileges=yes\nProtectSystem=strict\nReadWritePaths=/var/{engine}\n\
              PrivateTmp=yes\nProtectHome=yes\nPrivateDevices=yes\nProtectKernelTunables=yes\n\
@@ -940,11 +970,11 @@ fn a_prestodb_worker_announces_to_the_record_alone() {
 }
 
 /// Whether `password` hashes to `entry`'s PBKDF2 (iterations, salt and hash in hex),
-/// checked by Python's hashlib as the engine's own PBKDF2WithHmacSHA256 would.
+/// checked by Python's hashlib as both engines' own PBKDF2WithHmacSHA1 does.
 fn pbkdf2_matches(entry: &str, password: &str) -> bool {
     let program = "import hashlib, sys\n\
         n, salt, digest = sys.argv[1].split(':')\n\
-        ok = hashlib.pbkdf2_hmac('sha256', sys.argv[2].encode(), bytes.fromhex(salt), int(n)).hex() == digest\n\
+        ok = hashlib.pbkdf2_hmac('sha1', sys.argv[2].encode(), bytes.fromhex(salt), int(n)).hex() == digest\n\
         sys.exit(0 if ok else 1)\n";
     Command::new("python3")
         .args(["-c", program, entry, password])

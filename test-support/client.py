@@ -1,0 +1,41 @@
+"""One query through an engine's own Python client from PyPI (trino, or
+presto-python-client for prestodb), as a user would run it.
+
+Usage: client.py ENGINE URL USER PASSWORD CAFILE SQL
+URL is http://HOST:PORT or https://HOST:PORT; with https, PASSWORD logs in and only
+CAFILE is trusted. Prints the rows as JSON and exits 0, or prints the client's error
+on stderr and exits 1.
+"""
+
+import json
+import sys
+from urllib.parse import urlsplit
+
+engine, url, user, password, cafile, sql = sys.argv[1:]
+parts = urlsplit(url)
+tls = parts.scheme == "https"
+
+try:
+    if engine == "trino":
+        import trino
+
+        connection = trino.dbapi.connect(
+            host=parts.hostname, port=parts.port, user=user, http_scheme=parts.scheme,
+            auth=trino.auth.BasicAuthentication(user, password) if tls else None,
+            verify=cafile if tls else True)
+    else:
+        import prestodb
+
+        connection = prestodb.dbapi.connect(
+            host=parts.hostname, port=parts.port, user=user, catalog="system",
+            schema="runtime", http_scheme=parts.scheme,
+            auth=prestodb.auth.BasicAuthentication(user, password) if tls else None)
+        if tls:
+            connection._http_session.verify = cafile
+    cursor = connection.cursor()
+    cursor.execute(sql)
+    rows = cursor.fetchall()
+except Exception as error:  # the client's own error, whatever its class
+    print(f"{type(error).__name__}: {error}", file=sys.stderr)
+    sys.exit(1)
+print(json.dumps(rows, default=str))
