@@ -173,11 +173,15 @@ for _ in $(seq 1 180); do
     exit 0
   fi
   # An engine that exited at start-up (an unknown property, the wrong Java) never
-  # serves, however often its unit restarts it: say the engine's own error line.
+  # serves, however often its unit restarts it: say the engine's own error line,
+  # with the first of the numbered causes that both engines list below it.
   restarts=$(systemctl show -p NRestarts --value "$SERVICE" 2>/dev/null || true)
   if [ "${restarts:-0}" -gt 0 ]; then
-    error=$(journalctl -u "$SERVICE" -o cat --no-pager 2>/dev/null | grep -m 1 -E '(^|[[:space:]])ERROR([[:space:]]|:)|Error: ' | cut -c 1-400)
-    give_up "$SERVICE exited at start-up: ${error:-see journalctl -u $SERVICE}"
+    journal=$(journalctl -u "$SERVICE" -o cat --no-pager 2>/dev/null || true)
+    error=$(grep -m 1 -E '(^|[[:space:]])ERROR([[:space:]]|:)|Error: ' <<<"$journal" || true)
+    cause=$(grep -m 1 -E '^1\) ' <<<"$journal" || true)
+    error="${error##*[[:space:]]ERROR[[:space:]]} $cause"
+    give_up "$SERVICE exited at start-up: $(cut -c 1-400 <<<"${error% }")"
   fi
   sleep 5
 done
@@ -242,6 +246,10 @@ install -m 0640 -g "$user" /dev/null "$etc/config.properties"
     [ "$ENGINE" = trino ] || echo discovery-server.enabled=true
   else
     echo coordinator=false
+    # A draining worker waits this long before and after its last tasks (so that
+    # the coordinator stops scheduling on it): 2 minutes each by default, which
+    # would leave little of the default WorkerDrainSeconds to the tasks themselves.
+    echo shutdown.grace-period=30s
   fi
   echo "http-server.http.port=$HTTP_PORT"
   read -ra hosts <<<"$ANNOUNCE_HOSTS"
@@ -402,6 +410,18 @@ PY
 fi
 
 echo connector.name=tpch >"$etc/catalog/tpch.properties"
+
+# The drain's graceful shutdown (PUT /v1/info/state) needs a user that may write
+# system information: Trino's default access control allows none, so a Trino worker
+# names the drain's user. Workers plan no queries: nothing else is checked here.
+if [ "$ROLE:$ENGINE" = worker:trino ]; then
+  cat >"$etc/access-control.properties" <<EOF
+access-control.name=file
+security.config-file=$etc/access-rules.json
+EOF
+  echo '{"system_information": [{"user": "presto-ha", "allow": ["read", "write"]}]}' \
+    >"$etc/access-rules.json"
+fi
 
 # The hive and iceberg catalogs on the stack's metastore.
 catalogs() {

@@ -219,6 +219,9 @@ impl Sandbox {
         );
         sandbox.set("real-engine", "");
         sandbox.set("instance-id", instance_id);
+        // There from the start: the test rewrites it in place while the node runs,
+        // which its overlay shows only for a file it has already seen.
+        sandbox.set("lifecycle-state", "InService");
         let host_meminfo = fs::read_to_string("/proc/meminfo").expect("/proc/meminfo");
         let meminfo: String = host_meminfo
             .lines()
@@ -332,7 +335,8 @@ impl Sandbox {
     }
 
     /// Sets a sandbox file the stand-ins read (`lifecycle-state`, `engine-answers`,
-    /// `refuse-shutdown`).
+    /// `refuse-shutdown`). On a running node only a file that exists already may be
+    /// set (its content is rewritten in place, which the node's overlay shows).
     pub fn set(&self, name: &str, text: &str) {
         self.put(self.inside(name), text.as_bytes());
     }

@@ -19,7 +19,7 @@ use presto_ha_contract::{RECORD_TTL_SECONDS, notes, parameters as param};
 use presto_ha_generator::settings::ClientSecurity;
 use presto_ha_test_support::engines::{self, Engine};
 use presto_ha_test_support::needs;
-use presto_ha_test_support::sandbox::Sandbox;
+use presto_ha_test_support::sandbox::{Boot, Sandbox};
 use presto_ha_test_support::templates::{Stack, generate};
 use presto_ha_test_support::testnet::{Host, TestNet};
 
@@ -32,6 +32,10 @@ const NODE_MEMORY_MIB: u64 = 2048;
 /// `SELECT count(*) FROM tpch.tiny.lineitem`, as both engines' tpch connector has it.
 const TINY_LINEITEMS: u64 = 60_175;
 const COUNT: &str = "SELECT count(*) FROM tpch.tiny.lineitem";
+/// The rows of `tpch.sf1.lineitem`.
+const SF1_LINEITEMS: u64 = 6_001_215;
+/// `WorkerDrainSeconds` at the template's default.
+const DRAIN_SECONDS: u64 = 300;
 
 /// The secrets the stack makes, as the stand-in Secrets Manager holds them.
 const SHARED_SECRET_ID: &str =
@@ -175,6 +179,7 @@ struct Cluster {
     authority: Authority,
     coordinators: Vec<Node>,
     workers: Vec<Node>,
+    records: BTreeMap<String, (std::net::Ipv4Addr, u32)>,
     net: TestNet,
 }
 
@@ -263,8 +268,17 @@ impl Cluster {
             authority,
             coordinators: coordinators.into_iter().map(|(_, n)| n).collect(),
             workers: workers.into_iter().map(|(_, n)| n).collect(),
+            records,
             net,
         }
+    }
+
+    /// Moves the coordinator record to `address`, its TTL unchanged, the member
+    /// records as they were.
+    fn move_record(&self, address: std::net::Ipv4Addr) {
+        let mut records = self.records.clone();
+        records.insert(format!("{RECORD}."), (address, RECORD_TTL_SECONDS));
+        self.net.set_records(&records);
     }
 
     /// The URL clients use: the record's name.
@@ -276,8 +290,19 @@ impl Cluster {
     }
 
     /// `sql` through the engine's Python client as `user`: the rows as JSON, or the
-    /// client's error.
+    /// client's error (a query that waits, for workers say, fails after a minute).
     fn python(&self, user: &str, password: &str, sql: &str) -> Result<serde_json::Value, String> {
+        self.python_within(Duration::from_secs(60), user, password, sql)
+    }
+
+    /// [`Cluster::python`], given up after `limit`.
+    fn python_within(
+        &self,
+        limit: Duration,
+        user: &str,
+        password: &str,
+        sql: &str,
+    ) -> Result<serde_json::Value, String> {
         let python = PathBuf::from(
             std::env::var_os(presto_ha_test_support::tools::TOOLS_VAR).expect("the tools"),
         )
@@ -285,7 +310,9 @@ impl Cluster {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/client.py");
         let output = self
             .net
-            .in_hub(python)
+            .in_hub("timeout")
+            .arg(limit.as_secs().to_string())
+            .arg(python)
             .arg(script)
             .args([self.engine.name(), &self.url(), user, password])
             .arg(self.authority.ca_pem())
@@ -378,14 +405,17 @@ impl Cluster {
 }
 
 impl Node {
-    fn boot(
+    /// Boots `user_data` on `host` as the `n`-th instance, with the stack's secrets.
+    /// `objects` are S3 objects (URI, bytes) the boot may read.
+    fn start(
         engine: Engine,
         host: &Host,
         n: usize,
         authority: &Authority,
         tarball: &Path,
         user_data: &str,
-    ) -> Self {
+        objects: &[(&str, &[u8])],
+    ) -> (Sandbox, Boot) {
         let sandbox = Sandbox::on_host(host, &format!("i-0000000000000000{n}"), NODE_MEMORY_MIB);
         sandbox.put_secret(SHARED_SECRET_ID, SHARED_SECRET);
         sandbox.put_secret(
@@ -414,7 +444,22 @@ impl Node {
             tarball.file_name().expect("a name").to_string_lossy()
         ));
         sandbox.publish_file(&format!("{}.sha1", engine.tarball_url()), &sha1);
+        for (uri, bytes) in objects {
+            sandbox.put_object(uri, bytes);
+        }
         let boot = sandbox.boot(user_data);
+        (sandbox, boot)
+    }
+
+    fn boot(
+        engine: Engine,
+        host: &Host,
+        n: usize,
+        authority: &Authority,
+        tarball: &Path,
+        user_data: &str,
+    ) -> Self {
+        let (sandbox, boot) = Self::start(engine, host, n, authority, tarball, user_data, &[]);
         let service = format!("{}.service", engine.name());
         assert!(
             boot.succeeded,
@@ -510,6 +555,7 @@ fn serves_its_users(engine: Engine) {
             "{user}: {refused}"
         );
     }
+    drains_a_worker(&cluster);
 }
 
 #[test]
@@ -524,4 +570,255 @@ fn prestodb_serves_its_users_over_tls() {
     needs!(Sandbox);
     needs!(Tools);
     serves_its_users(Engine::Presto);
+}
+
+/// A worker the group removes drains: with a query's tasks running on it, the real
+/// drain script asks the engine to shut down gracefully, the engine accepts, the
+/// query completes with the right result, and the engine is gone (and the hook
+/// completed) well before `WorkerDrainSeconds`.
+fn drains_a_worker(cluster: &Cluster) {
+    let sql = "SELECT count(*) FROM tpch.sf1.lineitem WHERE quantity > 0";
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        let query = scope.spawn(|| cluster.python("admin", ADMIN_PASSWORD, sql));
+        // Its tasks run on both workers once it runs.
+        let running = "SELECT count(*) FROM system.runtime.tasks WHERE state = 'RUNNING'";
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while cluster
+            .python("admin", ADMIN_PASSWORD, running)
+            .map_or(true, |rows| tiny_count(&rows) < 2)
+        {
+            assert!(Instant::now() < deadline, "the query's tasks never ran");
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        let worker = &cluster.workers[0];
+        worker.sandbox.set("lifecycle-state", "Terminated");
+        let drained = Instant::now();
+        let rows = query
+            .join()
+            .expect("the query")
+            .expect("the query completes");
+        assert_eq!(tiny_count(&rows), SF1_LINEITEMS);
+        let deadline = Instant::now() + Duration::from_secs(DRAIN_SECONDS);
+        while !worker
+            .hooks()
+            .iter()
+            .any(|h| h.ends_with("--lifecycle-action-result CONTINUE"))
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the drain never completed its hook: {:?}\n{}",
+                worker.sandbox.calls(),
+                cluster.logs()
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        let took = drained.elapsed();
+        assert!(
+            worker.sandbox.pids("java").is_empty(),
+            "the engine still runs after the drain"
+        );
+        let refused: Vec<String> = worker
+            .sandbox
+            .calls_of("logger")
+            .into_iter()
+            .filter(|l| l.contains("refused"))
+            .collect();
+        assert!(refused.is_empty(), "{refused:?}");
+        eprintln!(
+            "{}: drained in {:.1} s, the query ran {:.1} s",
+            cluster.engine.name(),
+            took.as_secs_f64(),
+            started.elapsed().as_secs_f64()
+        );
+    });
+}
+
+/// With `ClientSecurity` off (labs only), clients reach the engine over HTTP with no
+/// password, and the workers still join.
+fn serves_without_client_security(engine: Engine) {
+    let cluster = Cluster::boot(engine, Security::None, 1, 2, &[]);
+    cluster.wait_for_workers(2);
+    let rows = cluster
+        .python("analyst", "", COUNT)
+        .unwrap_or_else(|e| panic!("the Python client over HTTP: {e}"));
+    assert_eq!(tiny_count(&rows), TINY_LINEITEMS);
+    let csv = cluster
+        .cli("analyst", "", COUNT)
+        .unwrap_or_else(|e| panic!("the JVM client over HTTP: {e}"));
+    assert_eq!(csv.trim().trim_matches('"'), TINY_LINEITEMS.to_string());
+}
+
+#[test]
+fn trino_serves_without_client_security() {
+    needs!(Sandbox);
+    needs!(Tools);
+    serves_without_client_security(Engine::Trino);
+}
+
+#[test]
+fn prestodb_serves_without_client_security() {
+    needs!(Sandbox);
+    needs!(Tools);
+    serves_without_client_security(Engine::Presto);
+}
+
+/// A property the engine does not know, in the user's extra configuration.
+const UNKNOWN_PROPERTY: &str = "presto-ha.no-such-property";
+
+/// A node whose engine refuses its configuration (here an extra configuration with a
+/// property the engine does not know) stops its boot at once with the engine's own
+/// error line as the reason to CloudFormation, and is replaced: a coordinator
+/// abandons its launch, a worker marks itself unhealthy.
+fn a_node_the_engine_refuses_is_replaced(engine: Engine) {
+    let mut net = TestNet::new();
+    let authority = Authority::new();
+    let tarball = engine.tarball();
+    let zip_uri = "s3://user-configuration/etc.zip";
+    let zip = zip_of(&[(
+        "etc/config.properties",
+        &format!("{UNKNOWN_PROPERTY}=true\n"),
+    )]);
+    for (n, (template, extra)) in [
+        (
+            "CoordinatorLaunchTemplate",
+            param::ADDITIONAL_COORDINATOR_CONFIGURATION_URI,
+        ),
+        (
+            "WorkerLaunchTemplate",
+            param::ADDITIONAL_WORKERS_CONFIGURATION_URI,
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let host = net.host();
+        let data = user_data(
+            template,
+            &[
+                (param::ENGINE, engine.name()),
+                (param::PRESTO_VERSION, engine.release()),
+                (param::USERS_SECRET_ARN, USERS_SECRET_ID),
+                (extra, zip_uri),
+            ],
+        );
+        let objects = [(zip_uri, zip.as_slice())];
+        let (sandbox, boot) = Node::start(engine, &host, n, &authority, &tarball, &data, &objects);
+        assert!(!boot.succeeded, "{template}: the boot went on");
+        let signals = sandbox.calls_of("cfn-signal");
+        assert_eq!(signals.len(), 1, "{signals:?}");
+        assert!(
+            signals[0].starts_with("--exit-code 1 ") && signals[0].contains(UNKNOWN_PROPERTY),
+            "{template}: the reason is not the engine's own line: {signals:?}"
+        );
+        let replaced = sandbox.calls_of("aws");
+        let expected = if template.starts_with("Coordinator") {
+            "--lifecycle-action-result ABANDON"
+        } else {
+            "--health-status Unhealthy --no-should-respect-grace-period"
+        };
+        assert!(
+            replaced.iter().any(|c| c.ends_with(expected)),
+            "{template}: not replaced: {replaced:?}"
+        );
+    }
+}
+
+#[test]
+fn a_trino_node_the_engine_refuses_is_replaced() {
+    needs!(Sandbox);
+    needs!(Tools);
+    a_node_the_engine_refuses_is_replaced(Engine::Trino);
+}
+
+#[test]
+fn a_prestodb_node_the_engine_refuses_is_replaced() {
+    needs!(Sandbox);
+    needs!(Tools);
+    a_node_the_engine_refuses_is_replaced(Engine::Presto);
+}
+
+/// A zip of `files` (path, text), built by Python's zipfile as a user's tool would.
+fn zip_of(files: &[(&str, &str)]) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let archive = dir.path().join("etc.zip");
+    let mut program = String::from("import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1], 'w')\n");
+    for (path, text) in files {
+        program.push_str(&format!("z.writestr({path:?}, {text:?})\n"));
+    }
+    program.push_str("z.close()\n");
+    let status = Command::new("python3")
+        .args(["-c", &program])
+        .arg(&archive)
+        .status()
+        .expect("python3 runs");
+    assert!(status.success());
+    std::fs::read(archive).expect("zip")
+}
+
+/// Workers follow the record: with two coordinators, the first one's host cut off
+/// (as when the watcher terminates it) and the record moved to the second (as its
+/// compare-and-swap moves it), both workers are active on the second, and a client's
+/// query through the record's name runs there with a worker taking part. Prints how
+/// long that took, from the move.
+fn workers_follow_a_moved_record(engine: Engine) {
+    let cluster = Cluster::boot(engine, Security::TlsAndPasswords, 2, 2, &[]);
+    cluster.wait_for_workers(2);
+    cluster.net.cut(&cluster.coordinators[0].host);
+    let moved = Instant::now();
+    let second = cluster.coordinators[1].host.address;
+    cluster.move_record(second);
+    // The first query through the record's name that succeeds (each given 5 s: one
+    // that waits for workers is tried again), as a client retrying would see it.
+    let deadline = moved + Duration::from_secs(180);
+    let followed = loop {
+        let tried = cluster.python_within(Duration::from_secs(5), "admin", ADMIN_PASSWORD, COUNT);
+        if let Ok(rows) = &tried {
+            assert_eq!(tiny_count(rows), TINY_LINEITEMS);
+            break moved.elapsed();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no query succeeded after the move: {tried:?}\n{}",
+            cluster.logs()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    // It ran on the second coordinator, with a worker taking part.
+    let on_second = format!(
+        "SELECT count(*) FROM system.runtime.nodes WHERE coordinator = true AND http_uri LIKE '%{second}%'"
+    );
+    let here = cluster
+        .python("admin", ADMIN_PASSWORD, &on_second)
+        .expect("the nodes of the new coordinator");
+    assert_eq!(
+        tiny_count(&here),
+        1,
+        "the record's name does not reach the second coordinator"
+    );
+    let workers =
+        "SELECT count(*) FROM system.runtime.nodes WHERE coordinator = false AND state = 'active'";
+    let workers = cluster
+        .python("admin", ADMIN_PASSWORD, workers)
+        .expect("its workers");
+    assert!(tiny_count(&workers) >= 1, "{workers}");
+    eprintln!(
+        "{}: the first query through the record succeeded {:.1} s after the move",
+        engine.name(),
+        followed.as_secs_f64()
+    );
+}
+
+#[test]
+fn trino_workers_follow_a_moved_record() {
+    needs!(Sandbox);
+    needs!(Tools);
+    workers_follow_a_moved_record(Engine::Trino);
+}
+
+#[test]
+fn prestodb_workers_follow_a_moved_record() {
+    needs!(Sandbox);
+    needs!(Tools);
+    workers_follow_a_moved_record(Engine::Presto);
 }
