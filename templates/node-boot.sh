@@ -250,6 +250,11 @@ install -m 0640 -g "$user" /dev/null "$etc/config.properties"
     # the coordinator stops scheduling on it): 2 minutes each by default, which
     # would leave little of the default WorkerDrainSeconds to the tasks themselves.
     echo shutdown.grace-period=30s
+    # An announcement to a coordinator that is gone (terminated, cut off) fails
+    # within 5 s instead of hanging on its connection, so that the next one resolves
+    # the record again and reaches the new coordinator.
+    echo discovery.http-client.request-timeout=5s
+    echo discovery.http-client.idle-timeout=5s
   fi
   echo "http-server.http.port=$HTTP_PORT"
   read -ra hosts <<<"$ANNOUNCE_HOSTS"

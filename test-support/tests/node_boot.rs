@@ -554,7 +554,9 @@ fn a_trino_worker_on_glue_gets_the_users_files_secrets_and_bootstrap() {
     assert_eq!(
         config,
         format!(
-            "coordinator=false\nshutdown.grace-period=30s\nhttp-server.http.port=8080\n\
+            "coordinator=false\nshutdown.grace-period=30s\n\
+             discovery.http-client.request-timeout=5s\ndiscovery.http-client.idle-timeout=5s\n\
+             http-server.http.port=8080\n\
              discovery.uri=http://{RECORD}:8080,{}\n\
              internal-communication.shared-secret={SHARED_SECRET}\nquery.max-memory-per-node=8GB\n",
             (1..=5)
@@ -566,12 +568,16 @@ fn a_trino_worker_on_glue_gets_the_users_files_secrets_and_bootstrap() {
     // The drain's user may shut the worker down, which Trino's default access control
     // refuses every user.
     assert_eq!(
-        sandbox.file(&format!("{etc}/access-control.properties")).as_deref(),
+        sandbox
+            .file(&format!("{etc}/access-control.properties"))
+            .as_deref(),
         Some("access-control.name=file\nsecurity.config-file=/opt/trino/etc/access-rules.json\n")
     );
     assert_eq!(
         sandbox.file(&format!("{etc}/access-rules.json")).as_deref(),
-        Some("{\"system_information\": [{\"user\": \"presto-ha\", \"allow\": [\"read\", \"write\"]}]}\n")
+        Some(
+            "{\"system_information\": [{\"user\": \"presto-ha\", \"allow\": [\"read\", \"write\"]}]}\n"
+        )
     );
     let jvm = sandbox
         .file(&format!("{etc}/jvm.config"))
@@ -974,7 +980,9 @@ fn a_prestodb_worker_announces_to_the_record_alone() {
     assert_eq!(
         sandbox.file("/opt/presto-server-0.297/etc/config.properties"),
         Some(format!(
-            "coordinator=false\nshutdown.grace-period=30s\nhttp-server.http.port=8080\n\
+            "coordinator=false\nshutdown.grace-period=30s\n\
+             discovery.http-client.request-timeout=5s\ndiscovery.http-client.idle-timeout=5s\n\
+             http-server.http.port=8080\n\
              discovery.uri=http://{RECORD}:8080\n\
              internal-communication.jwt.enabled=true\ninternal-communication.shared-secret={SHARED_SECRET}\n"
         ))
