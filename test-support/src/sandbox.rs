@@ -498,3 +498,22 @@ impl Drop for Sandbox {
         }
     }
 }
+
+/// A zip of `files` (path, text), built by Python's zipfile as a user's tool would:
+/// an extra configuration for the boot to read from S3.
+pub fn zip(files: &[(&str, &str)]) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let archive = dir.path().join("etc.zip");
+    let mut program = String::from("import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1], 'w')\n");
+    for (path, text) in files {
+        program.push_str(&format!("z.writestr({path:?}, {text:?})\n"));
+    }
+    program.push_str("z.close()\n");
+    let status = Command::new("python3")
+        .args(["-c", &program])
+        .arg(&archive)
+        .status()
+        .expect("python3 runs");
+    assert!(status.success());
+    fs::read(archive).expect("zip")
+}

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 
 use presto_ha_contract::parameters as param;
 use presto_ha_test_support::needs;
-use presto_ha_test_support::sandbox::Sandbox;
+use presto_ha_test_support::sandbox::{self, Sandbox};
 use presto_ha_test_support::templates::{REGION, Stack, generate};
 
 const PRESTO_URL: &str = "https://repo1.maven.org/maven2/com/facebook/presto/presto-server/0.297/presto-server-0.297.tar.gz";
@@ -140,24 +140,6 @@ fn publish_with_sha512(sandbox: &Sandbox, url: &str, tarball: &[u8]) {
         &format!("{url}.sha512"),
         digest("sha512sum", tarball).as_bytes(),
     );
-}
-
-/// A zip of `files` (path, text), built by Python's zipfile as a user's tool would.
-fn zip(files: &[(&str, &str)]) -> Vec<u8> {
-    let dir = tempfile::tempdir().expect("temporary folder");
-    let archive = dir.path().join("etc.zip");
-    let mut program = String::from("import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1], 'w')\n");
-    for (path, text) in files {
-        program.push_str(&format!("z.writestr({path:?}, {text:?})\n"));
-    }
-    program.push_str("z.close()\n");
-    let status = Command::new("python3")
-        .args(["-c", &program])
-        .arg(&archive)
-        .status()
-        .expect("python3 runs");
-    assert!(status.success());
-    std::fs::read(archive).expect("zip")
 }
 
 /// The boot stopped: FAILURE signalled with `reason` in it, the reason in the system
@@ -500,7 +482,7 @@ fn a_trino_worker_on_glue_gets_the_users_files_secrets_and_bootstrap() {
     sandbox.put_secret("plain-token", "tok-42");
     sandbox.put_object(
         "s3://conf-bucket/workers.zip",
-        &zip(&[
+        &sandbox::zip(&[
             (
                 "etc/catalog/postgres.properties",
                 &format!("connector.name=postgresql\nconnection-user=trino\nconnection-password=${{secret:{secret_arn}#password}}\n"),
@@ -800,7 +782,7 @@ fn a_missing_secret_stops_the_boot() {
     publish_with_sha512(&sandbox, PRESTO_URL, &tarball("presto-server-0.297"));
     sandbox.put_object(
         "s3://conf-bucket/coordinators.zip",
-        &zip(&[(
+        &sandbox::zip(&[(
             "etc/catalog/pg.properties",
             "connection-password=${secret:prod/missing#password}\n",
         )]),
@@ -833,7 +815,7 @@ fn a_zip_without_an_etc_folder_stops_the_boot() {
     publish_with_sha512(&sandbox, PRESTO_URL, &tarball("presto-server-0.297"));
     sandbox.put_object(
         "s3://conf-bucket/flat.zip",
-        &zip(&[("catalog/pg.properties", "connector.name=postgresql\n")]),
+        &sandbox::zip(&[("catalog/pg.properties", "connector.name=postgresql\n")]),
     );
     let boot = sandbox.boot(&worker(&[(
         param::ADDITIONAL_WORKERS_CONFIGURATION_URI,

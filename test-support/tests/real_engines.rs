@@ -536,24 +536,21 @@ fn serves_its_users(engine: Engine) {
         );
     }
     for (user, password) in [("admin", "not-the-password"), ("nobody", ADMIN_PASSWORD)] {
-        let refused = cluster
+        let python = cluster
             .python(user, password, COUNT)
-            .expect_err("a wrong password or an unknown user is refused");
-        assert!(
-            refused.contains("401")
-                || refused.to_lowercase().contains("invalid credentials")
-                || refused.contains("Unauthorized"),
-            "{user}: {refused}"
-        );
-        let refused = cluster
-            .cli(user, password, COUNT)
-            .expect_err("a wrong password or an unknown user is refused");
-        assert!(
-            refused.contains("401")
-                || refused.to_lowercase().contains("invalid credentials")
-                || refused.contains("Unauthorized"),
-            "{user}: {refused}"
-        );
+            .map(|rows| rows.to_string());
+        for (client, answer) in [
+            ("Python", python),
+            ("JVM", cluster.cli(user, password, COUNT)),
+        ] {
+            let refused = answer.expect_err("a wrong password or an unknown user is refused");
+            assert!(
+                refused.contains("401")
+                    || refused.to_lowercase().contains("invalid credentials")
+                    || refused.contains("Unauthorized"),
+                "{user} through the {client} client: {refused}"
+            );
+        }
     }
     drains_a_worker(&cluster);
 }
@@ -675,7 +672,7 @@ fn a_node_the_engine_refuses_is_replaced(engine: Engine) {
     let authority = Authority::new();
     let tarball = engine.tarball();
     let zip_uri = "s3://user-configuration/etc.zip";
-    let zip = zip_of(&[(
+    let zip = presto_ha_test_support::sandbox::zip(&[(
         "etc/config.properties",
         &format!("{UNKNOWN_PROPERTY}=true\n"),
     )]);
@@ -736,24 +733,6 @@ fn a_prestodb_node_the_engine_refuses_is_replaced() {
     needs!(Sandbox);
     needs!(Tools);
     a_node_the_engine_refuses_is_replaced(Engine::Presto);
-}
-
-/// A zip of `files` (path, text), built by Python's zipfile as a user's tool would.
-fn zip_of(files: &[(&str, &str)]) -> Vec<u8> {
-    let dir = tempfile::tempdir().expect("temporary folder");
-    let archive = dir.path().join("etc.zip");
-    let mut program = String::from("import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1], 'w')\n");
-    for (path, text) in files {
-        program.push_str(&format!("z.writestr({path:?}, {text:?})\n"));
-    }
-    program.push_str("z.close()\n");
-    let status = Command::new("python3")
-        .args(["-c", &program])
-        .arg(&archive)
-        .status()
-        .expect("python3 runs");
-    assert!(status.success());
-    std::fs::read(archive).expect("zip")
 }
 
 /// Workers follow the record: with two coordinators, the first one's host cut off
