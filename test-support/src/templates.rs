@@ -633,3 +633,30 @@ mod tests {
         );
     }
 }
+
+/// The user data of `launch_template` in the template `generate` prints with no
+/// flags, in a stack created with the parameters `given`, as a node receives it.
+pub fn user_data(launch_template: &str, given: &[(&str, &str)]) -> String {
+    let template = generate(&[]);
+    Stack::new(&template, given).text(
+        &template["Resources"][launch_template]["Properties"]["LaunchTemplateData"]["UserData"],
+    )
+}
+
+/// The secrets the stack makes, as the nodes' stand-in Secrets Manager holds them
+/// (their ARNs as [`Stack`] resolves them).
+pub mod stack_secrets {
+    /// The nodes' shared secret's ARN.
+    pub const SHARED_SECRET_ID: &str =
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:stack-InternalSharedSecret-1A2B3C";
+    /// The nodes' shared secret.
+    pub const SHARED_SECRET: &str =
+        "4f6c2d8e9a0b1c3d5e7f9a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d";
+    /// The admin password secret's ARN.
+    pub const ADMIN_SECRET_ID: &str =
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:stack-AdminPasswordSecret-1A2B3C";
+    /// The admin password.
+    pub const ADMIN_PASSWORD: &str = "AdminPassword0123456789abcdefghi";
+    /// The coordinators' certificate secret's ARN.
+    pub const TLS_SECRET_ID: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:stack-TlsCertificate-CertificateSecretArn-1A2B3C";
+}

@@ -11,22 +11,15 @@ use std::process::{Command, Stdio};
 use presto_ha_contract::parameters as param;
 use presto_ha_test_support::needs;
 use presto_ha_test_support::sandbox::{self, Sandbox};
-use presto_ha_test_support::templates::{REGION, Stack, generate};
+use presto_ha_test_support::templates::stack_secrets::{
+    ADMIN_PASSWORD, ADMIN_SECRET_ID, SHARED_SECRET, SHARED_SECRET_ID, TLS_SECRET_ID,
+};
+use presto_ha_test_support::templates::{REGION, user_data};
 
 const PRESTO_URL: &str = "https://repo1.maven.org/maven2/com/facebook/presto/presto-server/0.297/presto-server-0.297.tar.gz";
 const TRINO_URL: &str =
     "https://repo1.maven.org/maven2/io/trino/trino-server/479/trino-server-479.tar.gz";
 const RECORD: &str = "coordinator.presto.internal";
-
-/// The user data of `launch_template` in the template `generate` prints with no
-/// flags, in a stack created with the parameters `given`.
-fn user_data(launch_template: &str, given: &[(&str, &str)]) -> String {
-    let template = generate(&[]);
-    let stack = Stack::new(&template, given);
-    stack.text(
-        &template["Resources"][launch_template]["Properties"]["LaunchTemplateData"]["UserData"],
-    )
-}
 
 fn coordinator(given: &[(&str, &str)]) -> String {
     user_data("CoordinatorLaunchTemplate", given)
@@ -35,15 +28,6 @@ fn coordinator(given: &[(&str, &str)]) -> String {
 fn worker(given: &[(&str, &str)]) -> String {
     user_data("WorkerLaunchTemplate", given)
 }
-
-/// The secrets the stack makes, as the sandbox's Secrets Manager holds them.
-const SHARED_SECRET_ID: &str =
-    "arn:aws:secretsmanager:us-east-1:123456789012:secret:stack-InternalSharedSecret-1A2B3C";
-const SHARED_SECRET: &str = "4f6c2d8e9a0b1c3d5e7f9a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d";
-const ADMIN_SECRET_ID: &str =
-    "arn:aws:secretsmanager:us-east-1:123456789012:secret:stack-AdminPasswordSecret-1A2B3C";
-const ADMIN_PASSWORD: &str = "AdminPassword0123456789abcdefghi";
-const TLS_SECRET_ID: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:stack-TlsCertificate-CertificateSecretArn-1A2B3C";
 
 /// A self-signed certificate for `name` and its key, as PEM texts, made by openssl.
 fn certificate(name: &str) -> (String, String) {

@@ -20,7 +20,10 @@ use presto_ha_generator::settings::ClientSecurity;
 use presto_ha_test_support::engines::{self, Engine};
 use presto_ha_test_support::needs;
 use presto_ha_test_support::sandbox::{Boot, Sandbox};
-use presto_ha_test_support::templates::{Stack, generate};
+use presto_ha_test_support::templates::stack_secrets::{
+    ADMIN_PASSWORD, ADMIN_SECRET_ID, SHARED_SECRET, SHARED_SECRET_ID, TLS_SECRET_ID,
+};
+use presto_ha_test_support::templates::user_data;
 use presto_ha_test_support::testnet::{Host, TestNet};
 
 const RECORD: &str = "coordinator.presto.internal";
@@ -37,14 +40,6 @@ const SF1_LINEITEMS: u64 = 6_001_215;
 /// `WorkerDrainSeconds` at the template's default.
 const DRAIN_SECONDS: u64 = 300;
 
-/// The secrets the stack makes, as the stand-in Secrets Manager holds them.
-const SHARED_SECRET_ID: &str =
-    "arn:aws:secretsmanager:us-east-1:123456789012:secret:stack-InternalSharedSecret-1A2B3C";
-const SHARED_SECRET: &str = "4f6c2d8e9a0b1c3d5e7f9a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d";
-const ADMIN_SECRET_ID: &str =
-    "arn:aws:secretsmanager:us-east-1:123456789012:secret:stack-AdminPasswordSecret-1A2B3C";
-const ADMIN_PASSWORD: &str = "AdminPassword0123456789abcdefghi";
-const TLS_SECRET_ID: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:stack-TlsCertificate-CertificateSecretArn-1A2B3C";
 const USERS_SECRET_ID: &str =
     "arn:aws:secretsmanager:us-east-1:123456789012:secret:analysts-AbCdEf";
 const ANALYST: &str = "analyst";
@@ -186,14 +181,6 @@ struct Cluster {
 struct Node {
     sandbox: Sandbox,
     host: Host,
-}
-
-/// The user data of `launch_template` in the default template, with `given`.
-fn user_data(launch_template: &str, given: &[(&str, &str)]) -> String {
-    let template = generate(&[]);
-    Stack::new(&template, given).text(
-        &template["Resources"][launch_template]["Properties"]["LaunchTemplateData"]["UserData"],
-    )
 }
 
 impl Cluster {
