@@ -79,8 +79,22 @@ impl ClusterStack {
     }
 
     /// A probe that reaches the coordinators as a client does: over HTTPS to each
-    /// instance, checking the certificate for the record's name, when TLS is on.
-    pub fn client_probe(&self) -> anyhow::Result<HttpProbe> {
+    /// instance, checking the certificate for the record's name and logged in as the
+    /// admin user, when TLS is on.
+    pub async fn client_probe(
+        &self,
+        secrets: &aws_sdk_secretsmanager::Client,
+    ) -> anyhow::Result<HttpProbe> {
+        let probe = self.probe_without_login()?;
+        Ok(match self.admin_credentials(secrets).await? {
+            Some(admin) => probe.with_credentials(admin),
+            None => probe,
+        })
+    }
+
+    /// [`ClusterStack::client_probe`] without logging in: Trino answers it, prestodb
+    /// over HTTPS answers HTTP 401.
+    pub fn probe_without_login(&self) -> anyhow::Result<HttpProbe> {
         match &self.tls {
             None => HttpProbe::new(),
             Some(authority) => {

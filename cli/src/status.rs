@@ -113,7 +113,20 @@ impl StatusArgs {
     pub async fn run(self, profile: &Profile, out: &mut impl Write) -> anyhow::Result<()> {
         let (aws, cluster, config) = aws::open_stack(profile, &self.stack_name).await?;
         let lambda = aws_sdk_lambda::Client::new(&config);
-        let probe = Reach::new(&cluster, cluster.client_probe()?, lambda, self.probe_from)?;
+        // Without the admin secret, the coordinators are probed without a login, and
+        // the report says why.
+        let mut no_login = None;
+        let here = match cluster
+            .client_probe(&aws_sdk_secretsmanager::Client::new(&config))
+            .await
+        {
+            Ok(here) => here,
+            Err(error) => {
+                no_login = Some(format!("{error:#} (probed without logging in)"));
+                cluster.probe_without_login()?
+            }
+        };
+        let probe = Reach::new(&cluster, here, lambda, self.probe_from)?;
         let (coordinators, record) = (aws.coordinators(), aws.record());
         let note = Route53Note::new(aws.route53.clone());
         let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
@@ -124,6 +137,7 @@ impl StatusArgs {
             operations::alarms(&cloudwatch, &cluster.name),
         );
         let mut report = report?;
+        report.not_read.extend(no_login);
         if let Some(path) = probe.path() {
             report.probed_from = path.to_string();
         }

@@ -75,15 +75,10 @@ impl SwitchoverArgs {
     /// Opens the stack and moves its record as the flags ask.
     pub async fn run(self, profile: &Profile, out: &mut impl Write) -> anyhow::Result<()> {
         let (aws, cluster, config) = aws::open_stack(profile, &self.stack_name).await?;
-        let mut here = cluster.client_probe()?;
         // Listing the old coordinator's queries needs a user who may see them all.
-        if self.terminate_old
-            && let Some(admin) = cluster
-                .admin_credentials(&aws_sdk_secretsmanager::Client::new(&config))
-                .await?
-        {
-            here = here.with_credentials(admin);
-        }
+        let here = cluster
+            .client_probe(&aws_sdk_secretsmanager::Client::new(&config))
+            .await?;
         let lambda = aws_sdk_lambda::Client::new(&config);
         let probe = Reach::new(&cluster, here, lambda, self.probe_from)?;
         let request = SwitchoverRequest {

@@ -1,10 +1,11 @@
 //! Asking one coordinator's Presto whether it is serving.
 //!
-//! The probe is `GET /v1/info`, which needs no authentication: from the Lambdas over
-//! plain HTTP on the nodes' own port (`http://<private-ip>:<port>`), which only the
-//! cluster's security groups reach; from the command line as a client sees it, over
-//! HTTPS to each instance's IP with the certificate checked for the coordinator
-//! record's name. Healthy means what Trino Gateway and the Trino Helm chart mean by
+//! The probe is `GET /v1/info`: from the Lambdas over plain HTTP on the nodes' own
+//! port (`http://<private-ip>:<port>`), which only the cluster's security groups
+//! reach and where neither engine asks for a login; from the command line as a client
+//! sees it, over HTTPS to each instance's IP with the certificate checked for the
+//! coordinator record's name, logged in as the stack's admin (prestodb refuses the
+//! request without a login there). Healthy means what Trino Gateway and the Trino Helm chart mean by
 //! it: HTTP 200, `"coordinator": true` and `"starting": false`.
 
 use std::fmt;
@@ -218,7 +219,13 @@ impl HealthProbe for HttpProbe {
             Ok(request) => request,
             Err(failure) => return Health::Down(failure),
         };
-        let response = match client.get(&url).timeout(timeout).send().await {
+        let mut request = client.get(&url).timeout(timeout);
+        // prestodb asks every HTTPS request to log in, `/v1/info` included (Trino lets
+        // that one through); over plain HTTP neither asks, and no password is sent.
+        if let (Some(_), Some(credentials)) = (&self.tls, &self.credentials) {
+            request = request.basic_auth(&credentials.user, Some(&credentials.password));
+        }
+        let response = match request.send().await {
             Ok(response) => response,
             Err(error) => return Health::Down(send_failure(&error)),
         };
