@@ -612,14 +612,15 @@ EOF
 # A worker drains when its group removes it (scale-in, rolling update, deletion): a
 # service watches the instance's lifecycle state, and on Terminated asks the engine
 # to shut down gracefully (no new tasks; it exits once its tasks are done), waits for
-# the engine to be gone or DRAIN_SECONDS, then completes the group's hook so that
-# the termination goes on. A coordinator never drains: its replacement is the
+# the engine to be gone or DRAIN_SECONDS, stops the engine's unit, then completes the
+# group's hook so that the termination goes on. A coordinator never drains: its replacement is the
 # watcher's job.
 units=("$service.service")
 if [ -n "$DRAIN_HOOK" ]; then
   mkdir -p /etc/presto-ha
   cat >/etc/presto-ha/drain.env <<EOF
 ENGINE=$ENGINE
+SERVICE=$service.service
 HTTP_PORT=$HTTP_PORT
 DRAIN_HOOK=$DRAIN_HOOK
 DRAIN_SECONDS=$DRAIN_SECONDS
@@ -644,6 +645,10 @@ while [ "$waited" -lt "$DRAIN_SECONDS" ] && curl -fsS -o /dev/null "http://127.0
   sleep 5
   waited=$((waited + 5))
 done
+# The engine is gone before the termination goes on: stopping its unit waits for the
+# JVM, which may still be exiting after it stopped answering, and keeps the unit from
+# starting it again.
+systemctl stop "$SERVICE" || logger -t presto-ha "could not stop $SERVICE"
 complete_hook "$DRAIN_HOOK" CONTINUE || true
 DRAIN
   chmod 0755 /usr/local/sbin/presto-ha-drain

@@ -108,8 +108,8 @@ esac
 /// unit's `ExecStart` as its `User` (with the boot's `PATH`, so the drain still meets
 /// the stand-ins for the metadata service and AWS), in the background, its output in
 /// `/sandbox/units/<unit>.log` (the journal); `Restart=on-failure` restarts it after
-/// `RestartSec`, counted as `show -p NRestarts --value` reports. The rest is
-/// recorded only.
+/// `RestartSec`, counted as `show -p NRestarts --value` reports; `stop` ends it as
+/// systemd does. The rest is recorded only.
 const SYSTEMCTL: &str = r#"
 start() {
   local unit=/etc/systemd/system/$1 command user run=() restart pause
@@ -120,16 +120,47 @@ start() {
   [ -z "$user" ] || run=(setpriv --reuid="$user" --regid="$user" --init-groups)
   mkdir -p /sandbox/units
   echo 0 >"/sandbox/units/$1.restarts"
+  rm -f "/sandbox/units/$1.stopped"
   (
-    while ! "${run[@]}" /bin/sh -c "exec $command" && [ "$restart" = on-failure ]; do
+    echo "$BASHPID" >"/sandbox/units/$1.pid"
+    while ! "${run[@]}" /bin/sh -c "exec $command" && [ "$restart" = on-failure ] &&
+      [ ! -e "/sandbox/units/$1.stopped" ]; do
       echo $(($(cat "/sandbox/units/$1.restarts") + 1)) >"/sandbox/units/$1.restarts"
       /bin/sleep "${pause:-1}"
+      [ ! -e "/sandbox/units/$1.stopped" ] || break
     done
+    rm -f "/sandbox/units/$1.pid"
   ) </dev/null >>"/sandbox/units/$1.log" 2>&1 &
+}
+descendants() {
+  local child
+  for child in $(pgrep -P "$1"); do
+    echo "$child"
+    descendants "$child"
+  done
+}
+# As systemd stops a unit: no restart, SIGTERM to every process it started (its
+# control group), and back once they have all exited (SIGKILL after 90 s).
+stop() {
+  local supervisor pids
+  touch "/sandbox/units/$1.stopped"
+  supervisor=$(cat "/sandbox/units/$1.pid" 2>/dev/null) || return 0
+  pids=$(descendants "$supervisor")
+  [ -n "$pids" ] || return 0
+  # shellcheck disable=SC2086
+  kill -TERM $pids 2>/dev/null || true
+  for _ in $(seq 1 900); do
+    # shellcheck disable=SC2086
+    kill -0 $pids 2>/dev/null || return 0
+    /bin/sleep 0.1
+  done
+  # shellcheck disable=SC2086
+  kill -KILL $pids 2>/dev/null || true
 }
 case "$1" in
   enable) [ "${2:-}" != --now ] || { shift 2; for u in "$@"; do start "$u"; done; } ;;
   start) shift; for u in "$@"; do start "$u"; done ;;
+  stop) shift; for u in "$@"; do stop "$u"; done ;;
   show) cat "/sandbox/units/${!#}.restarts" 2>/dev/null || echo 0 ;;
 esac
 "#;
@@ -233,7 +264,7 @@ impl Sandbox {
         sandbox.set("meminfo", &meminfo);
         sandbox.put(
             sandbox.upper().join("etc/resolv.conf"),
-            format!("nameserver {}\n", crate::testnet::HUB).as_bytes(),
+            format!("nameserver {}\n", host.resolver).as_bytes(),
         );
         sandbox
     }
@@ -279,9 +310,10 @@ impl Sandbox {
         fs::read_to_string(self.inside(&format!("units/{unit}.log"))).unwrap_or_default()
     }
 
-    /// The process ids of the processes named `comm` (as `/proc/PID/comm` says) on
-    /// this node (a node with a real engine).
-    pub fn pids(&self, comm: &str) -> Vec<u32> {
+    /// The JVMs running on this node's host: the processes whose executable is a
+    /// `java` (an engine may name its process otherwise: Trino's is
+    /// `trino-server-coordinator`).
+    pub fn jvms(&self) -> Vec<u32> {
         let netns = self.netns.as_deref().expect("a node with a real engine");
         let output = Command::new("ip")
             .args(["netns", "pids", netns])
@@ -291,7 +323,8 @@ impl Sandbox {
             .split_whitespace()
             .filter_map(|pid| pid.parse().ok())
             .filter(|pid| {
-                fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == comm)
+                fs::read_link(format!("/proc/{pid}/exe"))
+                    .is_ok_and(|exe| exe.file_name().is_some_and(|name| name == "java"))
             })
             .collect()
     }

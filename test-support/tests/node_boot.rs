@@ -1215,7 +1215,7 @@ fn a_removed_worker_drains_then_completes_the_hook_once() {
     assert_eq!(
         sandbox.file("/etc/presto-ha/drain.env").as_deref(),
         Some(&*format!(
-            "ENGINE=presto\nHTTP_PORT=8080\nDRAIN_HOOK=presto-ha-drain\nDRAIN_SECONDS=60\nREGION={REGION}\n"
+            "ENGINE=presto\nSERVICE=presto.service\nHTTP_PORT=8080\nDRAIN_HOOK=presto-ha-drain\nDRAIN_SECONDS=60\nREGION={REGION}\n"
         ))
     );
     assert_eq!(
@@ -1266,6 +1266,15 @@ fn a_removed_worker_drains_then_completes_the_hook_once() {
     let aws = since(from, "aws");
     assert_eq!(aws.last(), Some(&complete));
     assert_eq!(aws.iter().filter(|c| **c == complete).count(), 1);
+    // Its unit stopped before the hook: the engine is gone, and stays gone.
+    let order: Vec<String> = sandbox.calls()[from..]
+        .iter()
+        .filter(|call| call[0] == "systemctl" || call[0] == "aws")
+        .map(|call| call[1..].join(" "))
+        .collect();
+    let stopped = order.iter().position(|c| c == "stop presto.service");
+    let completed = order.iter().position(|c| *c == complete);
+    assert!(stopped.is_some() && stopped < completed, "{order:?}");
 
     // The engine refuses to shut down and never exits: the hook is completed once
     // the drain time (60 s, polled every 5 s) is spent, so a scale-in never hangs.
