@@ -121,6 +121,12 @@ pub struct PackageArgs {
     #[arg(long, value_name = "DIR")]
     pub source: Option<PathBuf>,
 
+    /// The Cargo profile the Lambdas are built with: release, what a stack should
+    /// run; the tests build with package-test, unoptimised, to check the packaging
+    /// without an optimised build of the AWS SDK.
+    #[arg(long, value_name = "PROFILE", default_value = "release")]
+    pub cargo_profile: String,
+
     /// The template flags, as for `generate` (the code flags are set by `package`).
     #[command(flatten, next_help_heading = "Template")]
     pub template: presto_ha_generator::cli::Args,

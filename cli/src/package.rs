@@ -105,17 +105,19 @@ fn check_toolchain(triple: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Builds both Lambdas in release mode for `architecture` from the workspace at
-/// `source` with `cargo zigbuild`, which links with zig against glibc 2.34 whatever
-/// the host runs, and returns each one's binary. Cargo's own progress goes to stderr.
+/// Builds both Lambdas with the Cargo profile `profile` (release for a stack) for
+/// `architecture` from the workspace at `source` with `cargo zigbuild`, which links
+/// with zig against glibc 2.34 whatever the host runs, and returns each one's binary.
+/// Cargo's own progress goes to stderr.
 pub fn build(
     source: &Path,
+    profile: &str,
     architecture: LambdaArchitecture,
 ) -> anyhow::Result<Vec<(Lambda, PathBuf)>> {
     let triple = rust_target(architecture);
     check_toolchain(triple)?;
     eprintln!(
-        "Building the Lambdas for {architecture} in {}",
+        "Building the Lambdas for {architecture} ({profile} profile) in {}",
         source.display()
     );
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -124,7 +126,8 @@ pub fn build(
         .current_dir(source)
         .args([
             "zigbuild",
-            "--release",
+            "--profile",
+            profile,
             "--locked",
             "--message-format=json-render-diagnostics",
             "--target",
@@ -319,6 +322,7 @@ impl PackageArgs {
             bucket,
             prefix,
             source,
+            cargo_profile,
             template: mut args,
         } = self;
         let defaults = StackSettings::default();
@@ -335,7 +339,7 @@ impl PackageArgs {
         args.settings().map_err(|e| BadArguments(e.to_string()))?;
         let config = aws::load(profile).await?;
         let source = source.unwrap_or_else(default_source);
-        let built = build(&source, settings.lambda_architecture)?;
+        let built = build(&source, &cargo_profile, settings.lambda_architecture)?;
         let s3 = aws_sdk_s3::Client::new(&config);
         let packaged = package(&s3, bucket.as_str(), &prefix, &built).await?;
         write_report(bucket.as_str(), &packaged, &mut std::io::stderr())?;

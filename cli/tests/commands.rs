@@ -131,6 +131,11 @@ async fn object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
         .to_vec()
 }
 
+/// The profile the package tests build with: the release profile unoptimised (see the
+/// workspace's Cargo.toml), so that the test command does not build the AWS SDK a third
+/// time with full optimisation.
+const PACKAGE_TEST_PROFILE: &str = "package-test";
+
 /// Builds through zig for x86_64, targeting glibc 2.34 explicitly, with the packaging
 /// tool the test command installs.
 #[tokio::test(flavor = "multi_thread")]
@@ -150,6 +155,8 @@ async fn package_uploads_content_addressed_zips_once() {
         "3",
         "--lambda-architecture",
         "x86_64",
+        "--cargo-profile",
+        PACKAGE_TEST_PROFILE,
     ];
     let path = build_path(true);
     let env = [("PATH", path.as_str())];
@@ -272,6 +279,8 @@ async fn package_for_arm64_builds_it_or_names_the_rustup_command() {
             &sandbox.code_bucket,
             "--lambda-architecture",
             "arm64",
+            "--cargo-profile",
+            PACKAGE_TEST_PROFILE,
         ],
         &[("PATH", &path)],
     )
