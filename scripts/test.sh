@@ -25,4 +25,36 @@ cd "$root"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 export PRESTO_HA_REQUIRE_EMULATOR=1
-cargo test --workspace --locked
+
+# Every test binary is built once, then run as `cargo test` would run it (from its
+# package's folder), one after another, but for the real engines' (minutes of JVMs
+# starting and waiting), which runs beside them: the emulator keeps each test's
+# resources apart (a sandbox of its own), and the engines' networks are their own.
+tests=$(cargo test --workspace --locked --no-run --message-format=json-render-diagnostics |
+  "$PRESTO_HA_TOOLS/python" -c '
+import json, os, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("profile", {}).get("test") and m.get("executable"):
+        print(os.path.dirname(m["manifest_path"]), m["target"]["name"], m["executable"], sep="\t")
+')
+engines_log=$cache/real_engines.log
+failed=()
+while IFS=$'\t' read -r dir name executable; do
+  if [ "$name" = real_engines ]; then
+    echo "     Running $name beside the rest ($executable; its output follows theirs)"
+    (cd "$dir" && "$executable") >"$engines_log" 2>&1 &
+    engines=$!
+    continue
+  fi
+  echo "     Running $name ($executable)"
+  (cd "$dir" && "$executable") || failed+=("$name")
+done <<<"$tests"
+if [ -n "${engines:-}" ]; then
+  wait "$engines" || failed+=(real_engines)
+  cat "$engines_log"
+fi
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "test.sh: failed: ${failed[*]}" >&2
+  exit 1
+fi

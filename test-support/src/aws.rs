@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 pub use aws_config::SdkConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_cloudformation::config::Credentials;
+use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
 use presto_ha_contract::parameters;
 
@@ -67,6 +68,8 @@ pub struct Sandbox {
     pub key_name: String,
     /// A bucket holding placeholder Lambda zips at the template's default keys.
     pub code_bucket: String,
+    /// The /24 the two subnets split between them (`x.y.z.0`).
+    pub network: Ipv4Addr,
 }
 
 /// The highest third octet in use in the emulator when this process started.
@@ -78,8 +81,19 @@ impl Sandbox {
     /// Creates the sandbox. `name`, made unique with the sandbox's octet, names its
     /// resources.
     pub async fn create(config: &SdkConfig, name: &str) -> Result<Self> {
+        Self::create_in(config, name, [127, 0]).await
+    }
+
+    /// A sandbox whose instances get addresses in 198.18.x.0/24, for a test network
+    /// ([`crate::testnet::TestNet::on`] its `network`) whose hosts play them.
+    pub async fn create_on_test_network(config: &SdkConfig, name: &str) -> Result<Self> {
+        Self::create_in(config, name, [198, 18]).await
+    }
+
+    async fn create_in(config: &SdkConfig, name: &str, vpc: [u8; 2]) -> Result<Self> {
         let ec2 = aws_sdk_ec2::Client::new(config);
         let octet = Self::free_octet(&ec2).await?;
+        let [a, b] = vpc;
         let name = &format!("{name}-{octet}");
         let tags = |kind: ResourceType| {
             TagSpecification::builder()
@@ -89,7 +103,7 @@ impl Sandbox {
         };
         let vpc_id = ec2
             .create_vpc()
-            .cidr_block("127.0.0.0/16")
+            .cidr_block(format!("{a}.{b}.0.0/16"))
             .tag_specifications(tags(ResourceType::Vpc))
             .send()
             .await
@@ -102,7 +116,7 @@ impl Sandbox {
             let subnet = ec2
                 .create_subnet()
                 .vpc_id(&vpc_id)
-                .cidr_block(format!("127.0.{octet}.{half}/25"))
+                .cidr_block(format!("{a}.{b}.{octet}.{half}/25"))
                 .availability_zone(zone)
                 .tag_specifications(tags(ResourceType::Subnet))
                 .send()
@@ -116,18 +130,25 @@ impl Sandbox {
             );
         }
         let key_name = format!("{name}-key");
-        ec2.create_key_pair()
-            .key_name(&key_name)
-            .send()
-            .await
-            .context("failed to create the sandbox key pair")?;
+        // The names below are this sandbox's own: one that exists already is one an
+        // earlier attempt of the same call created (the SDK retries a call the emulator
+        // took but answered too late).
+        let created = ec2.create_key_pair().key_name(&key_name).send().await;
+        if let Err(error) = created
+            && error.code() != Some("InvalidKeyPair.Duplicate")
+        {
+            return Err(error).context("failed to create the sandbox key pair");
+        }
         let code_bucket = format!("{name}-code").to_lowercase();
         let s3 = aws_sdk_s3::Client::new(config);
-        s3.create_bucket()
-            .bucket(&code_bucket)
-            .send()
-            .await
-            .context("failed to create the sandbox code bucket")?;
+        let created = s3.create_bucket().bucket(&code_bucket).send().await;
+        if let Err(error) = created
+            && !error
+                .as_service_error()
+                .is_some_and(|e| e.is_bucket_already_owned_by_you())
+        {
+            return Err(error).context("failed to create the sandbox code bucket");
+        }
         let defaults = presto_ha_generator::settings::StackSettings::default();
         for key in [defaults.custom_resource_code_key, defaults.watcher_code_key] {
             s3.put_object()
@@ -146,6 +167,7 @@ impl Sandbox {
             subnet_ids,
             key_name,
             code_bucket,
+            network: Ipv4Addr::new(a, b, octet, 0),
         })
     }
 
@@ -165,8 +187,9 @@ impl Sandbox {
                         .subnets()
                         .iter()
                         .filter_map(|s| {
-                            s.cidr_block()?
-                                .strip_prefix("127.0.")?
+                            let cidr = s.cidr_block()?;
+                            cidr.strip_prefix("127.0.")
+                                .or_else(|| cidr.strip_prefix("198.18."))?
                                 .split('.')
                                 .next()?
                                 .parse::<u8>()
@@ -334,4 +357,96 @@ pub async fn a_record(config: &SdkConfig, zone: &str, name: &str) -> Option<(Vec
         .iter()
         .find(|set| set.name().trim_end_matches('.') == name && set.r#type().as_str() == "A")
         .map(|set| (values(set), set.ttl().unwrap_or_default()))
+}
+
+/// Every A record of `zone`, as the emulator holds it: its name (with the final dot),
+/// values and TTL.
+pub async fn a_records_with_ttl(
+    config: &SdkConfig,
+    zone: &str,
+) -> Vec<(String, Vec<Ipv4Addr>, u32)> {
+    record_sets(config, zone)
+        .await
+        .iter()
+        .filter(|set| set.r#type().as_str() == "A")
+        .map(|set| {
+            let ips = values(set).iter().filter_map(|v| v.parse().ok()).collect();
+            let ttl = u32::try_from(set.ttl().unwrap_or_default()).unwrap_or_default();
+            (set.name().to_owned(), ips, ttl)
+        })
+        .collect()
+}
+
+/// Creates or replaces the A record `name` (without the final dot) in `zone` with
+/// `ip`, at the record's TTL: the record as the custom resource seeds it.
+pub async fn set_a_record(config: &SdkConfig, zone: &str, name: &str, ip: Ipv4Addr) {
+    use aws_sdk_route53::types::{
+        Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
+    };
+    let set = ResourceRecordSet::builder()
+        .name(format!("{name}."))
+        .r#type(RrType::A)
+        .ttl(i64::from(presto_ha_contract::RECORD_TTL_SECONDS))
+        .resource_records(
+            ResourceRecord::builder()
+                .value(ip.to_string())
+                .build()
+                .expect("record"),
+        )
+        .build()
+        .expect("set");
+    let change = Change::builder()
+        .action(ChangeAction::Upsert)
+        .resource_record_set(set)
+        .build()
+        .expect("change");
+    aws_sdk_route53::Client::new(config)
+        .change_resource_record_sets()
+        .hosted_zone_id(zone)
+        .change_batch(
+            ChangeBatch::builder()
+                .changes(change)
+                .build()
+                .expect("batch"),
+        )
+        .send()
+        .await
+        .expect("ChangeResourceRecordSets");
+}
+
+/// The environment and timeout of `function`, as the emulator's stack created it.
+/// Read as raw JSON: the emulator gives a number where the template's value is one
+/// (a `Ref` to a number parameter), which Lambda itself would have turned into a
+/// string, and the SDK refuses.
+pub async fn function_environment(function: &str) -> (Vec<(String, String)>, std::time::Duration) {
+    let url = format!(
+        "{}/2015-03-31/functions/{function}/configuration",
+        endpoint()
+    );
+    // The emulator tells services apart by the credential scope of the signature.
+    let scope = format!(
+        "AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/lambda/aws4_request, SignedHeaders=host, Signature=0"
+    );
+    let body = reqwest::Client::new()
+        .get(&url)
+        .header("Authorization", scope)
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .expect("GetFunctionConfiguration")
+        .bytes()
+        .await
+        .expect("a function configuration");
+    let body: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    let environment = body["Environment"]["Variables"]
+        .as_object()
+        .expect("the function's environment")
+        .iter()
+        .map(|(k, v)| {
+            let value = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+            (k.clone(), value)
+        })
+        .collect();
+    let timeout = body["Timeout"].as_u64().expect("the function's timeout");
+    (environment, std::time::Duration::from_secs(timeout))
 }

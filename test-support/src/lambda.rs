@@ -161,6 +161,11 @@ impl LambdaProcess {
             .await
     }
 
+    /// The file the function logs to.
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
     /// What the function has logged so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

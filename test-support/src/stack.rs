@@ -36,14 +36,24 @@ pub async fn deploy(
                 .build()
         })
         .collect();
-    cfn.create_stack()
+    let created = cfn
+        .create_stack()
         .stack_name(name)
         .template_body(template.to_string())
         .set_parameters(Some(parameters))
         .capabilities(Capability::CapabilityIam)
         .send()
-        .await
-        .with_context(|| format!("CreateStack {name} failed"))?;
+        .await;
+    // Every stack name is this call's own (the sandbox's, unique in the emulator): a
+    // stack of that name is one an earlier attempt of this call created, when the SDK
+    // retried a CreateStack the emulator had taken but answered too late.
+    if let Err(error) = created
+        && !error
+            .as_service_error()
+            .is_some_and(|e| e.is_already_exists_exception())
+    {
+        return Err(error).with_context(|| format!("CreateStack {name} failed"));
+    }
 
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {

@@ -1,27 +1,30 @@
 //! A test network of hosts, each a network namespace of its own, made by the test and
-//! gone with it: a hub namespace holds a bridge (198.18.0.1/24, the range set aside
-//! for testing networks) and the network's DNS server; each host is a namespace
-//! joined to the bridge by a veth pair, with its own address. Clients run in the hub.
-//! Nothing here touches the machine's own network: every interface and address lives
-//! in the test's namespaces.
+//! gone with it: a hub namespace holds a bridge (the network's first address, in
+//! 198.18.0.0/15, the range set aside for testing networks) and the network's DNS
+//! server; each host is a namespace joined to the bridge by a veth pair, with its own
+//! address. Clients run in the hub. Every interface and address lives in the test's
+//! namespaces, but for one the test may ask for ([`TestNet::reach_from_here`]): a
+//! veth pair that gives this process, as a Lambda function in the VPC, a route to
+//! the network's /24 and nothing else.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-
-/// The hub's address: the DNS server's, and the clients'.
-pub const HUB: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicUsize, Ordering};
 
 /// A test network; dropping it ends every process in its namespaces and removes them.
 pub struct TestNet {
     name: String,
     hub: String,
+    /// The network's first three octets.
+    prefix: [u8; 3],
     zone: PathBuf,
     dns: Child,
-    hosts: Vec<String>,
+    hosts: Mutex<Vec<String>>,
+    made: AtomicUsize,
     _dir: tempfile::TempDir,
 }
 
@@ -32,6 +35,8 @@ pub struct Host {
     pub netns: String,
     /// Its address on the test network.
     pub address: Ipv4Addr,
+    /// The network's DNS server.
+    pub resolver: Ipv4Addr,
 }
 
 fn ip(args: &[&str]) {
@@ -45,8 +50,29 @@ fn ip(args: &[&str]) {
 }
 
 impl TestNet {
-    /// A new network with its hub and DNS server, and no hosts.
+    /// A new network with its hub and DNS server, and no hosts, on a /24 of
+    /// 198.19.0.0/16 no other network of this process has (198.18.0.0/16 is left to
+    /// the networks of sandboxes in the emulator).
     pub fn new() -> Self {
+        static NEXT_NETWORK: AtomicU8 = AtomicU8::new(0);
+        Self::on(Ipv4Addr::new(
+            198,
+            19,
+            NEXT_NETWORK.fetch_add(1, Ordering::SeqCst),
+            0,
+        ))
+    }
+
+    /// A new network on the /24 of `network` (in 198.18.0.0/15), with its hub and DNS
+    /// server at the network's first address, and no hosts.
+    pub fn on(network: Ipv4Addr) -> Self {
+        let [a, b, c, _] = network.octets();
+        assert!(
+            a == 198 && b & 0xfe == 18,
+            "{network} is not in 198.18.0.0/15"
+        );
+        let prefix = [a, b, c];
+        let hub_address = Ipv4Addr::new(a, b, c, 1);
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let name = format!(
             "pha{}n{}",
@@ -62,7 +88,7 @@ impl TestNet {
             &hub,
             "addr",
             "add",
-            &format!("{HUB}/24"),
+            &format!("{hub_address}/24"),
             "dev",
             "br0",
         ]);
@@ -70,14 +96,24 @@ impl TestNet {
         // `ip netns exec` shows the hub's clients this resolv.conf.
         let resolv = PathBuf::from(format!("/etc/netns/{hub}"));
         std::fs::create_dir_all(&resolv).expect("/etc/netns");
-        std::fs::write(resolv.join("resolv.conf"), format!("nameserver {HUB}\n"))
-            .expect("the hub's resolv.conf");
+        std::fs::write(
+            resolv.join("resolv.conf"),
+            format!("nameserver {hub_address}\n"),
+        )
+        .expect("the hub's resolv.conf");
         let dir = tempfile::tempdir().expect("a temporary folder");
         let zone = dir.path().join("zone.json");
         std::fs::write(&zone, "{}").expect("zone file");
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/dns.py");
         let mut dns = Command::new("ip")
-            .args(["netns", "exec", &hub, "python3", script, &HUB.to_string()])
+            .args([
+                "netns",
+                "exec",
+                &hub,
+                "python3",
+                script,
+                &hub_address.to_string(),
+            ])
             .arg(&zone)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -91,18 +127,34 @@ impl TestNet {
         Self {
             name,
             hub,
+            prefix,
             zone,
             dns,
-            hosts: Vec::new(),
+            hosts: Mutex::new(Vec::new()),
+            made: AtomicUsize::new(0),
             _dir: dir,
         }
     }
 
-    /// A new host on the network, at 198.18.0.(10 + n) for the n-th host.
-    pub fn host(&mut self) -> Host {
-        let n = self.hosts.len();
+    /// The address of the network's DNS server and of the hub's bridge.
+    pub fn resolver(&self) -> Ipv4Addr {
+        let [a, b, c] = self.prefix;
+        Ipv4Addr::new(a, b, c, 1)
+    }
+
+    /// A new host on the network, at .(10 + n) for the n-th host.
+    pub fn host(&self) -> Host {
+        let [a, b, c] = self.prefix;
+        let n = u8::try_from(self.made.load(Ordering::SeqCst)).expect("few hosts");
+        self.host_at(Ipv4Addr::new(a, b, c, 10 + n))
+    }
+
+    /// A new host on the network at `address`, which no host has now.
+    pub fn host_at(&self, address: Ipv4Addr) -> Host {
+        let [a, b, c, _] = address.octets();
+        assert_eq!([a, b, c], self.prefix, "{address} is not on the network");
+        let n = self.made.fetch_add(1, Ordering::SeqCst);
         let netns = format!("{}h{n}", self.name);
-        let address = Ipv4Addr::new(198, 18, 0, 10 + u8::try_from(n).expect("few hosts"));
         ip(&["netns", "add", &netns]);
         let port = format!("v{n}");
         ip(&[
@@ -121,8 +173,45 @@ impl TestNet {
             "eth0",
         ]);
         ip(&["-n", &netns, "link", "set", "eth0", "up"]);
-        self.hosts.push(netns.clone());
-        Host { netns, address }
+        self.hosts.lock().expect("hosts").push(netns.clone());
+        Host {
+            netns,
+            address,
+            resolver: self.resolver(),
+        }
+    }
+
+    /// Removes `host` from the network, every process on it ended: an instance
+    /// terminated. Its address is free again.
+    pub fn remove(&self, host: &Host) {
+        kill_all(&host.netns);
+        let _ = Command::new("ip")
+            .args(["netns", "del", &host.netns])
+            .status();
+        self.hosts
+            .lock()
+            .expect("hosts")
+            .retain(|netns| *netns != host.netns);
+    }
+
+    /// Gives this process a route to the network, as a function in the VPC has: a
+    /// veth pair from this namespace to the hub's bridge, this end at the network's
+    /// second address. Gone with the network.
+    pub fn reach_from_here(&self) {
+        let [a, b, c] = self.prefix;
+        let here = format!("{}x", self.name);
+        ip(&[
+            "link", "add", &here, "type", "veth", "peer", "name", "x0", "netns", &self.hub,
+        ]);
+        ip(&["-n", &self.hub, "link", "set", "x0", "master", "br0", "up"]);
+        ip(&[
+            "addr",
+            "add",
+            &format!("{}/24", Ipv4Addr::new(a, b, c, 2)),
+            "dev",
+            &here,
+        ]);
+        ip(&["link", "set", &here, "up"]);
     }
 
     /// Cuts `host`'s link: its veth goes down, as a failed network would.
@@ -185,7 +274,8 @@ impl Drop for TestNet {
     fn drop(&mut self) {
         let _ = self.dns.kill();
         let _ = self.dns.wait();
-        for netns in self.hosts.iter().chain(std::iter::once(&self.hub)) {
+        let hosts = std::mem::take(self.hosts.get_mut().expect("hosts"));
+        for netns in hosts.iter().chain(std::iter::once(&self.hub)) {
             kill_all(netns);
             let _ = Command::new("ip").args(["netns", "del", netns]).status();
         }

@@ -1,0 +1,468 @@
+//! Failover as a client sees it: three coordinators and two workers on real engines,
+//! the stack deployed in the AWS emulator with its instances' addresses on the test
+//! network, the real watcher binary invoked back to back through the Lambda Runtime
+//! API as the schedule invokes it, and clients in the hub resolving the record's name
+//! through the network's DNS server.
+//!
+//! The DNS server answers from the emulator's private zone, read again every record
+//! TTL: the VPC's resolver caches an answer that long. Each instance the group launches
+//! gets a host at its address, booted by the stack's user data; each instance the
+//! group no longer has loses its host (the address may come back, as EC2 reuses it).
+//!
+//! Each fault hits the active coordinator: `kill -9` of its engine (the unit restarts
+//! it, as systemd would), `SIGSTOP` of its JVM (a hang), its host's link cut. From the
+//! fault, a Python client and the engine's JVM client (a new JVM each try, with the
+//! README's DNS setting) each try `SELECT count(*) FROM tpch.tiny.lineitem` through the
+//! record's name until one succeeds (a Python try given 5 s, a JVM one 10 s); the scan
+//! runs on workers only (`node-scheduler.include-coordinator=false`), so a success
+//! means a worker took part. Prints one line per client and fault, which
+//! `scripts/bench.sh` reads; runs each fault `PRESTO_HA_FAILOVER_RUNS` times (1 by
+//! default).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use presto_ha_contract::{RECORD_TTL_SECONDS, parameters as param};
+use presto_ha_test_support::aws::{self as emulator, SdkConfig, in_service_members};
+use presto_ha_test_support::engines::Engine;
+use presto_ha_test_support::lambda::{Invocation, LambdaProcess, workspace_binary};
+use presto_ha_test_support::stack::deploy;
+use presto_ha_test_support::templates::stack_secrets::ADMIN_PASSWORD;
+use presto_ha_test_support::templates::{generate, without_custom_resources};
+use presto_ha_test_support::testnet::{Host, TestNet};
+use serde_json::json;
+
+use crate::cluster::*;
+
+/// The variable that sets how many times each fault is run.
+const RUNS_VAR: &str = "PRESTO_HA_FAILOVER_RUNS";
+/// How long one try of the Python client may take.
+const PYTHON_TRY: Duration = Duration::from_secs(5);
+/// How long one try of the JVM client may take: a new JVM each time, which alone takes
+/// seconds on a busy machine.
+const JVM_TRY: Duration = Duration::from_secs(10);
+/// How long a fault may take to be survived before the test fails: far beyond the
+/// README's bounds, which the benchmark reports against on a quiet machine; the test
+/// command runs beside other tests.
+const GIVE_UP: Duration = Duration::from_secs(300);
+/// The workers' addresses: above any the emulator gives out to the coordinators'
+/// replacements in a test.
+const WORKER_HOSTS: [u8; 2] = [120, 121];
+
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    /// `kill -9` of the engine.
+    Kill,
+    /// `SIGSTOP` of the engine's JVM.
+    Stop,
+    /// The host's link cut.
+    Cut,
+}
+
+impl Fault {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Kill => "exited",
+            Self::Stop => "hung",
+            Self::Cut => "cut-off",
+        }
+    }
+}
+
+/// The stack in the emulator, the cluster playing its instances, and what keeps the
+/// two together while the test runs.
+struct Failover {
+    runtime: tokio::runtime::Runtime,
+    config: SdkConfig,
+    zone: String,
+    group: String,
+    cluster: Arc<Cluster>,
+    /// The coordinators' nodes, by instance id.
+    nodes: Arc<Mutex<BTreeMap<String, Node>>>,
+    workers: Vec<(Role, Node)>,
+    /// Each value the record took, as the network's DNS server came to answer it.
+    record: Arc<Mutex<Vec<(Instant, Ipv4Addr)>>>,
+    /// What went wrong in the background: a boot, an invocation.
+    trouble: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    watcher: Option<(tokio::task::JoinHandle<()>, std::path::PathBuf)>,
+}
+
+impl Failover {
+    /// Deploys the stack (three coordinators), seeds the record on the oldest one as
+    /// the custom resource does, boots a node for each instance and the two workers,
+    /// and starts the watcher's schedule.
+    fn start(engine: Engine) -> Self {
+        let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+        let (config, network, stack) = runtime.block_on(async {
+            let config = emulator::config().await;
+            let name = format!("failover-{}", engine.name());
+            let sandbox = emulator::Sandbox::create_on_test_network(&config, &name)
+                .await
+                .expect("sandbox");
+            let (template, _) = without_custom_resources(&generate(&[]));
+            let mut parameters = sandbox.parameters();
+            parameters.push((param::HA_COORDINATORS_COUNT, "3".to_owned()));
+            let stack = deploy(&config, &sandbox.name, &template, &parameters)
+                .await
+                .expect("stack");
+            (config, sandbox.network, stack)
+        });
+        let net = TestNet::on(network);
+        net.reach_from_here();
+        let mut failover = Self {
+            runtime,
+            config,
+            zone: stack.outputs["HostedZoneId"].clone(),
+            group: stack.outputs["CoordinatorGroupName"].clone(),
+            cluster: Arc::new(Cluster::on(engine, Security::TlsAndPasswords, net, &[])),
+            nodes: Arc::default(),
+            workers: Vec::new(),
+            record: Arc::default(),
+            trouble: Arc::default(),
+            stop: Arc::default(),
+            threads: Vec::new(),
+            watcher: None,
+        };
+        let members = failover.members();
+        assert_eq!(members.len(), 3, "{members:?}");
+        failover.runtime.block_on(emulator::set_a_record(
+            &failover.config,
+            &failover.zone,
+            RECORD,
+            members[0].1,
+        ));
+        failover.mirror_the_zone();
+        failover.follow_the_group();
+        let [a, b, c, _] = network.octets();
+        let workers: Vec<(Role, Host, String)> = WORKER_HOSTS
+            .iter()
+            .enumerate()
+            .map(|(n, last)| {
+                let host = failover.cluster.net.host_at(Ipv4Addr::new(a, b, c, *last));
+                (Role::Worker, host, format!("i-worker{n:010}"))
+            })
+            .collect();
+        failover.workers = failover.cluster.boot_all(workers);
+        failover.wait_until_ready();
+        failover.schedule_the_watcher(&stack.outputs["WatcherFunctionName"]);
+        failover
+    }
+
+    /// The group's in-service members, oldest first.
+    fn members(&self) -> Vec<emulator::Member> {
+        self.runtime
+            .block_on(in_service_members(&self.config, &self.group))
+    }
+
+    /// Serves the emulator's zone from the network's DNS server, read again every
+    /// record TTL, as the VPC's resolver caches it.
+    fn mirror_the_zone(&mut self) {
+        let (config, zone, cluster) =
+            (self.config.clone(), self.zone.clone(), self.cluster.clone());
+        let (record, stop) = (self.record.clone(), self.stop.clone());
+        let handle = self.runtime.handle().clone();
+        let read = move || {
+            let records = handle.block_on(emulator::a_records_with_ttl(&config, &zone));
+            let answered: BTreeMap<String, (Ipv4Addr, u32)> = records
+                .into_iter()
+                .filter_map(|(name, ips, ttl)| Some((name, (*ips.first()?, ttl))))
+                .collect();
+            cluster.net.set_records(&answered);
+            if let Some((ip, _)) = answered.get(&format!("{RECORD}.")) {
+                let mut seen = record.lock().expect("record");
+                if seen.last().map(|(_, last)| last) != Some(ip) {
+                    seen.push((Instant::now(), *ip));
+                }
+            }
+        };
+        read();
+        self.threads.push(std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_secs(u64::from(RECORD_TTL_SECONDS)));
+                read();
+            }
+        }));
+    }
+
+    /// Gives each instance the group launches a host at its address, booted as a
+    /// coordinator, and takes the host of each instance the group no longer has.
+    fn follow_the_group(&mut self) {
+        let (config, group, cluster) = (
+            self.config.clone(),
+            self.group.clone(),
+            self.cluster.clone(),
+        );
+        let (nodes, trouble, stop) = (self.nodes.clone(), self.trouble.clone(), self.stop.clone());
+        let handle = self.runtime.handle().clone();
+        self.threads.push(std::thread::spawn(move || {
+            let booting: Arc<Mutex<BTreeSet<String>>> = Arc::default();
+            while !stop.load(Ordering::Relaxed) {
+                let members = handle.block_on(in_service_members(&config, &group));
+                let serving: BTreeSet<&String> = members.iter().map(|(id, ..)| id).collect();
+                nodes.lock().expect("nodes").retain(|id, node| {
+                    let kept = serving.contains(id);
+                    if !kept {
+                        cluster.net.remove(&node.host);
+                    }
+                    kept
+                });
+                for (id, ip, _) in &members {
+                    let known = nodes.lock().expect("nodes").contains_key(id);
+                    if known || !booting.lock().expect("booting").insert(id.clone()) {
+                        continue;
+                    }
+                    let (cluster, nodes, trouble, booting) = (
+                        cluster.clone(),
+                        nodes.clone(),
+                        trouble.clone(),
+                        booting.clone(),
+                    );
+                    let (id, ip) = (id.clone(), *ip);
+                    std::thread::spawn(move || {
+                        let host = cluster.net.host_at(ip);
+                        let booted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            cluster.boot_node(Role::Coordinator, &host, &id)
+                        }));
+                        match booted {
+                            Ok(node) => {
+                                nodes.lock().expect("nodes").insert(id.clone(), node);
+                            }
+                            Err(_) => {
+                                trouble
+                                    .lock()
+                                    .expect("trouble")
+                                    .push(format!("the boot of {id} at {ip} failed"));
+                                cluster.net.remove(&host);
+                            }
+                        }
+                        booting.lock().expect("booting").remove(&id);
+                    });
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }));
+    }
+
+    /// Invokes the watcher binary back to back, each invocation with the function's
+    /// own timeout and environment as the emulator's stack has them, as its schedule
+    /// does.
+    fn schedule_the_watcher(&mut self, function: &str) {
+        let (environment, timeout) = self
+            .runtime
+            .block_on(emulator::function_environment(function));
+        let environment: Vec<(&str, String)> = environment
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        let binary = workspace_binary("presto-ha-watcher");
+        let name = format!("watcher-{}", self.cluster.engine.name());
+        let mut watcher = self
+            .runtime
+            .block_on(LambdaProcess::start(&binary, &name, &environment));
+        let log = watcher.log_path().to_owned();
+        let (trouble, stop) = (self.trouble.clone(), self.stop.clone());
+        let event = json!({
+            "version": "0",
+            "id": "89d1a02d-5ec7-412e-82f5-13505f849b41",
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": "123456789012",
+            "time": "2026-12-06T12:00:00Z",
+            "region": "us-east-1",
+            "resources": ["arn:aws:events:us-east-1:123456789012:rule/WatcherSchedule"],
+            "detail": {},
+        });
+        let task = self.runtime.spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let result = watcher.invoke(&event, timeout).await;
+                if result != Invocation::Response(serde_json::Value::Null) {
+                    trouble
+                        .lock()
+                        .expect("trouble")
+                        .push(format!("a watcher invocation ended with {result:?}"));
+                }
+            }
+        });
+        self.watcher = Some((task, log));
+    }
+
+    /// Waits until every member has a node, the record is on one of them, and both
+    /// workers are active on it.
+    fn wait_until_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(600);
+        loop {
+            self.assert_no_trouble();
+            let members = self.members();
+            let booted = {
+                let nodes = self.nodes.lock().expect("nodes");
+                members.len() == 3 && members.iter().all(|(id, ..)| nodes.contains_key(id))
+            };
+            let on_a_node = self
+                .record
+                .lock()
+                .expect("record")
+                .last()
+                .is_some_and(|(_, ip)| members.iter().any(|(_, member, _)| member == ip));
+            if booted && on_a_node {
+                self.cluster.wait_for_workers(2);
+                return;
+            }
+            assert!(Instant::now() < deadline, "the cluster never became ready");
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+
+    fn assert_no_trouble(&self) {
+        let trouble = self.trouble.lock().expect("trouble");
+        assert!(trouble.is_empty(), "{trouble:?}\n{}", self.watcher_log());
+    }
+
+    fn watcher_log(&self) -> String {
+        self.watcher
+            .as_ref()
+            .and_then(|(_, log)| std::fs::read_to_string(log).ok())
+            .unwrap_or_default()
+    }
+
+    /// Hits the active coordinator with `fault`, and returns how long each client took
+    /// to get the first right answer through the record's name, from the fault.
+    fn survive(&self, fault: Fault) -> [(&'static str, Duration); 2] {
+        let active = self
+            .record
+            .lock()
+            .expect("record")
+            .last()
+            .expect("a record")
+            .1;
+        let pids = {
+            let nodes = self.nodes.lock().expect("nodes");
+            let node = nodes
+                .values()
+                .find(|n| n.host.address == active)
+                .expect("the active coordinator's node");
+            match fault {
+                Fault::Cut => {
+                    self.cluster.net.cut(&node.host);
+                    Vec::new()
+                }
+                Fault::Kill | Fault::Stop => {
+                    let java = node.sandbox.jvms();
+                    assert_eq!(java.len(), 1, "the engine's JVM on {active}: {java:?}");
+                    java
+                }
+            }
+        };
+        let signal = match fault {
+            Fault::Kill => "-KILL",
+            Fault::Stop => "-STOP",
+            Fault::Cut => "",
+        };
+        for pid in &pids {
+            let killed = std::process::Command::new("kill")
+                .args([signal, &pid.to_string()])
+                .status()
+                .expect("kill runs");
+            assert!(killed.success());
+        }
+        let fault_at = Instant::now();
+        let cluster = &self.cluster;
+        let first_success = |client: &'static str| {
+            let deadline = fault_at + GIVE_UP;
+            loop {
+                let tried = match client {
+                    "python" => cluster
+                        .python_within(PYTHON_TRY, "admin", ADMIN_PASSWORD, COUNT)
+                        .map(|rows| rows[0][0].as_u64() == Some(TINY_LINEITEMS)),
+                    _ => cluster
+                        .cli_within(JVM_TRY, "admin", ADMIN_PASSWORD, COUNT)
+                        .map(|csv| csv.trim().trim_matches('"') == TINY_LINEITEMS.to_string()),
+                };
+                match tried {
+                    Ok(true) => return (client, fault_at.elapsed()),
+                    Ok(false) => panic!("{client}: a wrong count after the {fault:?}"),
+                    Err(_) => {}
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{client}: no query succeeded within {GIVE_UP:?} of the {fault:?}; the watcher's log:\n{}",
+                    self.watcher_log()
+                );
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        };
+        let took = std::thread::scope(|scope| {
+            let clients = ["python", "jvm"].map(|c| scope.spawn(move || first_success(c)));
+            clients.map(|c| c.join().expect("a client"))
+        });
+        // Served by another coordinator, not by the old one come back: the record had
+        // moved before either success.
+        let moved = self
+            .record
+            .lock()
+            .expect("record")
+            .iter()
+            .find(|(at, ip)| *at > fault_at && *ip != active)
+            .map(|(at, _)| *at - fault_at);
+        for (client, seconds) in &took {
+            assert!(
+                moved.is_some_and(|moved| moved <= *seconds),
+                "{client} succeeded {seconds:?} after the {fault:?}, the record moved after {moved:?}"
+            );
+        }
+        took
+    }
+}
+
+impl Drop for Failover {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some((task, _)) = self.watcher.take() {
+            task.abort();
+        }
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+        self.nodes.lock().map(|mut n| n.clear()).ok();
+        self.workers.clear();
+    }
+}
+
+/// How many times each fault is run.
+fn runs() -> usize {
+    std::env::var(RUNS_VAR)
+        .ok()
+        .map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{RUNS_VAR}={v} is not a count"))
+        })
+        .unwrap_or(1)
+}
+
+/// Each fault, `runs()` times, on a cluster of `engine`: each survived, with the
+/// record moved to another coordinator, the old instance replaced and the cluster
+/// back to three booted coordinators and two workers before the next.
+pub(crate) fn fails_over_as_a_client_sees_it(engine: Engine) {
+    let failover = Failover::start(engine);
+    for run in 0..runs() {
+        for fault in [Fault::Kill, Fault::Stop, Fault::Cut] {
+            failover.wait_until_ready();
+            // The watcher has probed the cluster as it stands.
+            std::thread::sleep(Duration::from_secs(6));
+            for (client, took) in failover.survive(fault) {
+                eprintln!(
+                    "failover engine={} fault={} client={client} run={run} seconds={:.1}",
+                    engine.name(),
+                    fault.name(),
+                    took.as_secs_f64()
+                );
+            }
+        }
+    }
+    failover.wait_until_ready();
+    failover.assert_no_trouble();
+}
