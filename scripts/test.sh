@@ -3,8 +3,8 @@
 # cfn-lint, checkov, shellcheck, cfn-guard-rs, parliament, cargo-zigbuild with zig
 # for the package test, the engines' Python clients and a Java 11) in a virtualenv,
 # Maven if it is missing, starts moto on a loopback port, runs the format and lint
-# checks and every Rust test (the real-engine tests fetch the engines with Maven),
-# then stops moto.
+# checks and every Rust test binary, the real engines' beside the others (it fetches
+# the engines with Maven), then stops moto.
 #
 # Reuses, when present, a cache outside the clone ($PRESTO_HA_CACHE, by default
 # ~/.cache/presto-ha) for the virtualenv and the cargo target folder; works from nothing.
@@ -41,12 +41,13 @@ for line in sys.stdin:
 engines_log=$cache/real_engines.log
 failed=()
 while IFS=$'\t' read -r dir name executable; do
-  if [ "$name" = real_engines ]; then
-    echo "     Running $name beside the rest ($executable; its output follows theirs)"
-    (cd "$dir" && "$executable") >"$engines_log" 2>&1 &
-    engines=$!
-    continue
-  fi
+  [ "$name" = real_engines ] || continue
+  echo "     Running $name beside the rest ($executable; its output follows theirs)"
+  (cd "$dir" && "$executable") >"$engines_log" 2>&1 &
+  engines=$!
+done <<<"$tests"
+while IFS=$'\t' read -r dir name executable; do
+  [ "$name" != real_engines ] || continue
   echo "     Running $name ($executable)"
   (cd "$dir" && "$executable") || failed+=("$name")
 done <<<"$tests"
