@@ -613,8 +613,8 @@ EOF
 # service watches the instance's lifecycle state, and on Terminated asks the engine
 # to shut down gracefully (no new tasks; it exits once its tasks are done), waits for
 # the engine to be gone or DRAIN_SECONDS, stops the engine's unit, then completes the
-# group's hook so that the termination goes on. A coordinator never drains: its replacement is the
-# watcher's job.
+# group's hook so that the termination goes on. A coordinator never drains: its
+# replacement is the watcher's job.
 units=("$service.service")
 if [ -n "$DRAIN_HOOK" ]; then
   mkdir -p /etc/presto-ha

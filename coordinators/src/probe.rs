@@ -5,8 +5,8 @@
 //! reach and where neither engine asks for a login; from the command line as a client
 //! sees it, over HTTPS to each instance's IP with the certificate checked for the
 //! coordinator record's name, logged in as the stack's admin (prestodb refuses the
-//! request without a login there). Healthy means what Trino Gateway and the Trino Helm chart mean by
-//! it: HTTP 200, `"coordinator": true` and `"starting": false`.
+//! request without a login there). Healthy means what Trino Gateway and the Trino Helm
+//! chart mean by it: HTTP 200, `"coordinator": true` and `"starting": false`.
 
 use std::fmt;
 use std::future::Future;

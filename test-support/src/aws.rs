@@ -204,7 +204,7 @@ impl Sandbox {
         u8::try_from(octet)
             .ok()
             .filter(|octet| *octet < 255)
-            .context("the emulator has no free 127.0.x.0/24 left; restart it")
+            .context("the emulator has no free third octet left for a sandbox's /24; restart it")
     }
 
     /// The stack parameters that place a stack in this sandbox.

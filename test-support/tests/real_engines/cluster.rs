@@ -444,7 +444,8 @@ impl Cluster {
 }
 
 impl Node {
-    /// Boots `user_data` on `host` as the `n`-th instance, with the stack's secrets.
+    /// Boots `user_data` on `host` as the instance `instance_id`, with the stack's
+    /// secrets.
     /// `objects` are S3 objects (URI, bytes) the boot may read.
     pub(crate) fn start(
         engine: Engine,
@@ -528,6 +529,22 @@ impl Node {
             sandbox,
             host: host.clone(),
         }
+    }
+
+    /// Sends `signal` (`-STOP`, `-KILL`, ...) to the node's engine: its one JVM.
+    pub(crate) fn signal_engine(&self, signal: &str) {
+        let java = self.sandbox.jvms();
+        assert_eq!(
+            java.len(),
+            1,
+            "the engine's JVM on {}: {java:?}",
+            self.host.address
+        );
+        let sent = Command::new("kill")
+            .args([signal, &java[0].to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill {signal} {}", java[0]);
     }
 
     pub(crate) fn hooks(&self) -> Vec<String> {

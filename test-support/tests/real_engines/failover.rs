@@ -339,35 +339,17 @@ impl Failover {
             .last()
             .expect("a record")
             .1;
-        let pids = {
+        {
             let nodes = self.nodes.lock().expect("nodes");
             let node = nodes
                 .values()
                 .find(|n| n.host.address == active)
                 .expect("the active coordinator's node");
             match fault {
-                Fault::Cut => {
-                    self.cluster.net.cut(&node.host);
-                    Vec::new()
-                }
-                Fault::Kill | Fault::Stop => {
-                    let java = node.sandbox.jvms();
-                    assert_eq!(java.len(), 1, "the engine's JVM on {active}: {java:?}");
-                    java
-                }
+                Fault::Kill => node.signal_engine("-KILL"),
+                Fault::Stop => node.signal_engine("-STOP"),
+                Fault::Cut => self.cluster.net.cut(&node.host),
             }
-        };
-        let signal = match fault {
-            Fault::Kill => "-KILL",
-            Fault::Stop => "-STOP",
-            Fault::Cut => "",
-        };
-        for pid in &pids {
-            let killed = std::process::Command::new("kill")
-                .args([signal, &pid.to_string()])
-                .status()
-                .expect("kill runs");
-            assert!(killed.success());
         }
         let fault_at = Instant::now();
         let cluster = &self.cluster;

@@ -120,21 +120,12 @@ fn probes_read_the_engine(cluster: &Cluster) {
         probe(&lambdas, &cluster.workers[1], HTTP_PORT),
         Health::NotCoordinator
     );
-    let java = coordinator.sandbox.jvms();
-    assert_eq!(java.len(), 1, "{java:?}");
-    let signal = |signal: &str| {
-        let sent = std::process::Command::new("kill")
-            .args([signal, &java[0].to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(sent.success());
-    };
-    signal("-STOP");
+    coordinator.signal_engine("-STOP");
     let hung =
         [(&lambdas, HTTP_PORT), (&status, HTTPS_PORT)].map(|(p, port)| probe(p, coordinator, port));
-    signal("-CONT");
+    coordinator.signal_engine("-CONT");
     assert_eq!(hung, [const { Health::Down(ProbeFailure::TimedOut) }; 2]);
-    signal("-KILL");
+    coordinator.signal_engine("-KILL");
     let mut seen: Vec<Health> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(180);
     while seen.last() != Some(&Health::Healthy) {
