@@ -482,10 +482,11 @@ hive.metastore.uri=$uri"
 }
 catalogs
 
-# The user's etc/ tree from S3, merged into ours: catalogs and other files added or
-# replaced, config.properties keys and jvm.config options added or overriding. Values
-# written ${secret:ID} or ${secret:ID#KEY} are read from Secrets Manager; a file that
-# held one is readable by the engine's user only.
+# The user's etc/ tree from S3, merged into ours: each key of a .properties file
+# (config.properties, a catalog) and each jvm.config option added or overriding ours,
+# other files added or replaced. Values written ${secret:ID} or ${secret:ID#KEY} are
+# read from Secrets Manager; a file that held one is readable by the engine's user
+# only.
 if [ -n "$EXTRA_CONFIG_URI" ]; then
   aws s3 cp --only-show-errors "$EXTRA_CONFIG_URI" "$work/extra.zip" \
     || fail "cannot read $EXTRA_CONFIG_URI"
@@ -553,7 +554,7 @@ for name in names:
     text = open(os.path.join(staging, name)).read()
     resolved, secrets = SECRET.subn(secret, text)
     target = os.path.join(etc, relative)
-    if relative == "config.properties":
+    if relative.endswith(".properties"):
         resolved = merge(target, resolved.splitlines(), lambda l: l.split("=")[0].strip())
     elif relative == "jvm.config":
         resolved = merge(target, resolved.splitlines(), jvm_key)

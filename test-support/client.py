@@ -37,5 +37,13 @@ try:
     rows = cursor.fetchall()
 except Exception as error:  # the client's own error, whatever its class
     print(f"{type(error).__name__}: {error}", file=sys.stderr)
+    # The engine's failure, cause by cause, with where the last one was thrown.
+    failure = getattr(error, "failure_info", None)
+    while failure:
+        print(f"  {failure.get('type')}: {failure.get('message')}", file=sys.stderr)
+        if not failure.get("cause"):
+            for frame in failure.get("stack", [])[:8]:
+                print(f"    at {frame}", file=sys.stderr)
+        failure = failure.get("cause")
     sys.exit(1)
 print(json.dumps(rows, default=str))

@@ -168,6 +168,8 @@ pub(crate) struct Cluster {
     /// Each role's user data.
     user_data: BTreeMap<Role, String>,
     tarball: PathBuf,
+    /// The S3 objects (URI, bytes) every boot may read.
+    objects: Vec<(String, Vec<u8>)>,
 }
 
 /// The launch template a node is launched from.
@@ -221,7 +223,14 @@ impl Cluster {
                 .map(|role| (role, user_data(role.launch_template(), &parameters)))
                 .collect(),
             tarball: engine.tarball(),
+            objects: Vec::new(),
         }
+    }
+
+    /// The cluster, its nodes' boots able to read the S3 object `uri`.
+    pub(crate) fn with_object(mut self, uri: &str, bytes: Vec<u8>) -> Self {
+        self.objects.push((uri.to_owned(), bytes));
+        self
     }
 
     /// `coordinators` coordinators and `workers` workers of `engine`, booted at once,
@@ -234,11 +243,16 @@ impl Cluster {
         workers: usize,
         given: &[(&str, &str)],
     ) -> Self {
-        let mut cluster = Self::on(engine, security, TestNet::new(), given);
+        Self::on(engine, security, TestNet::new(), given).booted(coordinators, workers)
+    }
+
+    /// The cluster with `coordinators` coordinators and `workers` workers booted at
+    /// once, each boot asserted to have completed.
+    pub(crate) fn booted(mut self, coordinators: usize, workers: usize) -> Self {
         let hosts: Vec<(Role, Host, String)> = std::iter::repeat_n(Role::Coordinator, coordinators)
             .chain(std::iter::repeat_n(Role::Worker, workers))
             .enumerate()
-            .map(|(n, role)| (role, cluster.net.host(), format!("i-{n:017}")))
+            .map(|(n, role)| (role, self.net.host(), format!("i-{n:017}")))
             .collect();
         // The record on the first coordinator, each coordinator's member record on it.
         let mut records = BTreeMap::new();
@@ -257,14 +271,14 @@ impl Cluster {
                 (host.address, RECORD_TTL_SECONDS),
             );
         }
-        cluster.net.set_records(&records);
-        for (role, node) in cluster.boot_all(hosts) {
+        self.net.set_records(&records);
+        for (role, node) in self.boot_all(hosts) {
             match role {
-                Role::Coordinator => cluster.coordinators.push(node),
-                Role::Worker => cluster.workers.push(node),
+                Role::Coordinator => self.coordinators.push(node),
+                Role::Worker => self.workers.push(node),
             }
         }
-        cluster
+        self
     }
 
     /// Boots a node on each (role, host, instance id) at once, each boot asserted to
@@ -294,6 +308,11 @@ impl Cluster {
             &self.authority,
             &self.tarball,
             &self.user_data[&role],
+            &self
+                .objects
+                .iter()
+                .map(|(uri, bytes)| (uri.as_str(), bytes.as_slice()))
+                .collect::<Vec<_>>(),
         )
     }
 
@@ -498,6 +517,7 @@ impl Node {
         authority: &Authority,
         tarball: &Path,
         user_data: &str,
+        objects: &[(&str, &[u8])],
     ) -> Self {
         let (sandbox, boot) = Self::start(
             engine,
@@ -506,7 +526,7 @@ impl Node {
             authority,
             tarball,
             user_data,
-            &[],
+            objects,
         );
         let service = format!("{}.service", engine.name());
         assert!(

@@ -12,15 +12,18 @@
 
 mod cluster;
 mod failover;
+mod lake;
 
 use std::time::{Duration, Instant};
 
 use cluster::*;
+use lake::Lake;
 use presto_ha_contract::parameters as param;
+use presto_ha_generator::settings::Metastore;
 use presto_ha_test_support::engines::Engine;
 use presto_ha_test_support::needs;
 use presto_ha_test_support::templates::stack_secrets::ADMIN_PASSWORD;
-use presto_ha_test_support::templates::user_data;
+use presto_ha_test_support::templates::{Stack, generate, user_data};
 use presto_ha_test_support::testnet::TestNet;
 
 /// What each engine must show with the stack's defaults (TLS and passwords): the
@@ -234,7 +237,22 @@ fn drains_a_worker(cluster: &Cluster) {
 /// With `ClientSecurity` off (labs only), clients reach the engine over HTTP with no
 /// password, and the workers still join.
 fn serves_without_client_security(engine: Engine) {
-    let cluster = Cluster::boot(engine, Security::None, 1, 2, &[]);
+    let net = TestNet::new();
+    let lake = Lake::start(&net);
+    let given = [
+        (param::METASTORE_TYPE, Metastore::Glue.as_str()),
+        (
+            param::ADDITIONAL_COORDINATOR_CONFIGURATION_URI,
+            lake::CONFIGURATION_URI,
+        ),
+        (
+            param::ADDITIONAL_WORKERS_CONFIGURATION_URI,
+            lake::CONFIGURATION_URI,
+        ),
+    ];
+    let cluster = Cluster::on(engine, Security::None, net, &given)
+        .with_object(lake::CONFIGURATION_URI, lake.configuration(engine))
+        .booted(1, 2);
     cluster.wait_for_workers(2);
     let rows = cluster
         .python("analyst", "", COUNT)
@@ -244,6 +262,77 @@ fn serves_without_client_security(engine: Engine) {
         .cli("analyst", "", COUNT)
         .unwrap_or_else(|e| panic!("the JVM client over HTTP: {e}"));
     assert_eq!(csv.trim().trim_matches('"'), TINY_LINEITEMS.to_string());
+    keeps_tables_in_glue(&cluster, &lake);
+    // The nodes' roles allow every Glue action the engine called.
+    let template = generate(&[]);
+    let stack = Stack::new(&template, &given);
+    for role in ["CoordinatorRole", "WorkerRole"] {
+        let policies = stack
+            .resolved(&template["Resources"][role]["Properties"]["Policies"])
+            .expect("the role's policies");
+        let allowed: Vec<serde_json::Value> = policies
+            .as_array()
+            .expect("policies")
+            .iter()
+            .flat_map(|p| {
+                p["PolicyDocument"]["Statement"]
+                    .as_array()
+                    .expect("statements")
+            })
+            .filter(|s| s["Effect"] == "Allow")
+            .flat_map(|s| match &s["Action"] {
+                serde_json::Value::Array(actions) => actions.clone(),
+                action => vec![action.clone()],
+            })
+            .collect();
+        for action in lake.glue_actions() {
+            assert!(
+                allowed.contains(&serde_json::Value::from(action.as_str())),
+                "{role} does not allow {action}, which {} called",
+                engine.name()
+            );
+        }
+    }
+}
+
+/// The `hive` and `iceberg` catalogs the stack writes for `MetastoreType` `AWS Glue
+/// Data Catalog`, given the lake's endpoints by an extra configuration as a user
+/// would: each makes a schema and a table from tpch in Glue and S3, and reads the
+/// exact rows back.
+fn keeps_tables_in_glue(cluster: &Cluster, lake: &Lake) {
+    let run = |sql: &str| {
+        cluster
+            .python("analyst", "", sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}\n{}", cluster.logs()))
+    };
+    let nations = run("SELECT nationkey, name, regionkey FROM tpch.tiny.nation ORDER BY 1");
+    assert_eq!(nations.as_array().map(Vec::len), Some(25), "{nations}");
+    for catalog in ["hive", "iceberg"] {
+        let schema = format!("{catalog}_lake");
+        run(&format!(
+            "CREATE SCHEMA {catalog}.{schema} WITH (location = 's3://{}/{schema}')",
+            lake::BUCKET
+        ));
+        let created = run(&format!(
+            "CREATE TABLE {catalog}.{schema}.nation AS \
+             SELECT nationkey, name, regionkey FROM tpch.tiny.nation"
+        ));
+        assert_eq!(created, serde_json::json!([[25]]), "{catalog}");
+        let read = run(&format!(
+            "SELECT nationkey, name, regionkey FROM {catalog}.{schema}.nation ORDER BY 1"
+        ));
+        assert_eq!(read, nations, "{catalog}");
+        let table = lake.glue_table(&cluster.net, &schema, "nation");
+        let location = table["StorageDescriptor"]["Location"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            location.starts_with(&format!("s3://{}/{schema}/", lake::BUCKET)),
+            "{catalog}: {table}"
+        );
+        let objects = lake.objects(&cluster.net, &schema);
+        assert!(!objects.is_empty(), "{catalog} wrote nothing to S3");
+    }
 }
 
 #[test]
