@@ -13,6 +13,7 @@
 : "${TLS_CERTIFICATE_FIELD:?}" "${TLS_KEY_FIELD:?}"
 : "${NODE_ENVIRONMENT:?}" "${ANNOUNCE_HOSTS:?}" "${DNS_CACHE_SECONDS:?}"
 : "${METASTORE_TYPE:?}" "${METASTORE_HOST?}" "${METASTORE_PORT:?}"
+: "${RETRY_POLICY:?}" "${EXCHANGE_BUCKET?}"
 : "${EXTRA_CONFIG_URI?}" "${BOOTSTRAP_SCRIPT_URI?}" "${DRAIN_HOOK?}" "${DRAIN_SECONDS?}"
 : "${LAUNCH_HOOK?}"
 : "${STACK_NAME:?}" "${SIGNAL_RESOURCE:?}" "${REGION:?}"
@@ -481,6 +482,23 @@ hive.metastore.uri=$uri"
   printf '%s\n' "$iceberg" >"$etc/catalog/iceberg.properties"
 }
 catalogs
+
+# Trino's fault-tolerant execution: the coordinator's retry policy, and on every node
+# the exchange spooled to the stack's bucket (the template refuses it for prestodb).
+# The spool is written uncompressed: Trino 476 on Java 25 cannot read back its own
+# LZ4 or ZSTD spool (IndexOutOfBoundsException in the page deserializer).
+if [ "$RETRY_POLICY" != None ]; then
+  [ "$ENGINE" = trino ] || fail "FaultTolerantExecution $RETRY_POLICY needs Engine trino"
+  if [ "$ROLE" = coordinator ]; then
+    printf '%s\n' "retry-policy=${RETRY_POLICY^^}" exchange.compression-codec=NONE \
+      >>"$etc/config.properties"
+  fi
+  cat >"$etc/exchange-manager.properties" <<EOF
+exchange-manager.name=filesystem
+exchange.base-directories=s3://$EXCHANGE_BUCKET
+exchange.s3.region=$REGION
+EOF
+fi
 
 # The user's etc/ tree from S3, merged into ours: each key of a .properties file
 # (config.properties, a catalog) and each jvm.config option added or overriding ours,

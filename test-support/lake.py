@@ -19,6 +19,7 @@ import sys
 from moto.glue.models import GlueBackend
 from moto.glue.responses import GlueResponse
 from moto.server import main
+from werkzeug.serving import WSGIRequestHandler
 
 STATISTICS = {}
 
@@ -68,6 +69,20 @@ def with_storage_defaults(method):
 
 GlueBackend.create_table = with_storage_defaults(GlueBackend.create_table)
 GlueBackend.update_table = with_storage_defaults(GlueBackend.update_table)
+
+# Trino's exchange uploads through the AWS SDK's asynchronous client, which sends
+# `Expect: 100-continue` with the body at once and takes an interim `100 Continue`
+# for the answer; werkzeug sends one to every such request, S3 does not. So the
+# header is dropped before werkzeug sees it.
+run_wsgi = WSGIRequestHandler.run_wsgi
+
+
+def without_interim_continue(self):
+    del self.headers["Expect"]
+    return run_wsgi(self)
+
+
+WSGIRequestHandler.run_wsgi = without_interim_continue
 
 host, port, calls = sys.argv[1:]
 call_action = GlueResponse.call_action

@@ -106,6 +106,9 @@ pub mod parameters {
     /// Instance types the workers may run on besides `WorkerInstanceType`, comma
     /// separated; more types find spot capacity more easily.
     pub const WORKER_OTHER_INSTANCE_TYPES: &str = "WorkerOtherInstanceTypes";
+    /// Trino's fault-tolerant execution: `None`, `Task` or `Query` (its retry policy),
+    /// with the exchange on a bucket the stack makes.
+    pub const FAULT_TOLERANT_EXECUTION: &str = "FaultTolerantExecution";
     /// An address the alarms are mailed to; empty: none (the topic stays).
     pub const NOTIFICATION_EMAIL: &str = "NotificationEmail";
     /// The bucket holding the Lambda zips.
@@ -346,6 +349,15 @@ pub mod tls_resource {
     /// Attribute: the stack's certificate authority in PEM, which clients trust;
     /// empty when the user gave the certificate.
     pub const CA_CERTIFICATE: &str = "CaCertificate";
+}
+
+/// The `Custom::ExchangeBucket` resource: the bucket Trino's fault-tolerant execution
+/// spools to, emptied when the stack is deleted so that CloudFormation can delete it.
+pub mod exchange_resource {
+    /// The resource type.
+    pub const TYPE: &str = "Custom::ExchangeBucket";
+    /// Property and attribute: the bucket's name.
+    pub const BUCKET_NAME: &str = "BucketName";
 }
 
 /// The JSON keys of a certificate secret: PEM texts.

@@ -2,8 +2,9 @@
 //! record when the stack is created, keeps it right through updates, and on delete
 //! stops the watcher and removes the record and its notes ([`watcher`]);
 //! `Custom::PinnedImage` keeps the nodes' image ([`image`]); `Custom::TlsCertificate`
-//! makes or checks the coordinators' certificate ([`tls`]). Every event is answered,
-//! so that no stack ever waits on it.
+//! makes or checks the coordinators' certificate ([`tls`]); `Custom::ExchangeBucket`
+//! empties the fault-tolerant exchange's bucket for its deletion ([`exchange`]). Every
+//! event is answered, so that no stack ever waits on it.
 //!
 //! [`answer`] is the whole invocation: read where the answer goes and check that it
 //! may go there and that the event is its own stack's ([`origin`]), check the request
@@ -12,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod event;
+pub mod exchange;
 pub mod handler;
 pub mod image;
 pub mod origin;
@@ -24,7 +26,7 @@ use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use presto_ha_contract::{image_resource, tls_resource};
+use presto_ha_contract::{exchange_resource, image_resource, tls_resource};
 use presto_ha_coordinators::error_chain;
 use presto_ha_coordinators::group::Coordinators;
 use presto_ha_coordinators::notes::WatchNote;
@@ -34,6 +36,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::event::{DnsProperties, ReplyTo, Request, physical_id};
+use crate::exchange::{ExchangeRequest, ExchangeStore};
 use crate::handler::{Services, Success};
 use crate::image::{ImageCatalog, ImageRequest};
 use crate::origin::Origin;
@@ -59,14 +62,23 @@ pub enum AnswerError {
     Send(#[from] response::SendError),
 }
 
+/// What the resources other than `Custom::CoordinatorDns` call.
+pub struct Stores<I, S, E> {
+    /// Where the latest image is named.
+    pub images: I,
+    /// The certificates' secrets.
+    pub secrets: S,
+    /// The exchange bucket.
+    pub exchange: E,
+}
+
 /// Handles one event and answers it exactly once. Returns `Ok` once an answer,
 /// SUCCESS or FAILED, was delivered; an error only when none could be or may be.
 /// An event of another stack than `origin`'s is answered FAILED without any work.
 pub async fn answer<C, P, R, W>(
     origin: &Origin,
     services: &Services<C, P, R, W>,
-    images: &impl ImageCatalog,
-    secrets: &impl SecretStore,
+    stores: &Stores<impl ImageCatalog, impl SecretStore, impl ExchangeStore>,
     responder: &Responder,
     event: Value,
     deadline: Instant,
@@ -107,14 +119,21 @@ where
         (Ok(()), Some(image_resource::TYPE)) => match ImageRequest::parse(&event) {
             Err(error) => refused(error),
             Ok(request) => {
-                let work = image::pin(images, request);
+                let work = image::pin(&stores.images, request);
                 finish(work, &reply, &event, deadline, started).await
             }
         },
         (Ok(()), Some(tls_resource::TYPE)) => match TlsRequest::parse(&event) {
             Err(error) => refused(error),
             Ok(request) => {
-                let work = tls::certify(secrets, request);
+                let work = tls::certify(&stores.secrets, request);
+                finish(work, &reply, &event, deadline, started).await
+            }
+        },
+        (Ok(()), Some(exchange_resource::TYPE)) => match ExchangeRequest::parse(&event) {
+            Err(error) => refused(error),
+            Ok(request) => {
+                let work = exchange::handle(&stores.exchange, request);
                 finish(work, &reply, &event, deadline, started).await
             }
         },

@@ -5,6 +5,8 @@ use std::time::SystemTime;
 use lambda_runtime::{LambdaEvent, service_fn};
 use presto_ha_coordinators::aws::{AwsClients, load_config};
 use presto_ha_coordinators::probe::HttpProbe;
+use presto_ha_custom_resource::Stores;
+use presto_ha_custom_resource::exchange::S3Exchange;
 use presto_ha_custom_resource::handler::Services;
 use presto_ha_custom_resource::image::SsmImageCatalog;
 use presto_ha_custom_resource::origin::Origin;
@@ -26,19 +28,20 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         record: aws.record(),
         watcher: AwsWatcherControl::new(&config),
     };
-    let images = SsmImageCatalog::new(&config);
-    let secrets = SecretsManager::new(&config);
+    let stores = Stores {
+        images: SsmImageCatalog::new(&config),
+        secrets: SecretsManager::new(&config),
+        exchange: S3Exchange::new(&config),
+    };
     let responder = Responder::new()?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let deadline = deadline(event.context.deadline());
-        let (origin, services, images, secrets, responder) =
-            (&origin, &services, &images, &secrets, &responder);
+        let (origin, services, stores, responder) = (&origin, &services, &stores, &responder);
         async move {
             presto_ha_custom_resource::answer(
                 origin,
                 services,
-                images,
-                secrets,
+                stores,
                 responder,
                 event.payload,
                 deadline,

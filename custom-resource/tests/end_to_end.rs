@@ -383,6 +383,100 @@ async fn the_image_is_pinned_at_create_and_kept_until_asked_otherwise() {
     assert_eq!(put.body["Status"], "SUCCESS", "{}", put.body);
 }
 
+/// `Custom::ExchangeBucket`: a Delete empties the bucket (more than one listing's page
+/// of objects, and an upload under way) so that CloudFormation can delete it; a bucket
+/// already gone is no error.
+#[tokio::test]
+async fn the_exchange_bucket_is_emptied_for_its_deletion() {
+    use presto_ha_contract::exchange_resource;
+    presto_ha_test_support::needs!(Emulator);
+    let mut f = Fixture::new("cr-exchange", &[Some(Behaviour::Healthy)]).await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&f.config)
+            .force_path_style(true)
+            .build(),
+    );
+    let bucket = format!("{}-exchangebucket", f.stack.name);
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("bucket");
+    const SPOOLED: usize = 1_005;
+    let puts = (0..SPOOLED).map(|n| {
+        s3.put_object()
+            .bucket(&bucket)
+            .key(format!("0a/{n:04}/exchange.data"))
+            .body(b"spooled".to_vec().into())
+            .send()
+    });
+    for put in futures_util::future::join_all(puts).await {
+        put.expect("an object");
+    }
+    s3.create_multipart_upload()
+        .bucket(&bucket)
+        .key("0b/exchange.data")
+        .send()
+        .await
+        .expect("an upload under way");
+    let exchange_event = |f: &mut Fixture, kind: &str| {
+        let properties = json!({
+            "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:dns",
+            exchange_resource::BUCKET_NAME: bucket,
+        });
+        let mut event = f.event(
+            kind,
+            properties,
+            (kind != "Create").then_some(&bucket),
+            None,
+        );
+        event["ResourceType"] = exchange_resource::TYPE.into();
+        event["LogicalResourceId"] = "ExchangeBucketCleanup".into();
+        event
+    };
+    // Create names the bucket and leaves it as it is.
+    let event = exchange_event(&mut f, "Create");
+    let put = f.answer(&event, DEADLINE).await;
+    assert_eq!(put.body["Status"], "SUCCESS", "{}", put.body);
+    assert_eq!(put.body["PhysicalResourceId"], bucket.as_str());
+    assert_eq!(
+        put.body["Data"][exchange_resource::BUCKET_NAME],
+        bucket.as_str()
+    );
+    // The keys of the bucket's first listing page.
+    let listed = || async {
+        let page = s3.list_objects_v2().bucket(&bucket).send().await;
+        page.expect("listed").key_count().unwrap_or_default()
+    };
+    assert_eq!(listed().await, 1_000, "a full first page before the Delete");
+    // Delete empties it, and says so in the stack's events.
+    let event = exchange_event(&mut f, "Delete");
+    let put = f.answer(&event, DEADLINE).await;
+    assert_eq!(put.body["Status"], "SUCCESS", "{}", put.body);
+    assert_eq!(
+        put.body["Reason"],
+        format!("emptied s3://{bucket} for its deletion: {SPOOLED} objects, 1 uploads under way")
+    );
+    assert_eq!(listed().await, 0);
+    let uploads = s3
+        .list_multipart_uploads()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("uploads");
+    assert!(uploads.uploads().is_empty(), "{uploads:?}");
+    s3.delete_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("an empty bucket goes");
+    // A Delete again (CloudFormation retrying) finds the bucket gone: nothing to do.
+    let event = exchange_event(&mut f, "Delete");
+    let put = f.answer(&event, DEADLINE).await;
+    assert_eq!(put.body["Status"], "SUCCESS", "{}", put.body);
+    assert_eq!(put.body["Reason"], Value::Null);
+}
+
 #[tokio::test]
 async fn create_prefers_a_healthy_coordinator_over_a_starting_one() {
     presto_ha_test_support::needs!(Emulator);

@@ -16,11 +16,12 @@ use flate2::write::GzEncoder;
 use serde_json::{Value, json};
 
 use presto_ha_contract::{
-    RECORD_TTL_SECONDS, limits, notes, parameters as param, tls_resource, tls_secret,
+    RECORD_TTL_SECONDS, exchange_resource, limits, notes, parameters as param, tls_resource,
+    tls_secret,
 };
 
 use crate::settings::Engine;
-use crate::template::{CLIENT_TLS, ids, placeholder, record_fqdn};
+use crate::template::{CLIENT_TLS, FAULT_TOLERANT, ids, placeholder, record_fqdn};
 
 /// The boot script, as kept in the repository.
 pub const BOOT_SCRIPT: &str = include_str!("../../templates/node-boot.sh");
@@ -37,6 +38,8 @@ pub const VERSION_GIVEN: &str = "EngineVersionGiven";
 const ENGINE_VERSION_VARIABLE: &str = "EngineVersion";
 /// The `Fn::Sub` variable holding `tls` or `none`.
 const SECURITY_VARIABLE: &str = "Security";
+/// The `Fn::Sub` variable holding the exchange bucket's name, or nothing.
+const EXCHANGE_BUCKET_VARIABLE: &str = "ExchangeBucketName";
 
 /// Which kind of node a launch template starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +126,9 @@ pub fn settings(role: Role, signal_resource: &str) -> Vec<(&'static str, String)
             "METASTORE_PORT",
             placeholder(param::EXTERNAL_METASTORE_PORT),
         ),
+        // Trino's retry policy (`None`, `Task`, `Query`) and where it spools.
+        ("RETRY_POLICY", placeholder(param::FAULT_TOLERANT_EXECUTION)),
+        ("EXCHANGE_BUCKET", placeholder(EXCHANGE_BUCKET_VARIABLE)),
         (
             "EXTRA_CONFIG_URI",
             placeholder(role.extra_configuration_parameter()),
@@ -233,6 +239,11 @@ pub fn user_data(role: Role, signal_resource: &str) -> Value {
                 { "Fn::Sub": [header, {
                     ENGINE_VERSION_VARIABLE: version,
                     SECURITY_VARIABLE: { "Fn::If": [CLIENT_TLS, "tls", "none"] },
+                    EXCHANGE_BUCKET_VARIABLE: { "Fn::If": [
+                        FAULT_TOLERANT,
+                        { "Fn::GetAtt": [ids::EXCHANGE_BUCKET_CLEANUP, exchange_resource::BUCKET_NAME] },
+                        "",
+                    ] },
                 }] },
                 body,
             ]],

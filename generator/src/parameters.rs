@@ -7,7 +7,7 @@ use std::ops::RangeInclusive;
 use presto_ha_contract::{limits, parameters as name};
 use serde_json::{Map, Value, json};
 
-use crate::settings::{self, ClientSecurity, Engine, Metastore, StackSettings};
+use crate::settings::{self, ClientSecurity, Engine, FaultTolerance, Metastore, StackSettings};
 
 /// A section of the stack-creation form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -410,6 +410,16 @@ pub fn table(s: &StackSettings) -> Vec<Parameter> {
                 Some("production".to_owned()),
                 settings::ENVIRONMENT_PATTERN,
                 "lowercase letters, digits and underscores, starting with a letter or digit",
+            ),
+        ),
+        parameter(
+            name::FAULT_TOLERANT_EXECUTION,
+            Presto,
+            "Fault-tolerant execution (Trino)",
+            allowed(
+                "Trino only. Task: a task lost with its worker (a spot reclaim, a failed host) is retried on another worker from data spooled to an S3 bucket the stack makes; Query: a failed query is retried whole. Both spool every exchange, which costs latency and S3 requests. None: a lost worker fails its queries.",
+                s.fault_tolerant_execution.as_str(),
+                &FaultTolerance::ALL.map(FaultTolerance::as_str),
             ),
         ),
         parameter(

@@ -139,6 +139,11 @@ pub struct StackSettings {
     #[arg(long, value_enum, value_name = "TYPE", default_value_t = defaults().metastore)]
     pub metastore: Metastore,
 
+    /// Trino's fault-tolerant execution: its retry policy, with the exchange spooled
+    /// to a bucket the stack makes; trino only. Parameter FaultTolerantExecution.
+    #[arg(long, value_enum, value_name = "POLICY", default_value_t = defaults().fault_tolerant_execution)]
+    pub fault_tolerant_execution: FaultTolerance,
+
     /// Presto's HTTP port (1024-65535). Parameter PrestoHttpPort.
     #[arg(long, value_name = "PORT", default_value_t = defaults().presto_port, value_parser = clap::value_parser!(u16).range(clap_range(limits::PRESTO_PORT)))]
     pub presto_port: u16,
@@ -336,6 +341,39 @@ impl fmt::Display for Metastore {
     }
 }
 
+/// Trino's fault-tolerant execution, as the `FaultTolerantExecution` parameter names
+/// its retry policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum FaultTolerance {
+    /// A query fails with the first task that fails (the engines' default).
+    #[default]
+    None,
+    /// A failed task is retried on another worker from the exchange's spooled data.
+    Task,
+    /// A failed query is retried whole.
+    Query,
+}
+
+impl FaultTolerance {
+    /// Every policy, in the console's order.
+    pub const ALL: [Self; 3] = [Self::None, Self::Task, Self::Query];
+
+    /// The value of the `FaultTolerantExecution` parameter.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "None",
+            Self::Task => "Task",
+            Self::Query => "Query",
+        }
+    }
+}
+
+impl fmt::Display for FaultTolerance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The instruction set of the Lambda functions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum LambdaArchitecture {
@@ -380,6 +418,7 @@ impl Default for StackSettings {
             engine: Engine::Presto,
             presto_version: None,
             metastore: Metastore::None,
+            fault_tolerant_execution: FaultTolerance::None,
             presto_port: 8080,
             https_port: 8443,
             no_tls: false,
@@ -427,6 +466,11 @@ pub enum SettingsError {
     /// The HTTP and HTTPS ports are one.
     #[error("--presto-port and --https-port are both {0}: the HTTPS port must differ")]
     SamePort(u16),
+    /// Fault-tolerant execution asked of prestodb, which has none.
+    #[error(
+        "--fault-tolerant-execution {0} needs --engine trino: prestodb has no fault-tolerant execution"
+    )]
+    FaultToleranceNeedsTrino(FaultTolerance),
     /// Two settings that are each fine do not fit together.
     #[error("{flag} ({value}s) must be shorter than --grace ({grace}s)")]
     LongerThanGrace {
@@ -464,6 +508,11 @@ impl StackSettings {
     pub fn validate(&self) -> Result<(), SettingsError> {
         if self.presto_port == self.https_port {
             return Err(SettingsError::SamePort(self.presto_port));
+        }
+        if self.engine == Engine::Presto && self.fault_tolerant_execution != FaultTolerance::None {
+            return Err(SettingsError::FaultToleranceNeedsTrino(
+                self.fault_tolerant_execution,
+            ));
         }
         if self.most_workers() <= self.workers {
             return Err(SettingsError::NoSpareWorker {

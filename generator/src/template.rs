@@ -8,15 +8,15 @@ use serde_json::{Map, Value, json};
 
 use presto_ha_contract::{
     RECORD_TTL_SECONDS, WATCHER_TIMEOUT_SECONDS, alarms, custom_resource_env, dns_resource,
-    image_resource, limits, metrics, notes, outputs, parameters as param, probe_function,
-    tls_resource, users, watcher_env,
+    exchange_resource, image_resource, limits, metrics, notes, outputs, parameters as param,
+    probe_function, tls_resource, users, watcher_env,
 };
 
 use crate::node::{self, Role};
 use crate::parameters;
 use crate::settings::{
-    self, ClientSecurity, Engine, LATEST_IMAGE_PARAMETER, LambdaArchitecture, Metastore,
-    StackSettings, WORLD_CIDR_REFUSED,
+    self, ClientSecurity, Engine, FaultTolerance, LATEST_IMAGE_PARAMETER, LambdaArchitecture,
+    Metastore, StackSettings, WORLD_CIDR_REFUSED,
 };
 
 /// Logical ids of the resources other code refers to.
@@ -52,6 +52,12 @@ pub mod ids {
     pub const ADMIN_PASSWORD_SECRET: &str = "AdminPasswordSecret";
     /// The secret the nodes share to trust each other's requests.
     pub const SHARED_SECRET: &str = "InternalSharedSecret";
+    /// The bucket Trino's fault-tolerant execution spools its exchanges to.
+    pub const EXCHANGE_BUCKET: &str = "ExchangeBucket";
+    /// The `Custom::ExchangeBucket` resource that empties it when the stack goes. The
+    /// launch templates name the bucket through it, so that CloudFormation deletes
+    /// the nodes first, then empties the bucket, then deletes it.
+    pub const EXCHANGE_BUCKET_CLEANUP: &str = "ExchangeBucketCleanup";
 }
 
 /// How often the schedule starts the watcher. Each run probes for about this long.
@@ -74,7 +80,7 @@ const LAUNCH_HOOK_SECONDS: u32 = 20 * 60;
 /// the template a new version, and the coordinator group is then replaced whole (a new
 /// group beside the old, the record moved to it, then the old removed). Changing any
 /// other parameter leaves the running coordinators alone. The README lists them.
-pub const COORDINATOR_DEFINING_PARAMETERS: [&str; 20] = [
+pub const COORDINATOR_DEFINING_PARAMETERS: [&str; 21] = [
     param::COORDINATOR_INSTANCE_TYPE,
     param::KEY_NAME,
     param::IMAGE_ID,
@@ -86,6 +92,7 @@ pub const COORDINATOR_DEFINING_PARAMETERS: [&str; 20] = [
     param::METASTORE_TYPE,
     param::EXTERNAL_METASTORE_HOST,
     param::EXTERNAL_METASTORE_PORT,
+    param::FAULT_TOLERANT_EXECUTION,
     param::ADDITIONAL_COORDINATOR_CONFIGURATION_URI,
     param::BOOTSTRAP_SCRIPT_URI,
     param::HOSTED_ZONE_NAME,
@@ -169,6 +176,8 @@ fn other_worker_types(count: usize) -> String {
 
 /// Condition: the catalogs use the Glue Data Catalog.
 const USES_GLUE: &str = "UsesGlueDataCatalog";
+/// Condition: Trino spools its exchanges to the stack's bucket.
+pub(crate) const FAULT_TOLERANT: &str = "FaultTolerantExecution";
 /// Condition: `DataBucketNames` is not empty.
 const HAS_DATA_BUCKETS: &str = "HasDataBuckets";
 /// Condition: `ConfigurationSecretArns` is not empty.
@@ -243,6 +252,10 @@ fn conditions() -> Value {
         USES_GLUE,
         json!({ "Fn::Equals": [r#ref(param::METASTORE_TYPE), Metastore::Glue.as_str()] }),
     );
+    add(
+        FAULT_TOLERANT,
+        json!({ "Fn::Not": [{ "Fn::Equals": [r#ref(param::FAULT_TOLERANT_EXECUTION), FaultTolerance::None.as_str()] }] }),
+    );
     let list_given = |name: &str| not_empty(json!({ "Fn::Join": ["", r#ref(name)] }));
     add(HAS_DATA_BUCKETS, list_given(param::DATA_BUCKET_NAMES));
     add(
@@ -299,6 +312,13 @@ fn rules() -> Value {
                 "AssertDescription": format!("{} opens port 22 for SSH with a key pair: set {} too, or leave {} empty and use Session Manager", param::SSH_CIDR, param::KEY_NAME, param::SSH_CIDR),
             }],
         },
+        "FaultTolerantExecutionNeedsTrino": {
+            "RuleCondition": { "Fn::Not": [{ "Fn::Equals": [r#ref(param::FAULT_TOLERANT_EXECUTION), FaultTolerance::None.as_str()] }] },
+            "Assertions": [{
+                "Assert": { "Fn::Equals": [r#ref(param::ENGINE), Engine::Trino.as_str()] },
+                "AssertDescription": format!("{} needs {} trino: prestodb has no fault-tolerant execution", param::FAULT_TOLERANT_EXECUTION, param::ENGINE),
+            }],
+        },
         "PinnedTarballNeedsVersion": {
             "RuleCondition": not_empty(r#ref(param::PRESTO_TARBALL_SHA256)),
             "Assertions": [{
@@ -318,6 +338,7 @@ fn resources(architecture: LambdaArchitecture) -> Value {
         .chain(secrets())
         .chain(monitoring())
         .chain([coordinator_dns(), pinned_image(), tls_certificate()])
+        .chain(exchange())
     {
         resources.insert(id.to_owned(), resource);
     }
@@ -813,6 +834,18 @@ fn node_policy() -> Value {
                     "Action": "secretsmanager:GetSecretValue",
                     "Resource": r#ref(param::CONFIGURATION_SECRET_ARNS),
                 })),
+                when(FAULT_TOLERANT, json!({
+                    "Sid": "ExchangeBucket",
+                    "Effect": "Allow",
+                    "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+                    "Resource": get_att(ids::EXCHANGE_BUCKET, "Arn"),
+                })),
+                when(FAULT_TOLERANT, json!({
+                    "Sid": "ExchangeObjects",
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+                    "Resource": sub(&format!("${{{}.Arn}}/*", ids::EXCHANGE_BUCKET)),
+                })),
             ],
         },
     })
@@ -1280,6 +1313,18 @@ fn lambdas(architecture: LambdaArchitecture) -> Vec<(&'static str, Value)> {
             "Effect": "Allow",
             "Action": "secretsmanager:GetSecretValue",
             "Resource": r#ref(param::TLS_CERTIFICATE_SECRET_ARN),
+        }, { "Ref": "AWS::NoValue" }] }),
+        json!({ "Fn::If": [FAULT_TOLERANT, {
+            "Sid": "EmptyTheExchangeBucket",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket", "s3:ListBucketMultipartUploads"],
+            "Resource": get_att(ids::EXCHANGE_BUCKET, "Arn"),
+        }, { "Ref": "AWS::NoValue" }] }),
+        json!({ "Fn::If": [FAULT_TOLERANT, {
+            "Sid": "EmptyTheExchangeBucketObjects",
+            "Effect": "Allow",
+            "Action": ["s3:DeleteObject", "s3:AbortMultipartUpload"],
+            "Resource": sub(&format!("${{{}.Arn}}/*", ids::EXCHANGE_BUCKET)),
         }, { "Ref": "AWS::NoValue" }] }),
         json!({
             "Sid": "KnowWhetherTheStackIsBeingDeleted",
@@ -1848,6 +1893,90 @@ fn tls_certificate() -> (&'static str, Value) {
             },
         }),
     )
+}
+
+/// The bucket fault-tolerant execution spools to: private, encrypted, reached only
+/// over TLS, its objects expired after a day (a query's spool is deleted when the
+/// query ends; what a crash leaves, the rule removes), and emptied by the custom
+/// resource when the stack is deleted.
+fn exchange() -> Vec<(&'static str, Value)> {
+    const TEMPORARY: &str = "Spooled exchange data lives for one query and expires within a day: versions, replicas and access logs of it would keep what is meant to go.";
+    const SSE_S3: &str = "Trino encrypts every spooled exchange with a key of the query's own (fault-tolerant-execution.exchange-encryption-enabled); S3-managed keys encrypt it again at rest without a KMS key's cost and request limits.";
+    const NO_LOCK: &str = "Object Lock would keep spooled data past its query; the bucket must be emptied at deletion.";
+    let bucket_arn = get_att(ids::EXCHANGE_BUCKET, "Arn");
+    vec![
+        (
+            ids::EXCHANGE_BUCKET,
+            json!({
+                "Type": "AWS::S3::Bucket",
+                "Condition": FAULT_TOLERANT,
+                "Metadata": suppressed(
+                    &[
+                        ("CKV_AWS_18", TEMPORARY),
+                        ("CKV_AWS_21", TEMPORARY),
+                    ],
+                    &[
+                        ("S3_BUCKET_LOGGING_ENABLED", TEMPORARY),
+                        ("S3_BUCKET_VERSIONING_ENABLED", TEMPORARY),
+                        ("S3_BUCKET_REPLICATION_ENABLED", TEMPORARY),
+                        ("S3_BUCKET_DEFAULT_LOCK_ENABLED", NO_LOCK),
+                        ("S3_DEFAULT_ENCRYPTION_KMS", SSE_S3),
+                    ],
+                ),
+                "Properties": {
+                    "BucketEncryption": { "ServerSideEncryptionConfiguration": [{
+                        "ServerSideEncryptionByDefault": { "SSEAlgorithm": "AES256" },
+                    }] },
+                    "PublicAccessBlockConfiguration": {
+                        "BlockPublicAcls": true,
+                        "BlockPublicPolicy": true,
+                        "IgnorePublicAcls": true,
+                        "RestrictPublicBuckets": true,
+                    },
+                    "OwnershipControls": { "Rules": [{ "ObjectOwnership": "BucketOwnerEnforced" }] },
+                    "LifecycleConfiguration": { "Rules": [{
+                        "Id": "ExpireSpooledExchanges",
+                        "Status": "Enabled",
+                        "ExpirationInDays": 1,
+                        "AbortIncompleteMultipartUpload": { "DaysAfterInitiation": 1 },
+                    }] },
+                },
+            }),
+        ),
+        (
+            "ExchangeBucketPolicy",
+            json!({
+                "Type": "AWS::S3::BucketPolicy",
+                "Condition": FAULT_TOLERANT,
+                "Properties": {
+                    "Bucket": r#ref(ids::EXCHANGE_BUCKET),
+                    "PolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [{
+                            "Sid": "OnlyOverTls",
+                            "Effect": "Deny",
+                            "Principal": "*",
+                            "Action": "s3:*",
+                            "Resource": [bucket_arn, sub(&format!("${{{}.Arn}}/*", ids::EXCHANGE_BUCKET))],
+                            "Condition": { "Bool": { "aws:SecureTransport": "false" } },
+                        }],
+                    },
+                },
+            }),
+        ),
+        (
+            ids::EXCHANGE_BUCKET_CLEANUP,
+            json!({
+                "Type": exchange_resource::TYPE,
+                "Condition": FAULT_TOLERANT,
+                "Properties": {
+                    "ServiceToken": get_att(ids::CUSTOM_RESOURCE_FUNCTION, "Arn"),
+                    "ServiceTimeout": CUSTOM_RESOURCE_SERVICE_TIMEOUT_SECONDS,
+                    exchange_resource::BUCKET_NAME: r#ref(ids::EXCHANGE_BUCKET),
+                },
+            }),
+        ),
+    ]
 }
 
 /// The image every node boots, resolved by the custom-resource Lambda and kept.

@@ -1,7 +1,7 @@
 //! The templates under test, generated in-process with the real command line.
 
 use clap::Parser;
-use presto_ha_contract::{image_resource, tls_resource};
+use presto_ha_contract::{exchange_resource, image_resource, tls_resource};
 use presto_ha_generator::cli::{self, Args};
 use serde_json::{Map, Value, json};
 
@@ -47,6 +47,7 @@ pub fn without_custom_resources(template: &Value) -> (Value, Vec<String>) {
     let mut template = template.clone();
     stand_in_for_the_pinned_image(&mut template);
     stand_in_for_the_certificate(&mut template);
+    stand_in_for_the_exchange_cleanup(&mut template);
     let secrets = stand_in_for_the_secrets(&mut template);
     let mut removed: Vec<String> = secrets;
     let resources = template["Resources"].as_object_mut().expect("Resources");
@@ -209,6 +210,26 @@ fn stand_in_for_the_certificate(template: &mut Value) {
     }
 }
 
+/// Replaces the bucket name a `Custom::ExchangeBucket` hands the launch templates by a
+/// `Ref` of the bucket it names, which is what that resource answers.
+fn stand_in_for_the_exchange_cleanup(template: &mut Value) {
+    let cleanups: Vec<(String, Value)> = template["Resources"]
+        .as_object()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, r)| r["Type"] == exchange_resource::TYPE)
+        .map(|(id, r)| {
+            (
+                id.clone(),
+                r["Properties"][exchange_resource::BUCKET_NAME].clone(),
+            )
+        })
+        .collect();
+    for (id, bucket) in cleanups {
+        replace_get_att(&mut template["Resources"], &id, &bucket);
+    }
+}
+
 fn replace_sub_text(value: &mut Value, from: &str, to: &str) {
     match value {
         Value::String(text) if text.contains(from) => *text = text.replace(from, to),
@@ -277,7 +298,11 @@ pub const VARIANTS: &[&[&str]] = &[
         "--grace=30",
         "--lambda-architecture=arm64",
     ],
-    &["--engine=trino", "--metastore=glue"],
+    &[
+        "--engine=trino",
+        "--metastore=glue",
+        "--fault-tolerant-execution=task",
+    ],
     &[
         "--engine=presto",
         "--metastore=external",
@@ -367,6 +392,8 @@ impl<'a> Stack<'a> {
             Some("AWS::SecretsManager::Secret") => {
                 format!("arn:aws:secretsmanager:{REGION}:123456789012:secret:stack-{name}-1A2B3C")
             }
+            // Bucket names are lowercase.
+            Some("AWS::S3::Bucket") => format!("stack-{}-1a2b3c", name.to_lowercase()),
             Some(_) => format!("stack-{name}-1A2B3C"),
             None => panic!("{name} is neither a parameter with a default nor a resource"),
         }
@@ -389,6 +416,12 @@ impl<'a> Stack<'a> {
                 format!("arn:aws:lambda:{REGION}:{account}:function:{physical}")
             }
             ("AWS::IAM::Role", "Arn") => format!("arn:aws:iam::{account}:role/{physical}"),
+            ("AWS::S3::Bucket", "Arn") => {
+                format!("arn:aws:s3:::{}", self.reference(resource, &Map::new()))
+            }
+            (exchange_resource::TYPE, exchange_resource::BUCKET_NAME) => self.text(
+                &self.template["Resources"][resource]["Properties"][exchange_resource::BUCKET_NAME],
+            ),
             ("AWS::IAM::InstanceProfile", "Arn") => {
                 format!("arn:aws:iam::{account}:instance-profile/{physical}")
             }

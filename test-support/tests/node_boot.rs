@@ -483,6 +483,7 @@ fn a_trino_worker_on_glue_gets_the_users_files_secrets_and_bootstrap() {
     );
     let boot = sandbox.boot(&worker(&[
         (param::ENGINE, "trino"),
+        (param::FAULT_TOLERANT_EXECUTION, "Task"),
         (param::METASTORE_TYPE, "AWS Glue Data Catalog"),
         (
             param::ADDITIONAL_WORKERS_CONFIGURATION_URI,
@@ -530,6 +531,13 @@ fn a_trino_worker_on_glue_gets_the_users_files_secrets_and_bootstrap() {
                 .collect::<Vec<_>>()
                 .join(",")
         )
+    );
+    // A worker spools to the stack's bucket; only the coordinator holds the policy.
+    assert_eq!(
+        sandbox.file(&format!("{etc}/exchange-manager.properties")),
+        Some(format!(
+            "exchange-manager.name=filesystem\nexchange.base-directories=s3://stack-exchangebucket-1a2b3c\nexchange.s3.region={REGION}\n"
+        ))
     );
     // The drain's user may shut the worker down, which Trino's default access control
     // refuses every user.

@@ -221,6 +221,8 @@ fn parliament_finds_nothing_in_any_policy() {
         (secret("users"), secret("certificate"), secret("catalog"));
     // Every optional statement present, then none of them.
     let everything: Vec<(&str, &str)> = vec![
+        (param::ENGINE, "trino"),
+        (param::FAULT_TOLERANT_EXECUTION, "Task"),
         (param::METASTORE_TYPE, "AWS Glue Data Catalog"),
         (param::DATA_BUCKET_NAMES, "presto-data,presto-scratch"),
         (param::CONFIGURATION_SECRET_ARNS, &configuration),

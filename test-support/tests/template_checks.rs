@@ -141,7 +141,14 @@ const GOLDEN: &[(&str, &[&str])] = &[
             "--grace=30",
         ],
     ),
-    ("trino-glue.json", &["--engine=trino", "--metastore=glue"]),
+    (
+        "trino-glue.json",
+        &[
+            "--engine=trino",
+            "--metastore=glue",
+            "--fault-tolerant-execution=task",
+        ],
+    ),
 ];
 
 #[test]

@@ -191,6 +191,8 @@ impl Role {
 pub(crate) struct Node {
     pub(crate) sandbox: Sandbox,
     pub(crate) host: Host,
+    /// The instance it is, and the engine's `node.id`.
+    pub(crate) instance_id: String,
 }
 
 impl Cluster {
@@ -548,6 +550,7 @@ impl Node {
         Self {
             sandbox,
             host: host.clone(),
+            instance_id: instance_id.to_owned(),
         }
     }
 

@@ -59,9 +59,14 @@ impl Lake {
             assert!(Instant::now() < deadline, "moto never answered in the hub");
             std::thread::sleep(Duration::from_millis(200));
         }
-        lake.boto3(net, "s3", &format!("c.create_bucket(Bucket={BUCKET:?})"))
-            .expect("the lake's bucket");
+        lake.make_bucket(net, BUCKET);
         lake
+    }
+
+    /// Makes the bucket `name`, as the stack would.
+    pub(crate) fn make_bucket(&self, net: &TestNet, name: &str) {
+        self.boto3(net, "s3", &format!("c.create_bucket(Bucket={name:?})"))
+            .unwrap_or_else(|e| panic!("the bucket {name}: {e}"));
     }
 
     /// Runs `call` on a boto3 client `c` of `service` in the hub; its result as JSON.
@@ -109,14 +114,14 @@ impl Lake {
             .collect()
     }
 
-    /// The keys under `prefix` in the lake's bucket.
-    pub(crate) fn objects(&self, net: &TestNet, prefix: &str) -> Vec<String> {
+    /// The keys under `prefix` in `bucket`.
+    pub(crate) fn objects(&self, net: &TestNet, bucket: &str, prefix: &str) -> Vec<String> {
         let listed = self
             .boto3(
                 net,
                 "s3",
                 &format!(
-                    "[o['Key'] for o in c.list_objects_v2(Bucket={BUCKET:?}, Prefix={prefix:?}).get('Contents', [])]"
+                    "[o['Key'] for o in c.list_objects_v2(Bucket={bucket:?}, Prefix={prefix:?}).get('Contents', [])]"
                 ),
             )
             .expect("the bucket's objects");
@@ -153,6 +158,22 @@ impl Lake {
             ("etc/catalog/hive.properties", &catalog),
             ("etc/catalog/iceberg.properties", &catalog),
         ])
+    }
+
+    /// The extra configuration a user gives Trino's exchange manager to reach this S3:
+    /// the endpoint and keys, merged into the `exchange-manager.properties` the stack
+    /// writes.
+    pub(crate) fn exchange_configuration(&self) -> Vec<u8> {
+        let endpoint = &self.endpoint;
+        sandbox::zip(&[(
+            "etc/exchange-manager.properties",
+            &format!(
+                "exchange.s3.endpoint={endpoint}\n\
+                 exchange.s3.path-style-access=true\n\
+                 exchange.s3.aws-access-key={KEY}\n\
+                 exchange.s3.aws-secret-key={KEY}\n"
+            ),
+        )])
     }
 }
 

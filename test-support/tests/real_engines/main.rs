@@ -13,6 +13,7 @@
 mod cluster;
 mod failover;
 mod lake;
+mod lost_workers;
 
 use std::time::{Duration, Instant};
 
@@ -263,6 +264,16 @@ fn serves_without_client_security(engine: Engine) {
         .unwrap_or_else(|e| panic!("the JVM client over HTTP: {e}"));
     assert_eq!(csv.trim().trim_matches('"'), TINY_LINEITEMS.to_string());
     keeps_tables_in_glue(&cluster, &lake);
+    // Without fault-tolerant execution, a worker lost under a query fails it.
+    let answer = lost_workers::lose_a_worker_mid_query(&cluster, 0, lost_workers::Loss::Killed);
+    assert!(
+        answer.is_err(),
+        "a query outlived a killed worker without fault-tolerant execution: {answer:?}"
+    );
+    eprintln!(
+        "{}, no fault tolerance: a killed worker failed the query: {answer:?}",
+        engine.name()
+    );
     // The nodes' roles allow every Glue action the engine called.
     let template = generate(&[]);
     let stack = Stack::new(&template, &given);
@@ -330,7 +341,7 @@ fn keeps_tables_in_glue(cluster: &Cluster, lake: &Lake) {
             location.starts_with(&format!("s3://{}/{schema}/", lake::BUCKET)),
             "{catalog}: {table}"
         );
-        let objects = lake.objects(&cluster.net, &schema);
+        let objects = lake.objects(&cluster.net, lake::BUCKET, &schema);
         assert!(!objects.is_empty(), "{catalog} wrote nothing to S3");
     }
 }
