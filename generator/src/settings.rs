@@ -470,7 +470,7 @@ pub enum SettingsError {
     #[error(
         "--fault-tolerant-execution {0} needs --engine trino: prestodb has no fault-tolerant execution"
     )]
-    FaultToleranceNeedsTrino(FaultTolerance),
+    FaultToleranceNeedsTrino(String),
     /// Two settings that are each fine do not fit together.
     #[error("{flag} ({value}s) must be shorter than --grace ({grace}s)")]
     LongerThanGrace {
@@ -511,7 +511,7 @@ impl StackSettings {
         }
         if self.engine == Engine::Presto && self.fault_tolerant_execution != FaultTolerance::None {
             return Err(SettingsError::FaultToleranceNeedsTrino(
-                self.fault_tolerant_execution,
+                self.fault_tolerant_execution.as_str().to_lowercase(),
             ));
         }
         if self.most_workers() <= self.workers {

@@ -104,6 +104,11 @@ fn bad_input_prints_one_line_on_stderr_and_nothing_on_stdout() {
             "error: --workers-max (5) must exceed --workers (5): a rolling update needs one worker above the minimum",
         ),
         (
+            &["--fault-tolerant-execution", "task"],
+            2,
+            "error: --fault-tolerant-execution task needs --engine trino: prestodb has no fault-tolerant execution",
+        ),
+        (
             &["--worker-spot-percent", "55"],
             2,
             "error: invalid value '55' for '--worker-spot-percent <PERCENT>': 55 is not a percentage from 0 to 100 in steps of 10",
