@@ -28,12 +28,13 @@ use presto_ha_test_support::tools::run_offline;
 /// (it skips them without an error).
 /// `AWS::AutoScaling::WarmPool` among them: its warm start is tested in the node's
 /// sandbox (`node_boot.rs`) and in the simulation's model.
-const SKIPPED_BY_THE_EMULATOR: [&str; 7] = [
+const SKIPPED_BY_THE_EMULATOR: [&str; 8] = [
     "AWS::AutoScaling::ScalingPolicy",
     "AWS::AutoScaling::WarmPool",
     "AWS::CloudWatch::Alarm",
     "AWS::EC2::SecurityGroupEgress",
     "AWS::Lambda::EventInvokeConfig",
+    "AWS::S3::BucketPolicy",
     "AWS::SNS::Subscription",
     "AWS::SecretsManager::Secret",
 ];
@@ -57,6 +58,7 @@ async fn deploys_with(coordinators: u8, workers: u16, more: &[&str], worker_type
             ids::ADMIN_PASSWORD_SECRET,
             ids::AUTHORITY_SECRET,
             ids::COORDINATOR_DNS,
+            ids::EXCHANGE_BUCKET_CLEANUP,
             ids::SHARED_SECRET,
             ids::PINNED_IMAGE,
             ids::TLS_CERTIFICATE,
@@ -137,11 +139,15 @@ async fn a_single_coordinator_and_one_worker_come_up() {
 async fn spot_workers_of_several_types_and_a_mailed_topic_come_up() {
     presto_ha_test_support::needs!(Emulator);
     // The emulator truncates both shares, losing a worker when they do not divide
-    // the count evenly (AWS rounds the on-demand share up): 60 % of 5 divides.
+    // the count evenly (AWS rounds the on-demand share up): 60 % of 5 divides. Trino
+    // with fault-tolerant execution, as spot workers call for: the exchange bucket
+    // comes up too.
     deploys_with(
         2,
         5,
         &[
+            "--engine=trino",
+            "--fault-tolerant-execution=task",
             "--worker-spot-percent=60",
             "--worker-other-instance-types=m5.2xlarge,m6a.2xlarge",
             "--notification-email=ops@example.com",
