@@ -9,14 +9,12 @@ use presto_ha_coordinators::aws::{AwsClients, load_config};
 use presto_ha_coordinators::notes::Route53Note;
 use presto_ha_coordinators::probe::HttpProbe;
 use presto_ha_watcher::probes::{self, ProbeSettings};
-use presto_ha_watcher::settings::Settings;
+use presto_ha_watcher::settings::{RUN_FOR, Settings};
 use presto_ha_watcher::watch::{AsgFence, Services, watch};
 use serde_json::Value;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-/// How long one invocation watches; the schedule starts the next one a minute later.
-const RUN_FOR: Duration = Duration::from_secs(58);
 /// Time kept before the Lambda deadline.
 const DEADLINE_RESERVE: Duration = Duration::from_secs(5);
 

@@ -33,6 +33,9 @@ pub struct SettingsError {
     problem: String,
 }
 
+/// How long one invocation watches; the schedule starts the next one a minute later.
+pub const RUN_FOR: Duration = Duration::from_secs(58);
+
 /// How long after launch a coordinator may still be starting Presto: installing Java
 /// and Presto and starting it takes a few minutes.
 pub const STARTUP_ALLOWANCE: Duration = Duration::from_secs(600);

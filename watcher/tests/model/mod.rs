@@ -34,10 +34,10 @@ pub const REFUSED: Duration = ms(4_000);
 /// probe that gets one (healthy, starting, refused).
 pub const AWS_CALL: Duration = ms(100);
 pub const ANSWER: Duration = ms(5);
-/// The schedule and how long each invocation watches (`RUN_FOR` in `main.rs`), and
+/// The schedule and how long each invocation watches (the watcher's own `RUN_FOR`), and
 /// the time from the schedule to the handler running in a warm process.
 pub const SCHEDULE: Duration = ms(60_000);
-pub const RUN_FOR: Duration = ms(58_000);
+pub const RUN_FOR: Duration = presto_ha_watcher::settings::RUN_FOR;
 pub const INVOKE_DELAY: Duration = ms(100);
 /// A replacement: the group launches it this long after a termination; it then
 /// installs Java and the engine (nothing listens), and the engine starts.
@@ -193,20 +193,58 @@ pub const KINDS: [Fault; 7] = [
     Fault::Stop,
 ];
 
+/// What a round's calls may add to a failover: reading the group and the record,
+/// probing a member the tick did not, terminating, switching (each [`AWS_CALL`]).
+pub const CALLS: Duration = ms(1_000);
+/// What the turn of the minute may add: the first watcher's last tick is [`RUN_FOR`]
+/// minus one interval into its invocation, and the next invocation starts a minute
+/// after the last began.
+pub const TURN: Duration =
+    ms(SCHEDULE.as_millis() as u64 - RUN_FOR.as_millis() as u64 + INTERVAL.as_millis() as u64);
+
 impl Fault {
-    /// The time from the fault to the record switched that a schedule without
+    /// The time from a fault at `at` to the record switched that a schedule without
     /// throttling or crashed watchers must keep to when a standby stays healthy: the
-    /// bound the fault is held to, one interval for the tick it falls between, the
-    /// probe's timeout and the calls; one more interval when the minute's invocation
-    /// ends in between (its last tick is [`RUN_FOR`] minus one interval in).
-    pub fn bound(self) -> Duration {
-        let held = match self {
-            Self::Exit => REFUSED,
-            Self::Hang | Self::LongPause | Self::Restart => GRACE,
-            Self::Terminate | Self::Stop | Self::ShortPause => Duration::ZERO,
+    /// bound the decision holds the fault to (the refused bound for an engine that
+    /// exited, the grace for one that hangs, pauses or restarts, nothing for a node
+    /// gone), one interval for the tick the fault falls between, the probe's timeout
+    /// where only a timeout shows the fault, and [`CALLS`]; plus [`TURN`] only when the
+    /// first watcher's minute turns in that time. A batch that waits on another
+    /// member's timeout adds that timeout (see [`run`]).
+    pub fn bound(self, at: Duration) -> Duration {
+        let (held, shown_by_timeout) = match self {
+            Self::Exit => (REFUSED, false),
+            Self::Hang | Self::LongPause | Self::Restart => (GRACE, true),
+            Self::Terminate | Self::Stop | Self::ShortPause => (Duration::ZERO, false),
         };
-        held + INTERVAL + ms(2_000) + (SCHEDULE - RUN_FOR + INTERVAL)
+        let span = held
+            + INTERVAL
+            + if shown_by_timeout {
+                TIMEOUT
+            } else {
+                Duration::ZERO
+            }
+            + CALLS;
+        if turns_within(at, span) {
+            span + TURN
+        } else {
+            span
+        }
     }
+}
+
+/// Whether the first watcher's invocation (at the schedule, [`INVOKE_DELAY`] in) ends
+/// between `at` and `at + span`, or ended just before `at`: from an interval before
+/// its last tick to an interval after the next invocation starts.
+fn turns_within(at: Duration, span: Duration) -> bool {
+    let first = START - SCHEDULE + INVOKE_DELAY;
+    let minute = SCHEDULE.as_millis() as u64;
+    let k = (at.saturating_sub(first)).as_millis() as u64 / minute;
+    (k.saturating_sub(1)..=k).any(|k| {
+        let start = first + ms(k * minute);
+        let (from, to) = (start + RUN_FOR - INTERVAL * 2, start + SCHEDULE + INTERVAL);
+        at <= to && at + span >= from
+    })
 }
 
 /// A watcher process: one invocation a minute at `phase` into the minute.
@@ -224,6 +262,9 @@ struct Watcher {
     busy_until: Duration,
     /// Steps under way: when each completes.
     effects: VecDeque<(Duration, Step)>,
+    /// Whether its process died in this invocation: it then does nothing until the
+    /// next, which starts cold and recalls its memory from the note.
+    crashed: bool,
 }
 
 #[derive(Debug)]
@@ -246,6 +287,8 @@ pub struct World {
     pub switches: Vec<(Duration, Option<ARecord>, ARecord)>,
     /// Terminations a watcher asked for: when, and the node.
     pub terminations: Vec<(Duration, InstanceId)>,
+    /// The watchers' note of their memory (a TXT record in the zone), as last written.
+    pub note: String,
 }
 
 impl World {
@@ -259,6 +302,7 @@ impl World {
             next_ip: 10,
             switches: Vec::new(),
             terminations: Vec::new(),
+            note: String::new(),
         };
         for _ in 0..count {
             let launched = START - STARTUP_ALLOWANCE - ms(1_000);
@@ -418,6 +462,8 @@ pub struct Scenario {
     pub throttle_percent: u64,
     /// Every fault is a pause shorter than the grace, spaced so none add up.
     pub spaced_short_pauses: bool,
+    /// A broken watcher, to show the checks catch it: a cold start ignores the note.
+    pub forget_notes: bool,
 }
 
 impl Scenario {
@@ -435,6 +481,7 @@ impl Scenario {
             crash_percent: 0,
             throttle_percent: 0,
             spaced_short_pauses: false,
+            forget_notes: false,
         }
     }
 
@@ -480,6 +527,7 @@ pub fn scenario(seed: u64) -> Scenario {
         crash_percent: if troubled { rng.below(20) } else { 0 },
         throttle_percent: if troubled { rng.below(20) } else { 0 },
         spaced_short_pauses: only_short_pauses,
+        forget_notes: false,
     }
 }
 
@@ -500,6 +548,14 @@ struct Pending {
     deadline: Duration,
     /// Whether some other member was healthy from the fault on, so far.
     standby_throughout: bool,
+    /// Whether another member left a probe unanswered meanwhile (the batch holding
+    /// the failing member's probe then came back only with that probe's timeout), or
+    /// joined (a round probes a member the tick did not, and counts the failure from
+    /// then): either adds a timeout.
+    waited_on_a_timeout: bool,
+    /// What troubles since the fault may add: for each crashed watcher the time to
+    /// its next invocation and a round, for each throttled switch a round.
+    troubles: Duration,
 }
 
 /// Runs a schedule, panicking on the first broken invariant; returns the world at
@@ -526,11 +582,15 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
                 in_flight: VecDeque::new(),
                 busy_until: start,
                 effects: VecDeque::new(),
+                crashed: false,
             }
         })
         .collect();
     let mut faults: VecDeque<(Duration, Fault, usize)> = s.faults.iter().copied().collect();
     let mut stray_since: Option<Duration> = None;
+    // Until when a watcher whose process died may leave the record stray: its next
+    // invocation and that invocation's first round.
+    let mut crashed_until = Duration::ZERO;
     let mut pending: Option<Pending> = None;
     let mut active_hits = 0;
     // The last fault of each address, for a member hit as it takes the record.
@@ -564,17 +624,27 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
                 active_hits += 1;
                 match &mut pending {
                     None => {
+                        // A watcher whose process died earlier sits out until its
+                        // next invocation.
+                        let troubles = watchers
+                            .iter()
+                            .filter(|w| w.crashed)
+                            .map(|w| w.until - RUN_FOR + SCHEDULE - at + INTERVAL + TIMEOUT + CALLS)
+                            .max()
+                            .unwrap_or_default();
                         pending = Some(Pending {
                             at,
                             ip: world.nodes[index].ip,
                             kind: fault,
-                            deadline: at + fault.bound(),
+                            deadline: at + fault.bound(at),
                             standby_throughout: true,
+                            waited_on_a_timeout: false,
+                            troubles,
                         })
                     }
                     // Another fault of the same failing coordinator (a hang after an
                     // exit) may hold it longer.
-                    Some(p) => p.deadline = p.deadline.max(at + fault.bound()),
+                    Some(p) => p.deadline = p.deadline.max(at + fault.bound(at)),
                 }
             }
             last_fault.insert(world.nodes[index].ip, at);
@@ -598,13 +668,15 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
                     };
                     Some(starting_until)
                 }
+                // Pauses across the whole range: a short one up to the grace itself,
+                // a long one from the grace on.
                 Fault::ShortPause => {
-                    let until = at + rng.between(ms(500), GRACE - INTERVAL - TIMEOUT - ms(1_000));
+                    let until = at + rng.between(ms(500), GRACE);
                     node.engine = Engine::PausedUntil(until);
                     Some(until)
                 }
                 Fault::LongPause => {
-                    let until = at + rng.between(GRACE + ms(5_000), GRACE + ms(30_000));
+                    let until = at + rng.between(GRACE, GRACE + ms(30_000));
                     node.engine = Engine::PausedUntil(until);
                     Some(until)
                 }
@@ -645,6 +717,9 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
                         from, to, instance, ..
                     } => {
                         let throttled = rng.chance(s.throttle_percent);
+                        if throttled && let Some(p) = &mut pending {
+                            p.troubles += INTERVAL + TIMEOUT + CALLS;
+                        }
                         // Route 53's batch: applies only if the record still holds `from`.
                         if !throttled && world.record == from {
                             let old = from
@@ -679,8 +754,13 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
             if watcher.next_tick <= now {
                 if now + RUN_FOR == watcher.until {
                     watcher.targets.clear();
+                    // A cold start after a crash: what the dead process knew is what
+                    // its note says, if the note is fresh.
+                    if std::mem::take(&mut watcher.crashed) && !s.forget_notes {
+                        watcher.memory = Memory::from_note(&world.note, now);
+                    }
                 }
-                if now < watcher.until {
+                if now < watcher.until && !watcher.crashed {
                     let batch = world.probe(&watcher.targets, now);
                     watcher.in_flight.push_back(batch);
                 }
@@ -697,7 +777,7 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
 
         // Rounds: a watcher that is free takes the batches that are back, in order.
         for watcher in &mut watchers {
-            if watcher.busy_until > now || watcher.effects.front().is_some() {
+            if watcher.crashed || watcher.busy_until > now || watcher.effects.front().is_some() {
                 continue;
             }
             let mut taken = Vec::new();
@@ -724,20 +804,34 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
             }
             let before = watcher.memory.clone();
             let steps = plan(&observation, &mut watcher.memory, &s.tuning);
-            let crash = rng.chance(s.crash_percent);
+            // A process may die anywhere in a round: before its steps, between them
+            // (after a termination, before the switch), or before its note.
+            let crash = rng
+                .chance(s.crash_percent)
+                .then(|| rng.below(steps.len() as u64 + 2));
             let mut done = at;
-            for step in steps {
-                done += AWS_CALL;
-                let terminate = matches!(step, Step::Terminate { .. });
-                watcher.effects.push_back((done, step));
-                if terminate && crash {
-                    // The process died between the termination and what follows.
+            for (n, step) in steps.into_iter().enumerate() {
+                if crash == Some(n as u64) {
                     break;
                 }
+                done += AWS_CALL;
+                watcher.effects.push_back((done, step));
             }
             // The note, and the protection or member records after a switch.
-            if watcher.memory != before || watcher.memory != Memory::default() {
+            if crash.is_none() && (watcher.memory != before || watcher.memory != Memory::default())
+            {
                 done += AWS_CALL;
+                world.note = watcher.memory.to_note(done);
+            }
+            if crash.is_some() {
+                watcher.crashed = true;
+                watcher.in_flight.clear();
+                watcher.memory = Memory::default();
+                let next_invocation = watcher.until - RUN_FOR + SCHEDULE;
+                crashed_until = crashed_until.max(next_invocation + INTERVAL + TIMEOUT + CALLS);
+                if let Some(p) = &mut pending {
+                    p.troubles += next_invocation.saturating_sub(now) + INTERVAL + TIMEOUT + CALLS;
+                }
             }
             watcher.busy_until = done;
         }
@@ -762,6 +856,18 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
             } else {
                 let standby = world.nodes.iter().any(|n| n.ip != p.ip && n.healthy(now));
                 p.standby_throughout &= standby;
+                p.waited_on_a_timeout |= world.nodes.iter().any(|n| {
+                    n.ip != p.ip
+                        && n.serving()
+                        && (n.answer(now, TIMEOUT).0 == Health::Down(ProbeFailure::TimedOut)
+                            || n.ready_at + INTERVAL + TIMEOUT >= p.at)
+                });
+                let deadline = p.deadline
+                    + if p.waited_on_a_timeout {
+                        TIMEOUT
+                    } else {
+                        Duration::ZERO
+                    };
                 // A fault that ends (a restart, a pause) may be over before it counts.
                 let over = world
                     .nodes
@@ -770,10 +876,10 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
                     .and_then(|n| n.fault)
                     .is_some_and(|(_, ended)| ended.is_some_and(|e| e <= now));
                 assert!(
-                    over || !(s.clean() && p.standby_throughout && now > p.deadline),
+                    over || !(p.standby_throughout && now > deadline + p.troubles),
                     "{:?} of the active not replaced by {:?} with a healthy standby: {}",
                     p.kind,
-                    p.deadline,
+                    deadline + p.troubles,
                     context(&world)
                 );
             }
@@ -781,7 +887,7 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
         if world.active().is_none() && world.healthy_exists() {
             let since = *stray_since.get_or_insert(now);
             assert!(
-                now - since <= 8 * INTERVAL,
+                now - since <= 8 * INTERVAL || now <= crashed_until + 8 * INTERVAL,
                 "record on no coordinator for {:?} while one is healthy: {}",
                 now - since,
                 context(&world)
