@@ -30,9 +30,12 @@ use model::*;
 #[test]
 fn five_thousand_fault_schedules_keep_every_invariant() {
     let mut tally = Tally::default();
+    let mut reused = 0;
     for seed in 1..=5_000 {
-        run(&scenario(seed), &mut tally);
+        reused += run(&scenario(seed), &mut tally).reused;
     }
+    // Replacements get the addresses of instances gone, as EC2 gives them out again.
+    assert!(reused > 500, "only {reused} addresses were reused");
     assert!(
         tally.failovers.len() > 2_000 && tally.bounded > 800,
         "the schedules caused too few failovers to mean much: {} ({} bounded)",
@@ -64,7 +67,14 @@ fn every_kind_of_failure_of_the_active_is_replaced_within_its_bound() {
                     || (matches!(kind, Fault::Restart | Fault::LongPause) && failovers == 0),
                 "{kind:?} seed {seed}: {failovers} failovers"
             );
-            assert_eq!(world.switches.len(), failovers, "{kind:?} seed {seed}");
+            // A lone coordinator's replacement that got its address back takes the
+            // record without a switch.
+            assert!(
+                world.switches.len() == failovers
+                    || (world.switches.is_empty() && world.reused > 0),
+                "{kind:?} seed {seed}: {:?}",
+                world.switches
+            );
             if let Some((_, coordinators, took)) = tally.failovers.first()
                 && *coordinators > 1
             {
@@ -101,7 +111,13 @@ fn a_lone_coordinator_comes_back_from_a_fresh_launch_in_minutes_and_from_the_war
             // One termination (the failed coordinator), one switch once the
             // replacement served.
             assert_eq!(world.terminations.len(), 1, "{:?}", world.terminations);
-            assert_eq!(world.switches.len(), 1);
+            // (None when the replacement got the failed one's address back: the
+            // record already points at it.)
+            assert!(
+                world.switches.len() == 1 || (world.switches.is_empty() && world.reused > 0),
+                "{:?}",
+                world.switches
+            );
             let took = tally.failovers[0].2;
             match within {
                 None => assert!(

@@ -284,6 +284,11 @@ pub struct World {
     pub pool: Vec<Duration>,
     pub record: Option<ARecord>,
     pub next_ip: u8,
+    /// The addresses of instances gone, which EC2 may give a new one: every other
+    /// launch takes the oldest of them, as a subnet reuses what it freed.
+    pub freed: VecDeque<u8>,
+    /// How many launches got an address an earlier instance had.
+    pub reused: usize,
     pub switches: Vec<(Duration, Option<ARecord>, ARecord)>,
     /// Terminations a watcher asked for: when, and the node.
     pub terminations: Vec<(Duration, InstanceId)>,
@@ -300,6 +305,8 @@ impl World {
             pool: vec![START - SCHEDULE; warm_pool],
             record: None,
             next_ip: 10,
+            freed: VecDeque::new(),
+            reused: 0,
             switches: Vec::new(),
             terminations: Vec::new(),
             note: String::new(),
@@ -314,10 +321,19 @@ impl World {
     }
 
     pub fn launch(&mut self, at: Duration, ready_at: Duration) {
-        self.next_ip = self.next_ip.wrapping_add(1).max(11);
+        let octet = match self.freed.front() {
+            Some(_) if (at.as_millis() / 7) % 2 == 0 => {
+                self.reused += 1;
+                self.freed.pop_front().expect("a freed address")
+            }
+            _ => {
+                self.next_ip = self.next_ip.wrapping_add(1).max(11);
+                self.next_ip
+            }
+        };
         self.nodes.push(Node {
-            id: InstanceId::new(format!("i-{at:?}-{}", self.next_ip)),
-            ip: Ipv4Addr::new(10, 0, 0, self.next_ip),
+            id: InstanceId::new(format!("i-{at:?}-{octet}")),
+            ip: Ipv4Addr::new(10, 0, 0, octet),
             launched: at,
             ready_at,
             in_service: false,
@@ -391,6 +407,9 @@ impl World {
         for _ in 0..abandoned {
             self.replace();
         }
+        for gone in self.nodes.iter().filter(|n| !n.running) {
+            self.freed.push_back(gone.ip.octets()[3]);
+        }
         self.nodes.retain(|n| n.running);
     }
 
@@ -435,8 +454,12 @@ impl World {
     /// Whether `id` was, in truth, failing near `at`, or could not serve: what makes
     /// a termination of it or a switch away from it right.
     fn may_replace(&self, id: &InstanceId, at: Duration) -> bool {
+        // One that went in service since the watcher looked (on an address it got
+        // back from an instance gone) was not what the watcher acted on.
         self.node(id).is_none_or(|node| {
-            !node.serving() || node.faulty_within(at.saturating_sub(SEEN_WITHIN), at)
+            !node.serving()
+                || node.faulty_within(at.saturating_sub(SEEN_WITHIN), at)
+                || node.ready_at + SEEN_WITHIN >= at
         })
     }
 
@@ -543,6 +566,7 @@ pub struct Tally {
 struct Pending {
     at: Duration,
     ip: Ipv4Addr,
+    id: InstanceId,
     kind: Fault,
     /// When the record must have left it, by the bounds of every fault it had.
     deadline: Duration,
@@ -594,7 +618,7 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
     let mut pending: Option<Pending> = None;
     let mut active_hits = 0;
     // The last fault of each address, for a member hit as it takes the record.
-    let mut last_fault: std::collections::BTreeMap<Ipv4Addr, Duration> = Default::default();
+    let mut last_fault: std::collections::BTreeMap<InstanceId, Duration> = Default::default();
     let end = START + RUN;
     let context = |world: &World| {
         format!(
@@ -635,6 +659,7 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
                         pending = Some(Pending {
                             at,
                             ip: world.nodes[index].ip,
+                            id: world.nodes[index].id.clone(),
                             kind: fault,
                             deadline: at + fault.bound(at),
                             standby_throughout: true,
@@ -647,7 +672,7 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
                     Some(p) => p.deadline = p.deadline.max(at + fault.bound(at)),
                 }
             }
-            last_fault.insert(world.nodes[index].ip, at);
+            last_fault.insert(world.nodes[index].id.clone(), at);
             let mut rng = Rng::new(s.seed ^ at.as_millis() as u64);
             let node = &mut world.nodes[index];
             let ends = match fault {
@@ -736,7 +761,8 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
                             // saw it healthy) counts as a fault of the active.
                             let hit_as_it_took = to
                                 .ip()
-                                .and_then(|ip| last_fault.get(&ip))
+                                .and_then(|ip| world.nodes.iter().find(|n| n.ip == ip && n.running))
+                                .and_then(|n| last_fault.get(&n.id))
                                 .is_some_and(|at| now.saturating_sub(*at) <= SEEN_WITHIN);
                             if hit_as_it_took {
                                 active_hits += 1;
@@ -838,7 +864,10 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
 
         // Invariants at this moment.
         if let Some(p) = &mut pending {
-            let switched = world.record.as_ref().and_then(ARecord::ip) != Some(p.ip);
+            // Moved, or on the failed coordinator's address but another instance,
+            // serving: a replacement that got the address back.
+            let switched = world.record.as_ref().and_then(ARecord::ip) != Some(p.ip)
+                || world.active().is_some_and(|a| a.id != p.id);
             if switched {
                 tally.failovers.push((p.kind, s.coordinators, now - p.at));
                 if s.clean() && p.standby_throughout {
@@ -846,7 +875,7 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
                 }
                 pending = None;
             } else if world.active().is_some_and(|a| {
-                a.ip == p.ip
+                a.id == p.id
                     && a.fault
                         .is_some_and(|(_, ended)| ended.is_some_and(|e| e + SEEN_WITHIN < now))
             }) {
@@ -854,10 +883,10 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
                 // long enough ago that no watcher still acts on having seen it fail.
                 pending = None;
             } else {
-                let standby = world.nodes.iter().any(|n| n.ip != p.ip && n.healthy(now));
+                let standby = world.nodes.iter().any(|n| n.id != p.id && n.healthy(now));
                 p.standby_throughout &= standby;
                 p.waited_on_a_timeout |= world.nodes.iter().any(|n| {
-                    n.ip != p.ip
+                    n.id != p.id
                         && n.serving()
                         && (n.answer(now, TIMEOUT).0 == Health::Down(ProbeFailure::TimedOut)
                             || n.ready_at + INTERVAL + TIMEOUT >= p.at)
@@ -872,7 +901,7 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
                 let over = world
                     .nodes
                     .iter()
-                    .find(|n| n.ip == p.ip)
+                    .find(|n| n.id == p.id)
                     .and_then(|n| n.fault)
                     .is_some_and(|(_, ended)| ended.is_some_and(|e| e <= now));
                 assert!(
