@@ -322,7 +322,7 @@ impl World {
 
     pub fn launch(&mut self, at: Duration, ready_at: Duration) {
         let octet = match self.freed.front() {
-            Some(_) if (at.as_millis() / 7) % 2 == 0 => {
+            Some(_) if (at.as_millis() / 7).is_multiple_of(2) => {
                 self.reused += 1;
                 self.freed.pop_front().expect("a freed address")
             }
