@@ -112,6 +112,11 @@ fn sub(text: &str) -> Value {
     json!({ "Fn::Sub": text })
 }
 
+/// `value` where `condition` holds, nothing otherwise.
+fn when(condition: &str, value: Value) -> Value {
+    json!({ "Fn::If": [condition, value, { "Ref": "AWS::NoValue" }] })
+}
+
 fn get_att(resource: &str, attribute: &str) -> Value {
     json!({ "Fn::GetAtt": [resource, attribute] })
 }
@@ -201,6 +206,12 @@ fn not_empty(value: Value) -> Value {
     json!({ "Fn::Not": [{ "Fn::Equals": [value, ""] }] })
 }
 
+/// Whether `FaultTolerantExecution` asks for a retry policy: the condition
+/// [`FAULT_TOLERANT`], and the rule that only Trino may (rules cannot name conditions).
+fn fault_tolerance_asked() -> Value {
+    json!({ "Fn::Not": [{ "Fn::Equals": [r#ref(param::FAULT_TOLERANT_EXECUTION), FaultTolerance::None.as_str()] }] })
+}
+
 fn conditions() -> Value {
     let mut conditions = Map::new();
     let mut add = |name: &str, condition: Value| {
@@ -252,10 +263,7 @@ fn conditions() -> Value {
         USES_GLUE,
         json!({ "Fn::Equals": [r#ref(param::METASTORE_TYPE), Metastore::Glue.as_str()] }),
     );
-    add(
-        FAULT_TOLERANT,
-        json!({ "Fn::Not": [{ "Fn::Equals": [r#ref(param::FAULT_TOLERANT_EXECUTION), FaultTolerance::None.as_str()] }] }),
-    );
+    add(FAULT_TOLERANT, fault_tolerance_asked());
     let list_given = |name: &str| not_empty(json!({ "Fn::Join": ["", r#ref(name)] }));
     add(HAS_DATA_BUCKETS, list_given(param::DATA_BUCKET_NAMES));
     add(
@@ -313,7 +321,7 @@ fn rules() -> Value {
             }],
         },
         "FaultTolerantExecutionNeedsTrino": {
-            "RuleCondition": { "Fn::Not": [{ "Fn::Equals": [r#ref(param::FAULT_TOLERANT_EXECUTION), FaultTolerance::None.as_str()] }] },
+            "RuleCondition": fault_tolerance_asked(),
             "Assertions": [{
                 "Assert": { "Fn::Equals": [r#ref(param::ENGINE), Engine::Trino.as_str()] },
                 "AssertDescription": format!("{} needs {} trino: prestodb has no fault-tolerant execution", param::FAULT_TOLERANT_EXECUTION, param::ENGINE),
@@ -755,7 +763,6 @@ fn service_role(service: &str, description: &str, policies: Value) -> Value {
 fn node_policy() -> Value {
     let partition_arn =
         |service_and_rest: &str| sub(&format!("arn:${{AWS::Partition}}:{service_and_rest}"));
-    let when = |condition: &str, statement: Value| json!({ "Fn::If": [condition, statement, { "Ref": "AWS::NoValue" }] });
     // IAM matches any partition for `*`; an `Fn::Join` delimiter cannot hold
     // `${AWS::Partition}`, and a list parameter can only be turned into ARNs by one.
     let bucket_arns = |suffix: &str| {
@@ -844,7 +851,7 @@ fn node_policy() -> Value {
                     "Sid": "ExchangeObjects",
                     "Effect": "Allow",
                     "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
-                    "Resource": sub(&format!("${{{}.Arn}}/*", ids::EXCHANGE_BUCKET)),
+                    "Resource": exchange_objects(),
                 })),
             ],
         },
@@ -1308,24 +1315,33 @@ fn lambdas(architecture: LambdaArchitecture) -> Vec<(&'static str, Value)> {
             "Action": ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"],
             "Resource": [r#ref(ids::AUTHORITY_SECRET), r#ref(ids::MADE_CERTIFICATE_SECRET)],
         }),
-        json!({ "Fn::If": [CERTIFICATE_GIVEN, {
-            "Sid": "CheckTheGivenCertificate",
-            "Effect": "Allow",
-            "Action": "secretsmanager:GetSecretValue",
-            "Resource": r#ref(param::TLS_CERTIFICATE_SECRET_ARN),
-        }, { "Ref": "AWS::NoValue" }] }),
-        json!({ "Fn::If": [FAULT_TOLERANT, {
-            "Sid": "EmptyTheExchangeBucket",
-            "Effect": "Allow",
-            "Action": ["s3:ListBucket", "s3:ListBucketMultipartUploads"],
-            "Resource": get_att(ids::EXCHANGE_BUCKET, "Arn"),
-        }, { "Ref": "AWS::NoValue" }] }),
-        json!({ "Fn::If": [FAULT_TOLERANT, {
-            "Sid": "EmptyTheExchangeBucketObjects",
-            "Effect": "Allow",
-            "Action": ["s3:DeleteObject", "s3:AbortMultipartUpload"],
-            "Resource": sub(&format!("${{{}.Arn}}/*", ids::EXCHANGE_BUCKET)),
-        }, { "Ref": "AWS::NoValue" }] }),
+        when(
+            CERTIFICATE_GIVEN,
+            json!({
+                "Sid": "CheckTheGivenCertificate",
+                "Effect": "Allow",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": r#ref(param::TLS_CERTIFICATE_SECRET_ARN),
+            }),
+        ),
+        when(
+            FAULT_TOLERANT,
+            json!({
+                "Sid": "EmptyTheExchangeBucket",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket", "s3:ListBucketMultipartUploads"],
+                "Resource": get_att(ids::EXCHANGE_BUCKET, "Arn"),
+            }),
+        ),
+        when(
+            FAULT_TOLERANT,
+            json!({
+                "Sid": "EmptyTheExchangeBucketObjects",
+                "Effect": "Allow",
+                "Action": ["s3:DeleteObject", "s3:AbortMultipartUpload"],
+                "Resource": exchange_objects(),
+            }),
+        ),
         json!({
             "Sid": "KnowWhetherTheStackIsBeingDeleted",
             "Effect": "Allow",
@@ -1895,6 +1911,11 @@ fn tls_certificate() -> (&'static str, Value) {
     )
 }
 
+/// The ARNs of the exchange bucket's objects.
+fn exchange_objects() -> Value {
+    sub(&format!("${{{}.Arn}}/*", ids::EXCHANGE_BUCKET))
+}
+
 /// The bucket fault-tolerant execution spools to: private, encrypted, reached only
 /// over TLS, its objects expired after a day (a query's spool is deleted when the
 /// query ends; what a crash leaves, the rule removes), and emptied by the custom
@@ -1903,7 +1924,6 @@ fn exchange() -> Vec<(&'static str, Value)> {
     const TEMPORARY: &str = "Spooled exchange data lives for one query and expires within a day: versions, replicas and access logs of it would keep what is meant to go.";
     const SSE_S3: &str = "Trino encrypts every spooled exchange with a key of the query's own (fault-tolerant-execution.exchange-encryption-enabled); S3-managed keys encrypt it again at rest without a KMS key's cost and request limits.";
     const NO_LOCK: &str = "Object Lock would keep spooled data past its query; the bucket must be emptied at deletion.";
-    let bucket_arn = get_att(ids::EXCHANGE_BUCKET, "Arn");
     vec![
         (
             ids::EXCHANGE_BUCKET,
@@ -1957,7 +1977,7 @@ fn exchange() -> Vec<(&'static str, Value)> {
                             "Effect": "Deny",
                             "Principal": "*",
                             "Action": "s3:*",
-                            "Resource": [bucket_arn, sub(&format!("${{{}.Arn}}/*", ids::EXCHANGE_BUCKET))],
+                            "Resource": [get_att(ids::EXCHANGE_BUCKET, "Arn"), exchange_objects()],
                             "Condition": { "Bool": { "aws:SecureTransport": "false" } },
                         }],
                     },
