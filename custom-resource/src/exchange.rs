@@ -40,20 +40,14 @@ impl ExchangeRequest {
     /// A Delete reads the bucket from its properties, which a Delete carries too, so
     /// that even a Create that failed is cleaned up by the bucket it named.
     pub fn parse(event: &Value) -> Result<Self, EventError> {
-        let bucket = event
-            .get("ResourceProperties")
-            .and_then(|p| p.get(property::BUCKET_NAME))
-            .and_then(Value::as_str)
+        let given = &event["ResourceProperties"][property::BUCKET_NAME];
+        let bucket = given
+            .as_str()
             .filter(|name| is_bucket_name(name))
             .map(str::to_owned)
             .ok_or_else(|| EventError::Property {
                 name: property::BUCKET_NAME,
-                problem: format!(
-                    "must be an S3 bucket name, not {}",
-                    event["ResourceProperties"]
-                        .get(property::BUCKET_NAME)
-                        .unwrap_or(&Value::Null)
-                ),
+                problem: format!("must be an S3 bucket name, not {given}"),
             })?;
         match event.get("RequestType").and_then(Value::as_str) {
             Some("Create" | "Update") => Ok(Self::Keep { bucket }),
