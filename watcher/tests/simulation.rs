@@ -23,9 +23,11 @@
 
 mod model;
 
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use model::*;
+use presto_ha_watcher::decide::Tuning;
 
 #[test]
 fn five_thousand_fault_schedules_keep_every_invariant() {
@@ -133,26 +135,42 @@ fn a_lone_coordinator_comes_back_from_a_fresh_launch_in_minutes_and_from_the_war
     }
 }
 
+/// Runs the schedules among the first `seeds` whose faults are all short, spaced
+/// pauses, with the decision's tuning `broken`.
+fn short_pauses(seeds: u64, broken: impl Fn(&mut Tuning)) {
+    for seed in (1..=seeds).filter(|seed| scenario(*seed).spaced_short_pauses) {
+        let mut short = scenario(seed);
+        broken(&mut short.tuning);
+        run(&short, &mut Tally::default());
+    }
+}
+
+/// Runs a single `kind` fault of the active coordinator with a standby, for each of
+/// `seeds`, with the scenario `changed`.
+fn single_faults(kind: Fault, seeds: RangeInclusive<u64>, changed: impl Fn(&mut Scenario)) {
+    for seed in seeds {
+        let mut scenario = Scenario::single(seed, kind);
+        scenario.coordinators = 2;
+        changed(&mut scenario);
+        run(&scenario, &mut Tally::default());
+    }
+}
+
 #[test]
 // Which check trips first depends on the schedule (a switch with no fault of the
 // active behind it, or one at the end for a pause); each names the seed.
 #[should_panic(expected = "seed")]
 fn a_decision_that_switches_on_short_pauses_is_caught() {
-    for seed in (1..=200).filter(|seed| scenario(*seed).spaced_short_pauses) {
-        let mut short = scenario(seed);
-        short.tuning.grace = Duration::from_millis(500);
-        short.tuning.refused = Duration::from_millis(500);
-        run(&short, &mut Tally::default());
-    }
+    short_pauses(200, |tuning| {
+        tuning.grace = Duration::from_millis(500);
+        tuning.refused = Duration::from_millis(500);
+    });
 }
 
 #[test]
 #[should_panic(expected = "not replaced by")]
 fn a_decision_that_waits_past_the_bound_is_caught() {
-    let mut scenario = Scenario::single(3, Fault::Exit);
-    scenario.coordinators = 2;
-    scenario.tuning.refused = GRACE;
-    run(&scenario, &mut Tally::default());
+    single_faults(Fault::Exit, 3..=3, |s| s.tuning.refused = GRACE);
 }
 
 /// A grace two seconds short (a decision that switched for pauses up to two seconds
@@ -161,23 +179,14 @@ fn a_decision_that_waits_past_the_bound_is_caught() {
 #[test]
 #[should_panic(expected = "for a pause shorter than the grace")]
 fn a_grace_two_seconds_short_is_caught() {
-    for seed in (1..=400).filter(|seed| scenario(*seed).spaced_short_pauses) {
-        let mut short = scenario(seed);
-        short.tuning.grace = GRACE - INTERVAL;
-        run(&short, &mut Tally::default());
-    }
+    short_pauses(400, |tuning| tuning.grace = GRACE - INTERVAL);
 }
 
 /// A grace two seconds long is caught by the bound a hang is held to.
 #[test]
 #[should_panic(expected = "Hang of the active not replaced by")]
 fn a_grace_two_seconds_long_is_caught() {
-    for seed in 1..=300 {
-        let mut scenario = Scenario::single(seed, Fault::Hang);
-        scenario.coordinators = 2;
-        scenario.tuning.grace = GRACE + INTERVAL;
-        run(&scenario, &mut Tally::default());
-    }
+    single_faults(Fault::Hang, 1..=300, |s| s.tuning.grace = GRACE + INTERVAL);
 }
 
 /// A refused bound two seconds long is caught by the bound an exited engine is held
@@ -185,12 +194,9 @@ fn a_grace_two_seconds_long_is_caught() {
 #[test]
 #[should_panic(expected = "Exit of the active not replaced by")]
 fn a_refused_bound_two_seconds_long_is_caught() {
-    for seed in 1..=300 {
-        let mut scenario = Scenario::single(seed, Fault::Exit);
-        scenario.coordinators = 2;
-        scenario.tuning.refused = REFUSED + INTERVAL;
-        run(&scenario, &mut Tally::default());
-    }
+    single_faults(Fault::Exit, 1..=300, |s| {
+        s.tuning.refused = REFUSED + INTERVAL
+    });
 }
 
 /// The model runs at the template's defaults and the watcher's own timing, not at
@@ -222,14 +228,11 @@ fn the_model_runs_at_the_template_defaults_and_the_watchers_timing() {
 /// within its bound plus the wait for that invocation. The bound holds in every
 /// schedule, throttled and crashed ones included.
 fn crashing_watchers(forget_notes: bool) {
-    for seed in 1..=300 {
-        let mut scenario = Scenario::single(seed, Fault::Hang);
-        scenario.coordinators = 2;
-        scenario.watchers = 1;
-        scenario.crash_percent = 30;
-        scenario.forget_notes = forget_notes;
-        run(&scenario, &mut Tally::default());
-    }
+    single_faults(Fault::Hang, 1..=300, |s| {
+        s.watchers = 1;
+        s.crash_percent = 30;
+        s.forget_notes = forget_notes;
+    });
 }
 
 #[test]

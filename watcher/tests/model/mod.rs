@@ -196,6 +196,10 @@ pub const KINDS: [Fault; 7] = [
 /// What a round's calls may add to a failover: reading the group and the record,
 /// probing a member the tick did not, terminating, switching (each [`AWS_CALL`]).
 pub const CALLS: Duration = ms(1_000);
+/// A round after a tick: the interval, the probes' timeout and the calls. What a
+/// throttled switch costs, and what a watcher back from a crash needs to act.
+pub const ROUND: Duration =
+    ms(INTERVAL.as_millis() as u64 + TIMEOUT.as_millis() as u64 + CALLS.as_millis() as u64);
 /// What the turn of the minute may add: the first watcher's last tick is [`RUN_FOR`]
 /// minus one interval into its invocation, and the next invocation starts a minute
 /// after the last began.
@@ -212,19 +216,13 @@ impl Fault {
     /// first watcher's minute turns in that time. A batch that waits on another
     /// member's timeout adds that timeout (see [`run`]).
     pub fn bound(self, at: Duration) -> Duration {
-        let (held, shown_by_timeout) = match self {
-            Self::Exit => (REFUSED, false),
-            Self::Hang | Self::LongPause | Self::Restart => (GRACE, true),
-            Self::Terminate | Self::Stop | Self::ShortPause => (Duration::ZERO, false),
+        // The bound held to, and the timeout where only a timeout shows the fault.
+        let (held, timeout) = match self {
+            Self::Exit => (REFUSED, Duration::ZERO),
+            Self::Hang | Self::LongPause | Self::Restart => (GRACE, TIMEOUT),
+            Self::Terminate | Self::Stop | Self::ShortPause => (Duration::ZERO, Duration::ZERO),
         };
-        let span = held
-            + INTERVAL
-            + if shown_by_timeout {
-                TIMEOUT
-            } else {
-                Duration::ZERO
-            }
-            + CALLS;
+        let span = held + INTERVAL + timeout + CALLS;
         if turns_within(at, span) {
             span + TURN
         } else {
@@ -265,6 +263,13 @@ struct Watcher {
     /// Whether its process died in this invocation: it then does nothing until the
     /// next, which starts cold and recalls its memory from the note.
     crashed: bool,
+}
+
+impl Watcher {
+    /// When its next invocation starts: a minute after this one began.
+    fn next_invocation(&self) -> Duration {
+        self.until - RUN_FOR + SCHEDULE
+    }
 }
 
 #[derive(Debug)]
@@ -653,7 +658,7 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
                         let troubles = watchers
                             .iter()
                             .filter(|w| w.crashed)
-                            .map(|w| w.until - RUN_FOR + SCHEDULE - at + INTERVAL + TIMEOUT + CALLS)
+                            .map(|w| w.next_invocation() - at + ROUND)
                             .max()
                             .unwrap_or_default();
                         pending = Some(Pending {
@@ -743,7 +748,7 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
                     } => {
                         let throttled = rng.chance(s.throttle_percent);
                         if throttled && let Some(p) = &mut pending {
-                            p.troubles += INTERVAL + TIMEOUT + CALLS;
+                            p.troubles += ROUND;
                         }
                         // Route 53's batch: applies only if the record still holds `from`.
                         if !throttled && world.record == from {
@@ -794,7 +799,7 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
                     watcher.next_tick = now + INTERVAL;
                 } else {
                     // The next invocation, a minute after this one began.
-                    let start = watcher.until - RUN_FOR + SCHEDULE;
+                    let start = watcher.next_invocation();
                     watcher.next_tick = start;
                     watcher.until = start + RUN_FOR;
                 }
@@ -853,10 +858,10 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
                 watcher.crashed = true;
                 watcher.in_flight.clear();
                 watcher.memory = Memory::default();
-                let next_invocation = watcher.until - RUN_FOR + SCHEDULE;
-                crashed_until = crashed_until.max(next_invocation + INTERVAL + TIMEOUT + CALLS);
+                let back = watcher.next_invocation() + ROUND;
+                crashed_until = crashed_until.max(back);
                 if let Some(p) = &mut pending {
-                    p.troubles += next_invocation.saturating_sub(now) + INTERVAL + TIMEOUT + CALLS;
+                    p.troubles += back.saturating_sub(now);
                 }
             }
             watcher.busy_until = done;
