@@ -27,6 +27,9 @@ pub(crate) const TINY_LINEITEMS: u64 = 60_175;
 pub(crate) const COUNT: &str = "SELECT count(*) FROM tpch.tiny.lineitem";
 /// The rows of `tpch.sf1.lineitem`.
 pub(crate) const SF1_LINEITEMS: u64 = 6_001_215;
+/// A query that runs tasks on every worker for tens of seconds; it counts
+/// [`SF1_LINEITEMS`].
+pub(crate) const LONG_QUERY: &str = "SELECT count(*) FROM tpch.sf1.lineitem WHERE quantity > 0";
 /// `WorkerDrainSeconds` at the template's default.
 pub(crate) const DRAIN_SECONDS: u64 = 300;
 
@@ -345,10 +348,7 @@ impl Cluster {
         password: &str,
         sql: &str,
     ) -> Result<serde_json::Value, String> {
-        let python = PathBuf::from(
-            std::env::var_os(presto_ha_test_support::tools::TOOLS_VAR).expect("the tools"),
-        )
-        .join("python");
+        let python = presto_ha_test_support::tools::tool("python");
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/client.py");
         let output = self
             .net
@@ -441,6 +441,23 @@ impl Cluster {
                 self.logs()
             );
             std::thread::sleep(Duration::from_secs(2));
+        }
+    }
+
+    /// Waits (up to `limit`) until `sql` (a `count(*)` of `system.runtime.tasks`) counts
+    /// at least `tasks` running tasks: those of a query started beside it.
+    pub(crate) fn wait_for_running_tasks(&self, sql: &str, tasks: u64, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while self
+            .python("admin", ADMIN_PASSWORD, sql)
+            .map_or(true, |rows| tiny_count(&rows) < tasks)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the query never ran {tasks} tasks: {sql}\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(300));
         }
     }
 

@@ -4,13 +4,13 @@
 //! reach Glue and S3; and the extra configuration a user gives the stack's catalogs
 //! to reach it.
 
-use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use presto_ha_test_support::engines::Engine;
 use presto_ha_test_support::sandbox;
 use presto_ha_test_support::testnet::TestNet;
+use presto_ha_test_support::tools::tool;
 
 /// The emulator's port in the hub.
 const PORT: u16 = 5000;
@@ -30,18 +30,13 @@ pub(crate) struct Lake {
     calls: tempfile::NamedTempFile,
 }
 
-fn python() -> PathBuf {
-    PathBuf::from(std::env::var_os(presto_ha_test_support::tools::TOOLS_VAR).expect("the tools"))
-        .join("python")
-}
-
 impl Lake {
     /// Starts moto in `net`'s hub and makes the bucket.
     pub(crate) fn start(net: &TestNet) -> Self {
         let address = net.resolver();
         let calls = tempfile::NamedTempFile::new().expect("a file for the calls");
         let moto = net
-            .in_hub(python())
+            .in_hub(tool("python"))
             .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/lake.py"))
             .args([&address.to_string(), &PORT.to_string()])
             .arg(calls.path())
@@ -79,7 +74,7 @@ impl Lake {
             self.endpoint
         );
         let output = net
-            .in_hub(python())
+            .in_hub(tool("python"))
             .args(["-c", &program])
             .output()
             .expect("python runs");

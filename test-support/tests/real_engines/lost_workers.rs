@@ -17,8 +17,6 @@ use presto_ha_test_support::testnet::TestNet;
 use crate::cluster::*;
 use crate::lake::{self, Lake};
 
-/// A query that runs tasks on every worker for tens of seconds.
-const LONG_QUERY: &str = "SELECT count(*) FROM tpch.sf1.lineitem WHERE quantity > 0";
 /// The notice EC2 gives a spot instance it reclaims.
 const SPOT_NOTICE: Duration = Duration::from_secs(120);
 
@@ -53,19 +51,7 @@ pub(crate) fn lose_a_worker_mid_query(
             "SELECT count(*) FROM system.runtime.tasks WHERE state = 'RUNNING' AND node_id = '{}'",
             node.instance_id
         );
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while cluster
-            .python("admin", ADMIN_PASSWORD, &running)
-            .map_or(true, |rows| tiny_count(&rows) == 0)
-        {
-            assert!(
-                Instant::now() < deadline,
-                "the query never ran a task on {}\n{}",
-                node.host.address,
-                cluster.logs()
-            );
-            std::thread::sleep(Duration::from_millis(300));
-        }
+        cluster.wait_for_running_tasks(&running, 1, Duration::from_secs(120));
         match loss {
             Loss::Killed => node.signal_engine("-KILL"),
             Loss::Reclaimed => {

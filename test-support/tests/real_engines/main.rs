@@ -171,20 +171,15 @@ fn prestodb_serves_its_users_over_tls() {
 /// query completes with the right result, and the engine is gone (and the hook
 /// completed) well before `WorkerDrainSeconds`.
 fn drains_a_worker(cluster: &Cluster) {
-    let sql = "SELECT count(*) FROM tpch.sf1.lineitem WHERE quantity > 0";
     let started = Instant::now();
     std::thread::scope(|scope| {
-        let query = scope.spawn(|| cluster.python("admin", ADMIN_PASSWORD, sql));
+        let query = scope.spawn(|| cluster.python("admin", ADMIN_PASSWORD, LONG_QUERY));
         // Its tasks run on both workers once it runs.
-        let running = "SELECT count(*) FROM system.runtime.tasks WHERE state = 'RUNNING'";
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while cluster
-            .python("admin", ADMIN_PASSWORD, running)
-            .map_or(true, |rows| tiny_count(&rows) < 2)
-        {
-            assert!(Instant::now() < deadline, "the query's tasks never ran");
-            std::thread::sleep(Duration::from_millis(500));
-        }
+        cluster.wait_for_running_tasks(
+            "SELECT count(*) FROM system.runtime.tasks WHERE state = 'RUNNING'",
+            2,
+            Duration::from_secs(60),
+        );
         let worker = &cluster.workers[0];
         worker.sandbox.set("lifecycle-state", "Terminated");
         let drained = Instant::now();
