@@ -858,6 +858,21 @@ fn an_external_metastore_without_a_host_stops_the_boot() {
     assert_stopped(&sandbox, &boot, "needs ExternalMetastoreHost");
 }
 
+/// The template's rule refuses fault-tolerant execution for prestodb; a boot given it
+/// anyway stops rather than start an engine that would ignore it.
+#[test]
+fn fault_tolerant_execution_on_prestodb_stops_the_boot() {
+    needs!(Sandbox);
+    let sandbox = stack_sandbox();
+    publish_with_sha512(&sandbox, PRESTO_URL, &tarball("presto-server-0.297"));
+    let boot = sandbox.boot(&worker(&[(param::FAULT_TOLERANT_EXECUTION, "Task")]));
+    assert_stopped(
+        &sandbox,
+        &boot,
+        "FaultTolerantExecution Task needs Engine trino",
+    );
+}
+
 /// The user data with its packed boot script in the clear, as the shell runs it.
 fn unpacked(user_data: &str) -> String {
     let (header, packed) = user_data
