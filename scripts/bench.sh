@@ -20,7 +20,7 @@ cargo bench --profile dev --workspace --bench end_to_end_failover -- "${2:-5}"
 # median and the longest time from the fault to a client's first right answer.
 log=$(mktemp)
 PRESTO_HA_FAILOVER_RUNS=${3:-5} cargo test --locked --workspace --test real_engines \
-  fails_over_as_a_client_sees_it -- --nocapture --test-threads=1 2>&1 | tee "$log"
+  fails_over_and_is_updated_as_a_client_sees_it -- --nocapture --test-threads=1 2>&1 | tee "$log"
 grep '^failover ' "$log" | "$PRESTO_HA_TOOLS/python" -c '
 import collections, statistics, sys
 runs = collections.defaultdict(list)

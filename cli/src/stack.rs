@@ -121,19 +121,13 @@ impl ClusterStack {
             .aws("GetSecretValue", format_args!("secret {secret}"))?
             .secret_string
             .with_context(|| format!("secret {secret} holds no text"))?;
-        let password = serde_json::from_str::<serde_json::Value>(&value)
-            .ok()
-            .and_then(|v| v.get(users::ADMIN)?.as_str().map(str::to_owned))
-            .with_context(|| {
-                format!(
-                    "secret {secret} is not JSON with the {} user's password",
-                    users::ADMIN
-                )
-            })?;
-        Ok(Some(Credentials {
-            user: users::ADMIN.to_owned(),
-            password,
-        }))
+        let admin = Credentials::admin(&value).with_context(|| {
+            format!(
+                "secret {secret} is not JSON with the {} user's password",
+                users::ADMIN
+            )
+        })?;
+        Ok(Some(admin))
     }
 }
 

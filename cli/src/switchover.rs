@@ -12,11 +12,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use presto_ha_coordinators::choice::{Probed, healthiest};
+use presto_ha_coordinators::drain;
 use presto_ha_coordinators::error_chain;
 use presto_ha_coordinators::group::{
     Coordinator, Coordinators, InstanceId, InstanceState, move_protection,
 };
-use presto_ha_coordinators::probe::{Health, ProbeFailure, QueryLoad};
+use presto_ha_coordinators::probe::{Health, QueryLoad};
 use presto_ha_coordinators::record::{ARecord, CoordinatorRecord, RecordError};
 use presto_ha_watcher::watch::{AsgFence, Fence};
 
@@ -27,9 +28,6 @@ use crate::stack::ClusterStack;
 
 /// How long to wait for Route 53 to apply the change before reporting it as accepted.
 pub const APPLY_BUDGET: Duration = Duration::from_secs(60);
-
-/// How often the old coordinator's queries are counted while it drains.
-const DRAIN_POLL: Duration = Duration::from_secs(2);
 
 /// What to switch to, and how the old coordinator leaves.
 #[derive(Debug, Clone)]
@@ -43,32 +41,6 @@ pub struct SwitchoverRequest {
     pub client_cache: Duration,
     /// The longest wait for the old coordinator's queries to finish.
     pub drain_timeout: Duration,
-}
-
-/// What to do about the old coordinator, given its unfinished queries.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Drain {
-    /// Nothing is left to finish: terminate it.
-    Done,
-    /// Queries are unfinished (or cannot be counted yet): ask again shortly.
-    Wait,
-    /// The drain timeout passed with work unfinished: terminate anyway.
-    TimedOut,
-}
-
-/// Decides from one count of the old coordinator's queries, `waited` into a drain of
-/// at most `timeout`. A coordinator that refuses connections runs nothing; one that
-/// cannot be reached or read is waited for, since what it runs is unknown.
-pub fn drain_step(
-    unfinished: &Result<usize, ProbeFailure>,
-    waited: Duration,
-    timeout: Duration,
-) -> Drain {
-    match unfinished {
-        Ok(0) | Err(ProbeFailure::Refused) => Drain::Done,
-        _ if waited >= timeout => Drain::TimedOut,
-        _ => Drain::Wait,
-    }
 }
 
 impl SwitchoverArgs {
@@ -365,55 +337,36 @@ async fn drain(
     )?;
     out.flush()?;
     tokio::time::sleep(follow).await;
-    let Some(ip) = old.private_ip else {
-        return Ok(());
-    };
-    let started = Instant::now();
-    let mut said = None;
-    loop {
-        let unfinished = load.unfinished_queries(ip, stack.port, PROBE_TIMEOUT).await;
-        match drain_step(&unfinished, started.elapsed(), request.drain_timeout) {
-            Drain::Done => {
-                writeln!(out, "{} has no unfinished queries", old.instance_id)?;
-                return Ok(());
-            }
-            Drain::TimedOut => {
-                writeln!(
-                    out,
-                    "drain timeout ({} s) reached with {} on {}; terminating anyway",
-                    request.drain_timeout.as_secs(),
-                    describe_load(&unfinished),
-                    old.instance_id
-                )?;
-                return Ok(());
-            }
-            Drain::Wait => {
-                let now = describe_load(&unfinished);
-                if said.as_ref() != Some(&now) {
-                    writeln!(
+    let timeout = request.drain_timeout.as_secs();
+    let mut said = Ok(());
+    let left = drain::drain(
+        load,
+        std::slice::from_ref(old),
+        stack.port,
+        PROBE_TIMEOUT,
+        request.drain_timeout,
+        |now| {
+            for (id, load) in now {
+                if said.is_ok() {
+                    said = writeln!(
                         out,
-                        "waiting for {} to finish: {now} (drain timeout {} s)",
-                        old.instance_id,
-                        request.drain_timeout.as_secs()
-                    )?;
-                    out.flush()?;
-                    said = Some(now);
+                        "waiting for {id} to finish: {load} (drain timeout {timeout} s)"
+                    )
+                    .and_then(|()| out.flush());
                 }
-                tokio::time::sleep(DRAIN_POLL).await;
             }
-        }
+        },
+    )
+    .await;
+    said?;
+    match left.first() {
+        None => writeln!(out, "{} has no unfinished queries", old.instance_id)?,
+        Some((id, load)) => writeln!(
+            out,
+            "drain timeout ({timeout} s) reached with {load} on {id}; terminating anyway"
+        )?,
     }
-}
-
-fn describe_load(unfinished: &Result<usize, ProbeFailure>) -> String {
-    match unfinished {
-        Ok(1) => "1 unfinished query".to_owned(),
-        Ok(n) => format!("{n} unfinished queries"),
-        Err(failure) => format!(
-            "queries that cannot be counted ({})",
-            Health::Down(failure.clone())
-        ),
-    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -421,34 +374,9 @@ mod tests {
     use std::net::Ipv4Addr;
     use std::time::{Duration, UNIX_EPOCH};
 
-    use super::*;
+    use presto_ha_coordinators::probe::ProbeFailure;
 
-    #[test]
-    fn the_drain_ends_when_nothing_is_left_or_the_timeout_passes() {
-        let s = Duration::from_secs;
-        let timeout = s(600);
-        let cases = [
-            (Ok(0), s(0), Drain::Done),
-            (Ok(2), s(10), Drain::Wait),
-            (Ok(2), s(600), Drain::TimedOut),
-            (Err(ProbeFailure::Refused), s(1), Drain::Done),
-            (Err(ProbeFailure::Status(401)), s(1), Drain::Wait),
-            // Not reached (a TLS failure, no route from outside the VPC) is not idle.
-            (
-                Err(ProbeFailure::Unreachable("no route".into())),
-                s(1),
-                Drain::Wait,
-            ),
-            (Err(ProbeFailure::TimedOut), s(700), Drain::TimedOut),
-        ];
-        for (unfinished, waited, expected) in cases {
-            assert_eq!(
-                drain_step(&unfinished, waited, timeout),
-                expected,
-                "{unfinished:?} {waited:?}"
-            );
-        }
-    }
+    use super::*;
 
     use crate::stack::tests::stack;
 

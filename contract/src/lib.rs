@@ -101,6 +101,9 @@ pub mod parameters {
     pub const WORKERS_TARGET_CPU_PERCENT: &str = "WorkersTargetCpuPercent";
     /// How long a worker the group removes may finish its tasks before it goes.
     pub const WORKER_DRAIN_SECONDS: &str = "WorkerDrainSeconds";
+    /// How long an update that replaces the coordinators keeps the old ones for their
+    /// queries to finish, after the record has moved; 0 does not wait.
+    pub const COORDINATOR_DRAIN_SECONDS: &str = "CoordinatorDrainSeconds";
     /// The share of the workers above none that runs on spot capacity, in percent.
     pub const WORKER_SPOT_PERCENT: &str = "WorkerSpotPercent";
     /// Instance types the workers may run on besides `WorkerInstanceType`, comma
@@ -303,6 +306,19 @@ pub mod dns_resource {
     /// Property: the watcher Lambda's timeout in seconds, the longest a run that
     /// started before the stop can go on writing.
     pub const WATCHER_TIMEOUT_SECONDS: &str = "WatcherTimeoutSeconds";
+    /// Property: seconds an update that replaces the coordinator group waits, after
+    /// moving the record, for the old group's queries to finish.
+    pub const DRAIN_SECONDS: &str = super::parameters::COORDINATOR_DRAIN_SECONDS;
+    /// Property: the port clients reach the coordinators on (HTTPS with client
+    /// security on), where the old group's queries are counted.
+    pub const CLIENT_PORT: &str = "ClientPort";
+    /// Property, present with client security on: the authority the coordinators'
+    /// certificate is checked against (PEM), or empty for a certificate the user gave,
+    /// which the system's roots vouch for.
+    pub const CLIENT_AUTHORITY: &str = "ClientAuthority";
+    /// Property, present with client security on: the secret of the admin user's
+    /// password, the user the queries are counted as.
+    pub const ADMIN_SECRET: &str = "AdminPasswordSecret";
     /// Attribute: the private IP the record points at.
     pub const COORDINATOR_IP: &str = "CoordinatorIp";
     /// Attribute: the instance the record points at.
@@ -432,6 +448,12 @@ pub mod limits {
     pub const WORKERS_TARGET_CPU: RangeInclusive<u8> = 10..=90;
     /// Seconds a worker may drain: Auto Scaling's lifecycle hooks wait 30 s to 2 h.
     pub const WORKER_DRAIN_SECONDS: RangeInclusive<u16> = 30..=7200;
+    /// Seconds an update keeps the old coordinators for their queries. The drain
+    /// happens inside one invocation of the custom resource's Lambda, so it is what
+    /// [`super::CUSTOM_RESOURCE_TIMEOUT_SECONDS`] leaves after waiting out the old
+    /// watcher's runs ([`super::WATCHER_TIMEOUT_SECONDS`]), moving the record (up to
+    /// 2 minutes' wait for a healthy coordinator, 30 s for Route 53) and answering.
+    pub const COORDINATOR_DRAIN_SECONDS: RangeInclusive<u16> = 0..=600;
     /// The workers' spot share, in percent: a multiple of [`WORKER_SPOT_STEP`].
     pub const WORKER_SPOT_PERCENT: RangeInclusive<u8> = 0..=100;
     /// The step of the spot share, which keeps the console's choice a short list.
@@ -446,6 +468,15 @@ pub mod limits {
 /// a failover it started near the end. No run lasts longer, which is what lets a
 /// stack's deletion know when the last one has ended.
 pub const WATCHER_TIMEOUT_SECONDS: u32 = 90;
+
+/// The custom resource Lambda's timeout: Lambda's longest, for an update's drain of
+/// the old coordinators. CloudFormation waits for an answer a little longer.
+pub const CUSTOM_RESOURCE_TIMEOUT_SECONDS: u32 = 900;
+
+/// How long a client may keep a resolved address beyond the record's TTL: a JVM
+/// caches a lookup for 30 s by default. Whoever drains a coordinator the record has
+/// left waits this long (after the TTL) before its query count can mean it is idle.
+pub const CLIENT_CACHE_SECONDS: u32 = 30;
 
 /// TTL of the coordinator record. Workers' JVMs cache lookups for the same time, so
 /// after a switch every node follows within about twice this.

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use crate::aws::AwsCallError;
 use crate::group::{Coordinator, Coordinators, GroupError, InstanceId};
 use crate::notes::{Note, WatchNote};
-use crate::probe::{Health, HealthProbe, ProbeFailure};
+use crate::probe::{Health, HealthProbe, ProbeFailure, QueryLoad};
 use crate::record::{ARecord, ChangeId, CoordinatorRecord, RecordAddress, RecordError, ZoneId};
 
 /// Route 53 in memory.
@@ -339,5 +339,38 @@ impl HealthProbe for FakeProbe {
             }
             None => Health::Down(ProbeFailure::Refused),
         }
+    }
+}
+
+/// Unfinished queries by IP, one fewer at each count (an IP not set has none), as a
+/// coordinator draining its queries; clones share the counts.
+#[derive(Debug, Default, Clone)]
+pub struct FakeQueries {
+    counts: std::sync::Arc<Mutex<HashMap<Ipv4Addr, usize>>>,
+}
+
+impl FakeQueries {
+    /// `ip` has `count` unfinished queries from now.
+    pub fn set(&self, ip: Ipv4Addr, count: usize) {
+        self.counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(ip, count);
+    }
+}
+
+impl QueryLoad for FakeQueries {
+    async fn unfinished_queries(
+        &self,
+        ip: Ipv4Addr,
+        _port: u16,
+        _timeout: Duration,
+    ) -> Result<usize, ProbeFailure> {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(counts.get_mut(&ip).map_or(0, |left| {
+            let now = *left;
+            *left = left.saturating_sub(1);
+            now
+        }))
     }
 }

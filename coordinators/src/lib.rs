@@ -13,6 +13,7 @@
 
 pub mod aws;
 pub mod choice;
+pub mod drain;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
 

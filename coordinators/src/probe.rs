@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use presto_ha_contract::users;
+
 use crate::error_chain;
 
 /// What one probe found. Its serde form is the probe function's answer's.
@@ -130,6 +132,19 @@ pub struct Credentials {
     pub user: String,
     /// The password.
     pub password: String,
+}
+
+impl Credentials {
+    /// The stack's admin user, from the text of its password secret (JSON
+    /// `{"admin": password}`); `None` when the text is not that.
+    pub fn admin(secret_text: &str) -> Option<Self> {
+        let value: serde_json::Value = serde_json::from_str(secret_text).ok()?;
+        let password = value.get(users::ADMIN)?.as_str()?;
+        Some(Self {
+            user: users::ADMIN.to_owned(),
+            password: password.to_owned(),
+        })
+    }
 }
 
 impl fmt::Debug for Credentials {

@@ -57,6 +57,32 @@ pub struct DnsProperties {
     /// The watcher's probe interval and grace, when the template passes them (it
     /// does since they are checked here; older templates did not).
     pub watch: Option<WatchTimings>,
+    /// How an update that replaces the coordinator group drains the old one; `None`
+    /// when it does not (`CoordinatorDrainSeconds` 0, or a template without it).
+    pub drain: Option<DrainSettings>,
+    /// The watcher that writes next to the record, when the properties name it.
+    pub watcher: Option<WatcherRef>,
+}
+
+/// How the old coordinator group's queries are waited for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrainSettings {
+    /// The longest wait, from the record's move.
+    pub limit: Duration,
+    /// The port clients reach the coordinators on.
+    pub port: u16,
+    /// With client security on, how the queries are listed over HTTPS.
+    pub tls: Option<ClientTls>,
+}
+
+/// How a client reaches a coordinator with client security on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientTls {
+    /// The authority the certificate is checked against (PEM); `None` for the
+    /// system's roots.
+    pub authority: Option<String>,
+    /// The secret of the admin user's password.
+    pub admin_secret: String,
 }
 
 /// The watcher's timings that must fit the probe timeout.
@@ -280,6 +306,7 @@ impl DnsProperties {
                 ));
             }
         };
+        let drain = DrainSettings::parse(properties, port)?;
         Ok(Self {
             address: RecordAddress { zone, name },
             ttl,
@@ -287,7 +314,60 @@ impl DnsProperties {
             port,
             probe_timeout,
             watch,
+            drain,
+            watcher: WatcherRef::from_properties(properties),
         })
+    }
+}
+
+impl DrainSettings {
+    /// The drain the properties ask for: none without `CoordinatorDrainSeconds` or
+    /// with 0; the client port defaults to the HTTP port `port`.
+    fn parse(properties: &Value, port: u16) -> Result<Option<Self>, EventError> {
+        let limit = optional_number(
+            properties,
+            property::DRAIN_SECONDS,
+            limits::COORDINATOR_DRAIN_SECONDS,
+        )?;
+        let Some(limit) = limit.filter(|seconds| *seconds > 0) else {
+            return Ok(None);
+        };
+        let port = number(
+            properties,
+            property::CLIENT_PORT,
+            Some(port),
+            limits::PRESTO_PORT,
+        )?;
+        let tls = match properties.get(property::CLIENT_AUTHORITY) {
+            None | Some(Value::Null) => None,
+            Some(_) => {
+                let authority = parsed(properties, property::CLIENT_AUTHORITY, |pem| {
+                    match pem.trim() {
+                        "" => Ok(None),
+                        pem if pem.starts_with("-----BEGIN CERTIFICATE-----") => {
+                            Ok(Some(pem.to_owned()))
+                        }
+                        _ => Err("must be empty or a PEM certificate".to_owned()),
+                    }
+                })?;
+                let admin_secret = parsed(properties, property::ADMIN_SECRET, |arn| {
+                    if arn.starts_with("arn:") {
+                        Ok(arn.to_owned())
+                    } else {
+                        Err(format!("must be a secret's ARN, not {arn:?}"))
+                    }
+                })?;
+                Some(ClientTls {
+                    authority,
+                    admin_secret,
+                })
+            }
+        };
+        Ok(Some(Self {
+            limit: Duration::from_secs(limit.into()),
+            port,
+            tls,
+        }))
     }
 }
 

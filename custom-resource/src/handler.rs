@@ -23,12 +23,14 @@ use presto_ha_coordinators::probe::HealthProbe;
 use presto_ha_coordinators::record::{ARecord, CoordinatorRecord, RecordAddress, RecordError};
 use tokio::time::Instant;
 
+use crate::ANSWER_RESERVE;
+use crate::drain::{QueryCounting, drain_replaced};
 use crate::event::{DnsProperties, Request, WatcherRef, address_of, physical_id};
 use crate::watcher::WatcherControl;
 
 /// The AWS-facing services a request uses.
 #[derive(Debug)]
-pub struct Services<C, P, R, W> {
+pub struct Services<C, P, R, W, Q> {
     /// The coordinator group's members.
     pub coordinators: C,
     /// Presto's health.
@@ -37,6 +39,8 @@ pub struct Services<C, P, R, W> {
     pub record: R,
     /// The stack and the watcher, for a Delete.
     pub watcher: W,
+    /// The old coordinators' queries, for an update's drain.
+    pub queries: Q,
 }
 
 /// What a successful request tells CloudFormation.
@@ -74,6 +78,9 @@ const WRITE_RESERVE: Duration = Duration::from_secs(20);
 const SYNC_WAIT_MAX: Duration = Duration::from_secs(30);
 /// Compare-and-swap attempts before a Create or Update gives up on a busy record.
 const SWAP_ATTEMPTS: u32 = 3;
+/// Time kept after an update's drain for its last count (at most a probe timeout)
+/// and the answer.
+const DRAIN_RESERVE: Duration = Duration::from_secs(35);
 /// Time a Delete keeps after waiting out the watcher, for removing and answering.
 const DELETE_RESERVE: Duration = Duration::from_secs(30);
 
@@ -85,8 +92,8 @@ struct Target {
 }
 
 /// Carries out `request`, finishing before `deadline` or being cut off by the caller.
-pub async fn handle<C, P, R, W>(
-    services: &Services<C, P, R, W>,
+pub async fn handle<C, P, R, W, Q>(
+    services: &Services<C, P, R, W, Q>,
     request: Request,
     deadline: Instant,
 ) -> Result<Success, HandlerError>
@@ -95,6 +102,7 @@ where
     P: HealthProbe + Sync,
     R: CoordinatorRecord + WatchNote,
     W: WatcherControl,
+    Q: QueryCounting,
 {
     match request {
         // An Update whose zone or name changed derives a new id: CloudFormation takes
@@ -115,9 +123,10 @@ where
 }
 
 /// Create and Update: the record ensured, then the protection moved to its target
-/// and, when the group was replaced, lifted from the old group's members.
-async fn ensured<C, P, R, W>(
-    services: &Services<C, P, R, W>,
+/// and, when the group was replaced, lifted from the old group's members, which are
+/// then drained.
+async fn ensured<C, P, R, W, Q>(
+    services: &Services<C, P, R, W, Q>,
     properties: DnsProperties,
     replaced_group: Option<String>,
     deadline: Instant,
@@ -126,16 +135,54 @@ where
     C: Coordinators,
     P: HealthProbe + Sync,
     R: CoordinatorRecord,
+    Q: QueryCounting,
 {
+    if let (Some(_), Some(watcher)) = (&replaced_group, &properties.watcher) {
+        // The watcher's function now names the new group, and a run that started
+        // before that still watches the old one: it would move the record back.
+        // Runs are one at a time and end within the timeout, so after it every run
+        // watches the new group (and may itself move the record there first).
+        let until = (Instant::now() + watcher.timeout).min(
+            deadline
+                .checked_sub(WRITE_RESERVE + HEALTH_WAIT_MAX)
+                .unwrap_or_else(Instant::now),
+        );
+        tracing::info!(
+            wait_seconds = until.saturating_duration_since(Instant::now()).as_secs(),
+            "the coordinator group was replaced: waiting out watcher runs that still watch the old one"
+        );
+        tokio::time::sleep_until(until).await;
+    }
     let target = ensure_record(services, &properties, deadline).await?;
     let coordinators = &services.coordinators;
     let protected =
         set_protection(coordinators, &properties.group, Some(&target.instance_id)).await;
-    let released = match replaced_group {
-        Some(old) => set_protection(coordinators, &old, None).await,
-        None => None,
-    };
-    let reasons: Vec<String> = protected.into_iter().chain(released).collect();
+    let mut reasons: Vec<String> = protected.into_iter().collect();
+    if let Some(old) = replaced_group {
+        reasons.extend(set_protection(coordinators, &old, None).await);
+        if let Some(settings) = &properties.drain {
+            let stop_at = deadline
+                .checked_sub(ANSWER_RESERVE + DRAIN_RESERVE)
+                .unwrap_or_else(Instant::now);
+            let drain = drain_replaced(
+                coordinators,
+                &services.queries,
+                &properties,
+                settings,
+                &old,
+                stop_at,
+            );
+            // A count started just before the stop may take its probe timeout; past
+            // that, the answer still goes out, saying so.
+            let hard_stop = stop_at + DRAIN_RESERVE - Duration::from_secs(1);
+            reasons.extend(match tokio::time::timeout_at(hard_stop, drain).await {
+                Ok(reason) => reason,
+                Err(_) => Some(format!(
+                    "stopped draining coordinator group {old} at the custom resource's deadline"
+                )),
+            });
+        }
+    }
     let data = BTreeMap::from([
         (attribute::COORDINATOR_IP.to_owned(), target.ip.to_string()),
         (
@@ -190,8 +237,8 @@ async fn set_protection(
     Some(reason)
 }
 
-async fn ensure_record<C, P, R, W>(
-    services: &Services<C, P, R, W>,
+async fn ensure_record<C, P, R, W, Q>(
+    services: &Services<C, P, R, W, Q>,
     properties: &DnsProperties,
     deadline: Instant,
 ) -> Result<Target, HandlerError>
@@ -264,8 +311,8 @@ where
 
 /// The member to seed the record with: the healthiest, waiting for one to turn
 /// healthy while time allows, else the first serving one.
-async fn choose<C, P, R, W>(
-    services: &Services<C, P, R, W>,
+async fn choose<C, P, R, W, Q>(
+    services: &Services<C, P, R, W, Q>,
     properties: &DnsProperties,
     members: &[Coordinator],
     deadline: Instant,
@@ -304,8 +351,8 @@ where
 /// Removes the record and the watcher's notes named by `physical_id`, after making
 /// sure no watcher run can write them again (see [`crate::watcher`]). Never fails:
 /// what cannot be done is said in the reason, and the stack goes on.
-async fn delete<C, P, R, W>(
-    services: &Services<C, P, R, W>,
+async fn delete<C, P, R, W, Q>(
+    services: &Services<C, P, R, W, Q>,
     physical_id: String,
     stack_id: &str,
     watcher: Option<WatcherRef>,
@@ -427,7 +474,7 @@ mod tests {
 
     use crate::event::WatcherRef;
     use presto_ha_coordinators::aws::AwsCallError;
-    use presto_ha_coordinators::fakes::{FakeGroups, FakeProbe, FakeRoute53};
+    use presto_ha_coordinators::fakes::{FakeGroups, FakeProbe, FakeQueries, FakeRoute53};
     use presto_ha_coordinators::group::InstanceState;
     use presto_ha_coordinators::probe::{Health, ProbeFailure};
     use presto_ha_coordinators::record::RecordAddress;
@@ -451,6 +498,8 @@ mod tests {
             port: 8080,
             probe_timeout: Duration::from_secs(2),
             watch: None,
+            drain: None,
+            watcher: None,
         }
     }
 
@@ -470,7 +519,29 @@ mod tests {
         }
     }
 
-    type Fakes = Services<FakeGroups, FakeProbe, FakeRoute53, FakeWatcher>;
+    type Fakes = Services<FakeGroups, FakeProbe, FakeRoute53, FakeWatcher, Counting>;
+
+    /// The coordinators' queries, or why none can be counted.
+    #[derive(Debug, Default)]
+    struct Counting {
+        queries: FakeQueries,
+        refused: Option<String>,
+    }
+
+    impl QueryCounting for Counting {
+        type Load = FakeQueries;
+
+        async fn counter(
+            &self,
+            _record_name: &str,
+            _tls: Option<&crate::event::ClientTls>,
+        ) -> Result<FakeQueries, String> {
+            match &self.refused {
+                Some(why) => Err(why.clone()),
+                None => Ok(self.queries.clone()),
+            }
+        }
+    }
 
     /// The stack and the watcher: whether the stack is going away, and which watchers
     /// were stopped.
@@ -500,6 +571,7 @@ mod tests {
             probe: FakeProbe::default(),
             record: FakeRoute53::with_zones(&[&"Z1".parse().expect("zone")]),
             watcher: FakeWatcher::default(),
+            queries: Counting::default(),
         };
         for m in &members {
             let n = m.private_ip.expect("ip").octets()[3];
@@ -588,6 +660,144 @@ mod tests {
                 .is_empty()
         );
         assert_eq!(success.reason, None);
+    }
+
+    /// An update with `services` that replaced the group `old-coordinators` (whose
+    /// active, i-1, is running `queries`, and whose standby, i-4, none) by one of
+    /// healthy i-2, drained for up to `limit` seconds, the invocation's deadline
+    /// `deadline` seconds away: its reason and how long it took.
+    async fn drained_update(
+        services: Fakes,
+        queries: usize,
+        limit: u64,
+        deadline: u64,
+    ) -> (Option<String>, Duration) {
+        services
+            .coordinators
+            .set("old-coordinators", vec![member(1, 10), member(4, 11)]);
+        services
+            .record
+            .put(&properties().address, Some(ARecord::single(ip(1), 5)));
+        services.queries.queries.set(ip(1), queries);
+        let mut properties = properties();
+        properties.drain = Some(crate::event::DrainSettings {
+            limit: Duration::from_secs(limit),
+            port: 8443,
+            tls: None,
+        });
+        let update = Request::Update {
+            physical_id: "Z1/coordinator.presto.internal".into(),
+            properties,
+            replaced_group: Some("old-coordinators".into()),
+        };
+        let started = Instant::now();
+        let success = handle(&services, update, later(deadline))
+            .await
+            .expect("updated");
+        assert_eq!(record_ip(&services), Some(ip(2)));
+        (success.reason, started.elapsed())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_update_keeps_the_replaced_group_until_its_queries_finish() {
+        let (reason, took) =
+            drained_update(services(vec![member(2, 20)], &[2]), 20, 600, 900).await;
+        // The TTL and the clients' cache, then a count every 2 s down from 20.
+        assert_eq!(took, Duration::from_secs(5 + 30 + 2 * 20));
+        assert_eq!(
+            reason.as_deref(),
+            Some("drained coordinator group old-coordinators: no query left after 75 s")
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_update_stops_draining_at_the_drain_time_and_says_what_was_left() {
+        let (reason, took) =
+            drained_update(services(vec![member(2, 20)], &[2]), 1000, 60, 900).await;
+        assert_eq!(took, Duration::from_secs(60));
+        assert_eq!(
+            reason.as_deref(),
+            Some(
+                "stopped draining coordinator group old-coordinators after 60 s (CoordinatorDrainSeconds) with 987 unfinished queries on i-1; those queries fail as the group is deleted"
+            )
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn queries_that_cannot_be_counted_are_waited_for_the_whole_drain_time() {
+        let mut services = services(vec![member(2, 20)], &[2]);
+        services.queries.refused = Some("secret s holds no admin password".into());
+        let (reason, took) = drained_update(services, 0, 100, 900).await;
+        assert_eq!(took, Duration::from_secs(100));
+        let reason = reason.expect("a reason");
+        assert!(reason.contains("queries that cannot be counted (unreachable (secret s holds no admin password)) on i-1"), "{reason}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_update_that_replaces_the_group_moves_the_record_after_the_old_watchers_runs() {
+        let services = services(vec![member(2, 20)], &[2]);
+        services
+            .coordinators
+            .set("old-coordinators", vec![member(1, 10)]);
+        services
+            .record
+            .put(&properties().address, Some(ARecord::single(ip(1), 5)));
+        let mut properties = properties();
+        properties.watcher = Some(WatcherRef {
+            function: "watcher".into(),
+            timeout: Duration::from_secs(90),
+        });
+        let update = |properties: DnsProperties, replaced_group: Option<&str>| Request::Update {
+            physical_id: "Z1/coordinator.presto.internal".into(),
+            properties,
+            replaced_group: replaced_group.map(str::to_owned),
+        };
+        let started = Instant::now();
+        handle(
+            &services,
+            update(properties.clone(), Some("old-coordinators")),
+            later(900),
+        )
+        .await
+        .expect("updated");
+        assert_eq!(started.elapsed(), Duration::from_secs(90));
+        assert_eq!(record_ip(&services), Some(ip(2)));
+        // The same group: the watcher watched it all along.
+        let started = Instant::now();
+        handle(&services, update(properties, None), later(900))
+            .await
+            .expect("updated");
+        assert_eq!(started.elapsed(), Duration::ZERO);
+    }
+
+    #[test]
+    fn the_longest_drain_fits_one_invocation_after_the_wait_and_the_move() {
+        use presto_ha_contract::{
+            CUSTOM_RESOURCE_TIMEOUT_SECONDS, WATCHER_TIMEOUT_SECONDS, limits,
+        };
+        let s = |seconds: u32| Duration::from_secs(seconds.into());
+        let longest = s(WATCHER_TIMEOUT_SECONDS)
+            + HEALTH_WAIT_MAX
+            + SYNC_WAIT_MAX
+            + s((*limits::COORDINATOR_DRAIN_SECONDS.end()).into())
+            + DRAIN_RESERVE
+            + ANSWER_RESERVE;
+        assert!(longest <= s(CUSTOM_RESOURCE_TIMEOUT_SECONDS), "{longest:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_drain_never_outlasts_the_custom_resources_deadline() {
+        let services = services(vec![member(2, 20)], &[2]);
+        let (reason, took) = drained_update(services, 10_000, 600, 300).await;
+        assert_eq!(
+            took,
+            Duration::from_secs(300) - ANSWER_RESERVE - DRAIN_RESERVE
+        );
+        let reason = reason.expect("a reason");
+        assert!(
+            reason.contains("(the custom resource's time left)"),
+            "{reason}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,6 +1,7 @@
 //! The stack's custom-resource Lambda. `Custom::CoordinatorDns` seeds the coordinator
-//! record when the stack is created, keeps it right through updates, and on delete
-//! stops the watcher and removes the record and its notes ([`watcher`]);
+//! record when the stack is created, keeps it right through updates (draining the
+//! coordinators an update replaces: [`drain`]), and on delete stops the watcher and
+//! removes the record and its notes ([`watcher`]);
 //! `Custom::PinnedImage` keeps the nodes' image ([`image`]); `Custom::TlsCertificate`
 //! makes or checks the coordinators' certificate ([`tls`]); `Custom::ExchangeBucket`
 //! empties the fault-tolerant exchange's bucket for its deletion ([`exchange`]). Every
@@ -12,6 +13,7 @@
 //! ([`handler`]), and PUT the result ([`response`]).
 #![warn(missing_docs)]
 
+pub mod drain;
 pub mod event;
 pub mod exchange;
 pub mod handler;
@@ -75,9 +77,9 @@ pub struct Stores<I, S, E> {
 /// Handles one event and answers it exactly once. Returns `Ok` once an answer,
 /// SUCCESS or FAILED, was delivered; an error only when none could be or may be.
 /// An event of another stack than `origin`'s is answered FAILED without any work.
-pub async fn answer<C, P, R, W>(
+pub async fn answer<C, P, R, W, Q>(
     origin: &Origin,
-    services: &Services<C, P, R, W>,
+    services: &Services<C, P, R, W, Q>,
     stores: &Stores<impl ImageCatalog, impl SecretStore, impl ExchangeStore>,
     responder: &Responder,
     event: Value,
@@ -88,6 +90,7 @@ where
     P: HealthProbe + Sync,
     R: CoordinatorRecord + WatchNote,
     W: WatcherControl,
+    Q: drain::QueryCounting,
 {
     let Some(reply) = ReplyTo::from_event(&event) else {
         let shown: String = event.to_string().chars().take(512).collect();

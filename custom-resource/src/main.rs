@@ -6,6 +6,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use presto_ha_coordinators::aws::{AwsClients, load_config};
 use presto_ha_coordinators::probe::HttpProbe;
 use presto_ha_custom_resource::Stores;
+use presto_ha_custom_resource::drain::ClientQueries;
 use presto_ha_custom_resource::exchange::S3Exchange;
 use presto_ha_custom_resource::handler::Services;
 use presto_ha_custom_resource::image::SsmImageCatalog;
@@ -27,6 +28,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         probe: HttpProbe::new()?,
         record: aws.record(),
         watcher: AwsWatcherControl::new(&config),
+        queries: ClientQueries::new(SecretsManager::new(&config)),
     };
     let stores = Stores {
         images: SsmImageCatalog::new(&config),

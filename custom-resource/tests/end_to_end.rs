@@ -17,6 +17,7 @@ use presto_ha_contract::dns_resource as property;
 use presto_ha_test_support::aws::SdkConfig;
 use presto_ha_test_support::aws::{
     Member, Sandbox, a_record, config, in_service_members as members, protected_members,
+    replacement_group,
 };
 use presto_ha_test_support::capture::{CapturedPut, ResponseCapture};
 use presto_ha_test_support::lambda::{Invocation, LambdaProcess};
@@ -642,34 +643,8 @@ async fn an_update_to_a_replaced_coordinator_group_moves_the_record_into_it() {
     f.answer(&event, DEADLINE).await;
 
     // A new group, as CloudFormation builds for an AutoScalingReplacingUpdate.
-    let asg = aws_sdk_autoscaling::Client::new(&f.config);
-    let old = asg
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names(f.group())
-        .send()
-        .await
-        .expect("describe");
-    let old = &old.auto_scaling_groups()[0];
     let new_group = format!("{}-replacement", f.group());
-    asg.create_auto_scaling_group()
-        .auto_scaling_group_name(&new_group)
-        .launch_template(
-            aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
-                .set_launch_template_id(
-                    old.launch_template()
-                        .and_then(|t| t.launch_template_id())
-                        .map(str::to_owned),
-                )
-                .version("$Latest")
-                .build(),
-        )
-        .min_size(1)
-        .max_size(1)
-        .desired_capacity(1)
-        .vpc_zone_identifier(old.vpc_zone_identifier().unwrap_or_default())
-        .send()
-        .await
-        .expect("create the replacement group");
+    replacement_group(&f.config, f.group(), &new_group, 1).await;
     let replacement = members(&f.config, &new_group).await;
     assert_eq!(replacement.len(), 1);
     let new_member = replacement[0].clone();
@@ -684,6 +659,56 @@ async fn an_update_to_a_replaced_coordinator_group_moves_the_record_into_it() {
     let event = f.event("Update", properties, Some(&id), Some(f.properties()));
     let put = f.answer(&event, DEADLINE).await;
     f.success(&put, 2, &id, &new_member, RECORD);
+    assert_eq!(
+        f.record(RECORD).await,
+        Some((vec![new_member.1.to_string()], 5))
+    );
+}
+
+#[tokio::test]
+async fn an_update_to_a_replaced_group_keeps_the_old_one_until_its_queries_finish() {
+    presto_ha_test_support::needs!(Emulator);
+    let mut f = Fixture::new("cr-drain", &[Some(Behaviour::Healthy)]).await;
+    let id = f.physical_id(RECORD);
+    let event = f.event("Create", f.properties(), None, None);
+    f.answer(&event, DEADLINE).await;
+    let old_active = f.coordinators[0].clone();
+    let new_group = format!("{}-replacement", f.group());
+    replacement_group(&f.config, f.group(), &new_group, 1).await;
+    let new_member = members(&f.config, &new_group).await[0].clone();
+    f.presto.insert(
+        new_member.1,
+        FakePresto::start(new_member.1, PORT, Behaviour::Healthy).await,
+    );
+    // Two queries on the old active coordinator, finishing 45 s after the update
+    // starts: after the 35 s clients are given to follow the record.
+    let old = f.presto[&old_active.1].control();
+    old.set_running_queries(2);
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(45)).await;
+        old.set_running_queries(0);
+    });
+
+    let drained = |group: &str| {
+        let mut properties = f.properties();
+        properties[property::COORDINATOR_GROUP] = group.into();
+        properties[property::DRAIN_SECONDS] = "120".into();
+        properties[property::CLIENT_PORT] = PORT.to_string().into();
+        properties
+    };
+    let (new, old) = (drained(&new_group), drained(f.group()));
+    let event = f.event("Update", new, Some(&id), Some(old));
+    let started = std::time::Instant::now();
+    let put = f.answer(&event, Duration::from_secs(300)).await;
+    let took = started.elapsed();
+    assert!(took >= Duration::from_secs(45), "answered after {took:?}");
+    assert_eq!(put.body["Status"], "SUCCESS", "{}", put.body);
+    let reason = put.body["Reason"].as_str().unwrap_or_default();
+    let expected = format!(
+        "drained coordinator group {}: no query left after 4",
+        f.group()
+    );
+    assert!(reason.starts_with(&expected), "{reason}");
     assert_eq!(
         f.record(RECORD).await,
         Some((vec![new_member.1.to_string()], 5))

@@ -603,6 +603,16 @@ pub fn table(s: &StackSettings) -> Vec<Parameter> {
             ),
         ),
         parameter(
+            name::COORDINATOR_DRAIN_SECONDS,
+            HighAvailability,
+            "Coordinator drain time (seconds)",
+            number(
+                "When an update replaces the coordinators: how long the old ones are kept, after the record has moved to a new one that serves, for the queries they run to finish; the update goes on as soon as none is left. 0: the old ones go at once, and their queries fail.",
+                600u16,
+                limits::COORDINATOR_DRAIN_SECONDS,
+            ),
+        ),
+        parameter(
             name::NOTIFICATION_EMAIL,
             HighAvailability,
             "Notification e-mail",

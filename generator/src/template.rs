@@ -7,9 +7,9 @@
 use serde_json::{Map, Value, json};
 
 use presto_ha_contract::{
-    RECORD_TTL_SECONDS, WATCHER_TIMEOUT_SECONDS, alarms, custom_resource_env, dns_resource,
-    exchange_resource, image_resource, limits, metrics, notes, outputs, parameters as param,
-    probe_function, tls_resource, users, watcher_env,
+    CUSTOM_RESOURCE_TIMEOUT_SECONDS, RECORD_TTL_SECONDS, WATCHER_TIMEOUT_SECONDS, alarms,
+    custom_resource_env, dns_resource, exchange_resource, image_resource, limits, metrics, notes,
+    outputs, parameters as param, probe_function, tls_resource, users, watcher_env,
 };
 
 use crate::node::{self, Role};
@@ -62,10 +62,9 @@ pub mod ids {
 
 /// How often the schedule starts the watcher. Each run probes for about this long.
 pub const WATCHER_SCHEDULE: &str = "rate(1 minute)";
-/// The custom resource's Lambda timeout; CloudFormation's own wait is a little longer.
-pub const CUSTOM_RESOURCE_TIMEOUT_SECONDS: u32 = 300;
-/// How long CloudFormation waits for the custom resource's answer before failing it.
-pub const CUSTOM_RESOURCE_SERVICE_TIMEOUT_SECONDS: u32 = 360;
+/// How long CloudFormation waits for the custom resource's answer before failing it:
+/// a minute beyond the Lambda's timeout.
+pub const CUSTOM_RESOURCE_SERVICE_TIMEOUT_SECONDS: u32 = CUSTOM_RESOURCE_TIMEOUT_SECONDS + 60;
 /// Root volume size of every node.
 pub const ROOT_VOLUME_GIB: u32 = 50;
 /// Days the Lambdas' logs are kept.
@@ -115,6 +114,17 @@ fn sub(text: &str) -> Value {
 /// `value` where `condition` holds, nothing otherwise.
 fn when(condition: &str, value: Value) -> Value {
     json!({ "Fn::If": [condition, value, { "Ref": "AWS::NoValue" }] })
+}
+
+/// The port clients reach the coordinators on. With TLS on, that is only the HTTPS
+/// port; the HTTP port, on which prestodb does not authenticate, stays among the
+/// nodes and the Lambdas.
+fn client_port() -> Value {
+    json!({ "Fn::If": [
+        CLIENT_TLS,
+        r#ref(param::PRESTO_HTTPS_PORT),
+        r#ref(param::PRESTO_HTTP_PORT),
+    ] })
 }
 
 fn get_att(resource: &str, attribute: &str) -> Value {
@@ -368,13 +378,7 @@ fn network() -> Vec<(&'static str, Value)> {
         rule
     };
     let presto_port = || r#ref(param::PRESTO_HTTP_PORT);
-    // With TLS on, clients reach only the HTTPS port; the HTTP port, on which prestodb
-    // does not authenticate, stays among the nodes and the Lambdas.
-    let client_port = json!({ "Fn::If": [
-        CLIENT_TLS,
-        r#ref(param::PRESTO_HTTPS_PORT),
-        r#ref(param::PRESTO_HTTP_PORT),
-    ] });
+    let client_port = client_port();
     // Rules between two of the stack's groups are resources of their own: inline,
     // the groups would refer to each other.
     let between = |direction: Direction, group: &str, description: &str, peer: &str| {
@@ -494,6 +498,14 @@ fn network() -> Vec<(&'static str, Value)> {
             ),
         ),
         (
+            "CoordinatorFromLambdasOverHttps",
+            https_between_lambdas_and_coordinators(Direction::In),
+        ),
+        (
+            "LambdasToCoordinatorsOverHttps",
+            https_between_lambdas_and_coordinators(Direction::Out),
+        ),
+        (
             "CoordinatorToWorkers",
             between(
                 Direction::Out,
@@ -567,6 +579,38 @@ fn network() -> Vec<(&'static str, Value)> {
             ),
         ),
     ]
+}
+
+/// With TLS on, the DNS custom resource counts the queries of the coordinators an
+/// update replaces as a client does, over HTTPS: the rule on the coordinators' side
+/// (`In`) or the Lambdas' (`Out`).
+fn https_between_lambdas_and_coordinators(direction: Direction) -> Value {
+    let (kind, group, peer_key, peer) = match direction {
+        Direction::In => (
+            "AWS::EC2::SecurityGroupIngress",
+            "CoordinatorSecurityGroup",
+            "SourceSecurityGroupId",
+            "LambdaSecurityGroup",
+        ),
+        Direction::Out => (
+            "AWS::EC2::SecurityGroupEgress",
+            "LambdaSecurityGroup",
+            "DestinationSecurityGroupId",
+            "CoordinatorSecurityGroup",
+        ),
+    };
+    json!({
+        "Type": kind,
+        "Condition": CLIENT_TLS,
+        "Properties": {
+            "GroupId": get_att(group, "GroupId"),
+            "Description": "Presto HTTPS between the DNS custom resource and the coordinators: an update's drain counts the old ones' queries",
+            "IpProtocol": "tcp",
+            "FromPort": r#ref(param::PRESTO_HTTPS_PORT),
+            "ToPort": r#ref(param::PRESTO_HTTPS_PORT),
+            peer_key: get_att(peer, "GroupId"),
+        },
+    })
 }
 
 /// Which way a rule between two security groups goes.
@@ -1316,6 +1360,15 @@ fn lambdas(architecture: LambdaArchitecture) -> Vec<(&'static str, Value)> {
             "Resource": [r#ref(ids::AUTHORITY_SECRET), r#ref(ids::MADE_CERTIFICATE_SECRET)],
         }),
         when(
+            CLIENT_TLS,
+            json!({
+                "Sid": "CountTheOldCoordinatorsQueries",
+                "Effect": "Allow",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": r#ref(ids::ADMIN_PASSWORD_SECRET),
+            }),
+        ),
+        when(
             CERTIFICATE_GIVEN,
             json!({
                 "Sid": "CheckTheGivenCertificate",
@@ -2035,6 +2088,14 @@ fn coordinator_dns() -> (&'static str, Value) {
                 dns_resource::GRACE_SECONDS: r#ref(param::FAILOVER_GRACE_SECONDS),
                 dns_resource::WATCHER_FUNCTION: r#ref(ids::WATCHER_FUNCTION),
                 dns_resource::WATCHER_TIMEOUT_SECONDS: WATCHER_TIMEOUT_SECONDS,
+                dns_resource::DRAIN_SECONDS: r#ref(param::COORDINATOR_DRAIN_SECONDS),
+                dns_resource::CLIENT_PORT: client_port(),
+                dns_resource::CLIENT_AUTHORITY: when(CLIENT_TLS, json!({ "Fn::If": [
+                    CERTIFICATE_GIVEN,
+                    "",
+                    get_att(ids::TLS_CERTIFICATE, tls_resource::CA_CERTIFICATE),
+                ] })),
+                dns_resource::ADMIN_SECRET: when(CLIENT_TLS, r#ref(ids::ADMIN_PASSWORD_SECRET)),
             },
         }),
     )
@@ -2370,6 +2431,29 @@ mod tests {
         let dns = &t["Resources"][ids::COORDINATOR_DNS];
         assert_eq!(dns["Type"], "Custom::CoordinatorDns");
         assert_eq!(dns["Properties"][dns_resource::TTL], 5);
+        // An update's drain counts the old coordinators' queries as a client does:
+        // over HTTPS as the admin with TLS on, and only then may it reach that port
+        // and read that secret.
+        let drain = &dns["Properties"];
+        assert_eq!(
+            drain[dns_resource::DRAIN_SECONDS],
+            r#ref(param::COORDINATOR_DRAIN_SECONDS)
+        );
+        assert_eq!(drain[dns_resource::CLIENT_PORT], client_port());
+        assert_eq!(
+            drain[dns_resource::ADMIN_SECRET],
+            when(CLIENT_TLS, r#ref(ids::ADMIN_PASSWORD_SECRET))
+        );
+        assert_eq!(
+            drain[dns_resource::CLIENT_AUTHORITY]["Fn::If"][0],
+            CLIENT_TLS
+        );
+        assert_eq!(
+            t["Resources"]["CoordinatorFromLambdasOverHttps"]["Condition"],
+            CLIENT_TLS
+        );
+        let role = t["Resources"]["CoordinatorDnsRole"].to_string();
+        assert!(role.contains("CountTheOldCoordinatorsQueries"), "{role}");
         for rule in ["WatcherSchedule", "WatcherInstanceStateRule"] {
             assert_eq!(
                 t["Resources"][rule]["DependsOn"],

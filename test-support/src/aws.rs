@@ -334,7 +334,12 @@ async fn group_instances(
         .send()
         .await
         .expect("DescribeAutoScalingGroups");
-    groups.auto_scaling_groups()[0].instances().to_vec()
+    // A group that is gone has no instances.
+    groups
+        .auto_scaling_groups()
+        .first()
+        .map(|g| g.instances().to_vec())
+        .unwrap_or_default()
 }
 
 /// The members of `group` that Auto Scaling protects from scale-in, sorted.
@@ -449,4 +454,59 @@ pub async fn function_environment(function: &str) -> (Vec<(String, String)>, std
         .collect();
     let timeout = body["Timeout"].as_u64().expect("the function's timeout");
     (environment, std::time::Duration::from_secs(timeout))
+}
+
+/// Creates `replacement`, a group of `size` instances launched from `group`'s launch
+/// template in its subnets, as CloudFormation builds one beside the old for an
+/// `AutoScalingReplacingUpdate`.
+pub async fn replacement_group(config: &SdkConfig, group: &str, replacement: &str, size: i32) {
+    let asg = aws_sdk_autoscaling::Client::new(config);
+    let described = asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(group)
+        .send()
+        .await
+        .expect("DescribeAutoScalingGroups");
+    let old = &described.auto_scaling_groups()[0];
+    asg.create_auto_scaling_group()
+        .auto_scaling_group_name(replacement)
+        .launch_template(
+            aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                .set_launch_template_id(
+                    old.launch_template()
+                        .and_then(|t| t.launch_template_id())
+                        .map(str::to_owned),
+                )
+                .version("$Latest")
+                .build(),
+        )
+        .min_size(size)
+        .max_size(size)
+        .desired_capacity(size)
+        .vpc_zone_identifier(old.vpc_zone_identifier().unwrap_or_default())
+        .send()
+        .await
+        .expect("CreateAutoScalingGroup");
+}
+
+/// Deletes `group` and its instances, as CloudFormation deletes a replaced group.
+pub async fn delete_group(config: &SdkConfig, group: &str) {
+    aws_sdk_autoscaling::Client::new(config)
+        .delete_auto_scaling_group()
+        .auto_scaling_group_name(group)
+        .force_delete(true)
+        .send()
+        .await
+        .expect("DeleteAutoScalingGroup");
+}
+
+/// Makes `value` the current value of the secret `arn`.
+pub async fn put_secret(config: &SdkConfig, arn: &str, value: &str) {
+    aws_sdk_secretsmanager::Client::new(config)
+        .put_secret_value()
+        .secret_id(arn)
+        .secret_string(value)
+        .send()
+        .await
+        .expect("PutSecretValue");
 }

@@ -18,6 +18,11 @@
 //! means a worker took part. Prints one line per client and fault, which
 //! `scripts/bench.sh` reads; runs each fault `PRESTO_HA_FAILOVER_RUNS` times (1 by
 //! default).
+//!
+//! Then an update replaces the coordinator group while both clients run a long query
+//! on the active coordinator, as CloudFormation carries it out: the new group beside
+//! the old, the watcher pointed at it, the real custom-resource binary's Update, and
+//! the old group deleted after its answer.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
@@ -25,13 +30,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use presto_ha_contract::{RECORD_TTL_SECONDS, parameters as param};
+use presto_ha_contract::{
+    CUSTOM_RESOURCE_TIMEOUT_SECONDS, RECORD_TTL_SECONDS, dns_resource, dns_resource as property,
+    outputs, parameters as param, users, watcher_env,
+};
+use presto_ha_generator::template::ids;
 use presto_ha_test_support::aws::{self as emulator, SdkConfig, in_service_members};
+use presto_ha_test_support::capture::ResponseCapture;
 use presto_ha_test_support::engines::Engine;
 use presto_ha_test_support::lambda::{Invocation, LambdaProcess, workspace_binary};
 use presto_ha_test_support::stack::deploy;
 use presto_ha_test_support::templates::stack_secrets::ADMIN_PASSWORD;
-use presto_ha_test_support::templates::{generate, without_custom_resources};
+use presto_ha_test_support::templates::{Stack, generate, without_custom_resources};
 use presto_ha_test_support::testnet::{Host, TestNet};
 use serde_json::json;
 
@@ -51,6 +61,8 @@ const GIVE_UP: Duration = Duration::from_secs(300);
 /// The workers' addresses: above any the emulator gives out to the coordinators'
 /// replacements in a test.
 const WORKER_HOSTS: [u8; 2] = [120, 121];
+/// How long a long query's client may take, through an update.
+const QUERY_LIMIT: Duration = Duration::from_secs(600);
 
 #[derive(Clone, Copy, Debug)]
 enum Fault {
@@ -77,6 +89,8 @@ impl Fault {
 struct Failover {
     runtime: tokio::runtime::Runtime,
     config: SdkConfig,
+    stack_name: String,
+    outputs: BTreeMap<String, String>,
     zone: String,
     group: String,
     cluster: Arc<Cluster>,
@@ -117,6 +131,8 @@ impl Failover {
         let mut failover = Self {
             runtime,
             config,
+            stack_name: stack.name.clone(),
+            outputs: stack.outputs.clone(),
             zone: stack.outputs["HostedZoneId"].clone(),
             group: stack.outputs["CoordinatorGroupName"].clone(),
             cluster: Arc::new(Cluster::on(engine, Security::TlsAndPasswords, net, &[])),
@@ -137,7 +153,7 @@ impl Failover {
             members[0].1,
         ));
         failover.mirror_the_zone();
-        failover.follow_the_group();
+        failover.follow(failover.group.clone());
         let [a, b, c, _] = network.octets();
         let workers: Vec<(Role, Host, String)> = WORKER_HOSTS
             .iter()
@@ -189,38 +205,43 @@ impl Failover {
         }));
     }
 
-    /// Gives each instance the group launches a host at its address, booted as a
+    /// Gives each instance `group` launches a host at its address, booted as a
     /// coordinator, and takes the host of each instance the group no longer has.
-    fn follow_the_group(&mut self) {
-        let (config, group, cluster) = (
-            self.config.clone(),
-            self.group.clone(),
-            self.cluster.clone(),
-        );
+    fn follow(&mut self, group: String) {
+        let (config, cluster) = (self.config.clone(), self.cluster.clone());
         let (nodes, trouble, stop) = (self.nodes.clone(), self.trouble.clone(), self.stop.clone());
         let handle = self.runtime.handle().clone();
         self.threads.push(std::thread::spawn(move || {
             let booting: Arc<Mutex<BTreeSet<String>>> = Arc::default();
+            // The instances of this group that have a node (other groups' nodes are
+            // in `nodes` too).
+            let mine: Arc<Mutex<BTreeSet<String>>> = Arc::default();
             while !stop.load(Ordering::Relaxed) {
                 let members = handle.block_on(in_service_members(&config, &group));
                 let serving: BTreeSet<&String> = members.iter().map(|(id, ..)| id).collect();
+                let mut ours = mine.lock().expect("mine");
                 nodes.lock().expect("nodes").retain(|id, node| {
-                    let kept = serving.contains(id);
+                    let kept = serving.contains(id) || !ours.contains(id);
                     if !kept {
                         cluster.net.remove(&node.host);
                     }
+                    if !kept {
+                        ours.remove(id);
+                    }
                     kept
                 });
+                drop(ours);
                 for (id, ip, _) in &members {
                     let known = nodes.lock().expect("nodes").contains_key(id);
                     if known || !booting.lock().expect("booting").insert(id.clone()) {
                         continue;
                     }
-                    let (cluster, nodes, trouble, booting) = (
+                    let (cluster, nodes, trouble, booting, mine) = (
                         cluster.clone(),
                         nodes.clone(),
                         trouble.clone(),
                         booting.clone(),
+                        mine.clone(),
                     );
                     let (id, ip) = (id.clone(), *ip);
                     std::thread::spawn(move || {
@@ -230,6 +251,7 @@ impl Failover {
                         }));
                         match booted {
                             Ok(node) => {
+                                mine.lock().expect("mine").insert(id.clone());
                                 nodes.lock().expect("nodes").insert(id.clone(), node);
                             }
                             Err(_) => {
@@ -249,15 +271,22 @@ impl Failover {
     }
 
     /// Invokes the watcher binary back to back, each invocation with the function's
-    /// own timeout and environment as the emulator's stack has them, as its schedule
-    /// does.
+    /// own timeout and environment as the emulator's stack has them (watching
+    /// `self.group`), as its schedule does; a schedule already running is stopped
+    /// first.
     fn schedule_the_watcher(&mut self, function: &str) {
+        if let Some((task, _)) = self.watcher.take() {
+            task.abort();
+        }
         let (environment, timeout) = self
             .runtime
             .block_on(emulator::function_environment(function));
         let environment: Vec<(&str, String)> = environment
             .iter()
-            .map(|(k, v)| (k.as_str(), v.clone()))
+            .map(|(k, v)| match k.as_str() {
+                watcher_env::COORDINATOR_GROUP => (k.as_str(), self.group.clone()),
+                _ => (k.as_str(), v.clone()),
+            })
             .collect();
         let binary = workspace_binary("presto-ha-watcher");
         let name = format!("watcher-{}", self.cluster.engine.name());
@@ -400,6 +429,168 @@ impl Failover {
     }
 }
 
+/// The coordinator group's replacement in an update, and how it went.
+struct Update {
+    /// The custom resource's answer.
+    answer: serde_json::Value,
+    /// The group replaced.
+    old_group: String,
+    /// The new group's coordinator.
+    new_coordinator: Ipv4Addr,
+    /// From the record's move to the answer.
+    answered: Duration,
+    /// From the record's move to each client's answer, and the answer.
+    queries: [(&'static str, Duration, Result<u64, String>); 2],
+}
+
+impl Failover {
+    /// An update that replaces the coordinator group, as CloudFormation carries it
+    /// out (`AutoScalingReplacingUpdate`) while a Python and a JVM client each run
+    /// [`LONG_QUERY`] on the active coordinator: a new group of one from the same
+    /// launch template, its coordinator booted; the watcher's function pointed at the
+    /// new group (its runs move the record there); and the custom resource's Update,
+    /// the real binary with the properties the template gives it (the emulator's
+    /// zone, groups, function and admin secret, and the test's authority, put in).
+    /// The old group is deleted when the custom resource has answered.
+    fn replace_the_coordinators(&mut self) -> Update {
+        let old_group = self.group.clone();
+        let new_group = format!("{old_group}-replacement");
+        self.runtime.block_on(emulator::replacement_group(
+            &self.config,
+            &old_group,
+            &new_group,
+            1,
+        ));
+        self.follow(new_group.clone());
+        let new_member = loop {
+            let members = self
+                .runtime
+                .block_on(in_service_members(&self.config, &new_group));
+            if let Some((id, ..)) = members.first()
+                && self.nodes.lock().expect("nodes").contains_key(id)
+            {
+                break members[0].clone();
+            }
+            self.assert_no_trouble();
+            std::thread::sleep(Duration::from_secs(1));
+        };
+        let admin_secret = self.outputs[outputs::ADMIN_PASSWORD_SECRET].clone();
+        self.runtime.block_on(emulator::put_secret(
+            &self.config,
+            &admin_secret,
+            &json!({ users::ADMIN: ADMIN_PASSWORD }).to_string(),
+        ));
+        let template = generate(&[]);
+        let resolved = Stack::new(&template, &[])
+            .resolved(&template["Resources"][ids::COORDINATOR_DNS]["Properties"]);
+        let mut properties = resolved.expect("the properties");
+        let function = self.outputs[outputs::WATCHER_FUNCTION_NAME].clone();
+        for (name, value) in [
+            (property::HOSTED_ZONE_ID, self.zone.clone()),
+            (property::WATCHER_FUNCTION, function.clone()),
+            (property::ADMIN_SECRET, admin_secret),
+            (
+                property::CLIENT_AUTHORITY,
+                std::fs::read_to_string(self.cluster.authority.ca_pem()).expect("the authority"),
+            ),
+        ] {
+            assert!(
+                properties.get(name).is_some(),
+                "the template gives no {name}"
+            );
+            properties[name] = value.into();
+        }
+        let old_properties = {
+            let mut old = properties.clone();
+            old[property::COORDINATOR_GROUP] = old_group.as_str().into();
+            old
+        };
+        properties[property::COORDINATOR_GROUP] = new_group.as_str().into();
+        let stack_id = format!(
+            "arn:aws:cloudformation:us-east-1:123456789012:stack/{}/0000",
+            self.stack_name
+        );
+        let (capture, mut custom_resource) = self.runtime.block_on(async {
+            let capture = ResponseCapture::start().await;
+            let binary = workspace_binary("presto-ha-custom-resource");
+            let name = format!("custom-resource-{}", self.cluster.engine.name());
+            let process =
+                LambdaProcess::start(&binary, &name, &capture.custom_resource_env(&stack_id)).await;
+            (capture, process)
+        });
+        let event = json!({
+            "RequestType": "Update",
+            "ServiceToken": properties["ServiceToken"],
+            "ResponseURL": capture.url(),
+            "StackId": stack_id,
+            "RequestId": "update-1",
+            "LogicalResourceId": ids::COORDINATOR_DNS,
+            "ResourceType": dns_resource::TYPE,
+            "PhysicalResourceId": format!("{}/{RECORD}", self.zone),
+            "ResourceProperties": properties,
+            "OldResourceProperties": old_properties,
+        });
+
+        let cluster = self.cluster.clone();
+        let running = format!(
+            "SELECT count(*) FROM system.runtime.queries WHERE state = 'RUNNING' AND query = '{LONG_QUERY}'"
+        );
+        std::thread::scope(|scope| {
+            let python = scope.spawn(|| {
+                let rows = cluster.python_within(QUERY_LIMIT, "admin", ADMIN_PASSWORD, LONG_QUERY);
+                (Instant::now(), rows.map(|rows| tiny_count(&rows)))
+            });
+            let jvm = scope.spawn(|| {
+                let csv = cluster.cli_within(QUERY_LIMIT, "admin", ADMIN_PASSWORD, LONG_QUERY);
+                let count = csv.and_then(|csv| {
+                    csv.trim()
+                        .trim_matches('"')
+                        .parse()
+                        .map_err(|_| format!("not a count: {csv}"))
+                });
+                (Instant::now(), count)
+            });
+            cluster.wait_for_running_tasks(&running, 2, Duration::from_secs(120));
+            self.group = new_group.clone();
+            self.schedule_the_watcher(&function);
+            let moved_from = Instant::now();
+            let invocation = self.runtime.block_on(custom_resource.invoke(
+                &event,
+                Duration::from_secs(u64::from(CUSTOM_RESOURCE_TIMEOUT_SECONDS)),
+            ));
+            let answered = moved_from.elapsed();
+            assert_eq!(
+                invocation,
+                Invocation::Response(serde_json::Value::Null),
+                "{}",
+                custom_resource.log_text()
+            );
+            let mut puts = capture.take();
+            assert_eq!(puts.len(), 1, "{puts:?}");
+            // CloudFormation deletes the old group once the update's resources are done.
+            self.runtime
+                .block_on(emulator::delete_group(&self.config, &old_group));
+            let query = |client: &'static str, joined: (Instant, Result<u64, String>)| {
+                (
+                    client,
+                    joined.0.saturating_duration_since(moved_from),
+                    joined.1,
+                )
+            };
+            Update {
+                answer: puts.remove(0).body,
+                old_group,
+                new_coordinator: new_member.1,
+                answered,
+                queries: [
+                    query("python", python.join().expect("the Python client")),
+                    query("jvm", jvm.join().expect("the JVM client")),
+                ],
+            }
+        })
+    }
+}
+
 impl Drop for Failover {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
@@ -427,7 +618,8 @@ fn runs() -> usize {
 
 /// Each fault, `runs()` times, on a cluster of `engine`: each survived, with the
 /// record moved to another coordinator, the old instance replaced and the cluster
-/// back to three booted coordinators and two workers before the next.
+/// back to three booted coordinators and two workers before the next. Then the
+/// coordinators are replaced by an update.
 pub(crate) fn fails_over_as_a_client_sees_it(engine: Engine) {
     let failover = Failover::start(engine);
     for run in 0..runs() {
@@ -446,5 +638,62 @@ pub(crate) fn fails_over_as_a_client_sees_it(engine: Engine) {
         }
     }
     failover.wait_until_ready();
+    failover.assert_no_trouble();
+    an_update_keeps_the_old_coordinators_queries(failover);
+}
+
+/// The coordinator group replaced by an update while a Python and a JVM client run a
+/// long query on the active coordinator: both queries complete with the right count,
+/// the custom resource answers only after they have (having counted them on the old
+/// group over HTTPS as the admin), the record is on the new group's coordinator, and
+/// once the old group is gone both clients' queries and both workers are on it.
+fn an_update_keeps_the_old_coordinators_queries(mut failover: Failover) {
+    let engine = failover.cluster.engine;
+    let update = failover.replace_the_coordinators();
+    assert_eq!(update.answer["Status"], "SUCCESS", "{}", update.answer);
+    let reason = update.answer["Reason"].as_str().unwrap_or_default();
+    let drained = format!(
+        "drained coordinator group {}: no query left after ",
+        update.old_group
+    );
+    assert!(reason.contains(&drained), "{reason}");
+    for (client, took, count) in &update.queries {
+        assert_eq!(
+            count,
+            &Ok(SF1_LINEITEMS),
+            "{client}: the long query through the update"
+        );
+        assert!(
+            *took <= update.answered,
+            "{client}'s query ended {took:?} after the move, the custom resource answered after {:?}",
+            update.answered
+        );
+        eprintln!(
+            "update engine={} client={client} query_done_after_move_seconds={:.1} answered_after_move_seconds={:.1}",
+            engine.name(),
+            took.as_secs_f64(),
+            update.answered.as_secs_f64()
+        );
+    }
+    let on = failover
+        .record
+        .lock()
+        .expect("record")
+        .last()
+        .map(|(_, ip)| *ip);
+    assert_eq!(
+        on,
+        Some(update.new_coordinator),
+        "the record after the update"
+    );
+    failover.cluster.wait_for_workers(2);
+    assert_eq!(
+        failover
+            .cluster
+            .cli("admin", ADMIN_PASSWORD, COUNT)
+            .map(|csv| csv.trim().trim_matches('"').to_owned()),
+        Ok(TINY_LINEITEMS.to_string())
+    );
+    eprintln!("update engine={} reason={reason:?}", engine.name());
     failover.assert_no_trouble();
 }

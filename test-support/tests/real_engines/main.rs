@@ -439,7 +439,7 @@ fn a_prestodb_node_the_engine_refuses_is_replaced() {
 }
 
 #[test]
-fn trino_fails_over_as_a_client_sees_it() {
+fn trino_fails_over_and_is_updated_as_a_client_sees_it() {
     needs!(Sandbox);
     needs!(Tools);
     needs!(Emulator);
@@ -447,7 +447,7 @@ fn trino_fails_over_as_a_client_sees_it() {
 }
 
 #[test]
-fn prestodb_fails_over_as_a_client_sees_it() {
+fn prestodb_fails_over_and_is_updated_as_a_client_sees_it() {
     needs!(Sandbox);
     needs!(Tools);
     needs!(Emulator);
