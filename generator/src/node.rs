@@ -1,6 +1,6 @@
 //! The user data every node boots with: the stack's settings as shell variables, then
-//! the boot script `templates/node-boot.sh`, which installs, verifies, configures and
-//! starts the engine.
+//! the boot script (its parts in `templates/node-boot/`, joined), which installs,
+//! verifies, configures and starts the engine.
 //!
 //! The settings are an `Fn::Sub` text (CloudFormation fills in the parameters); the
 //! script follows as a literal, gzipped and in base64 to stay well inside EC2's 16 KB,
@@ -23,8 +23,20 @@ use presto_ha_contract::{
 use crate::settings::Engine;
 use crate::template::{CLIENT_TLS, FAULT_TOLERANT, ids, placeholder, record_fqdn};
 
-/// The boot script, as kept in the repository.
-pub const BOOT_SCRIPT: &str = include_str!("../../templates/node-boot.sh");
+/// The boot script, as kept in the repository: its parts in `templates/node-boot/`,
+/// in the order of their names, joined.
+pub const BOOT_SCRIPT: &str = concat!(
+    include_str!("../../templates/node-boot/10-prelude.sh"),
+    include_str!("../../templates/node-boot/20-readiness.sh"),
+    include_str!("../../templates/node-boot/30-install.sh"),
+    include_str!("../../templates/node-boot/40-engine.sh"),
+    include_str!("../../templates/node-boot/50-tls-and-users.sh"),
+    include_str!("../../templates/node-boot/60-catalogs.sh"),
+    include_str!("../../templates/node-boot/70-extra-configuration.sh"),
+    include_str!("../../templates/node-boot/80-service.sh"),
+    include_str!("../../templates/node-boot/90-drain.sh"),
+    include_str!("../../templates/node-boot/95-start.sh"),
+);
 
 /// EC2's limit on user data, before base64.
 pub const USER_DATA_LIMIT_BYTES: usize = 16 * 1024;
