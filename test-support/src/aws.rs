@@ -500,13 +500,15 @@ pub async fn delete_group(config: &SdkConfig, group: &str) {
         .expect("DeleteAutoScalingGroup");
 }
 
-/// Makes `value` the current value of the secret `arn`.
-pub async fn put_secret(config: &SdkConfig, arn: &str, value: &str) {
+/// Creates the secret `name` holding `value`; its ARN.
+pub async fn create_secret(config: &SdkConfig, name: &str, value: &str) -> String {
     aws_sdk_secretsmanager::Client::new(config)
-        .put_secret_value()
-        .secret_id(arn)
+        .create_secret()
+        .name(name)
         .secret_string(value)
         .send()
         .await
-        .expect("PutSecretValue");
+        .expect("CreateSecret")
+        .arn
+        .expect("the secret's ARN")
 }

@@ -26,13 +26,16 @@ fn main() {
         .unwrap_or(5_000);
     println!(
         "simulation (virtual time, ms): probe interval {:?}, timeout {:?}, grace {:?}, refused {:?}; \
-         AWS calls {:?} each; one invocation a minute watching {:?}; replacement launch {:?} + install {:?} + engine start {:?}, \
+         AWS calls {}-{}ms each, probe answers {}-{}ms; one invocation a minute watching {:?}; replacement launch {:?} + install {:?} + engine start {:?}, \
          or from the warm pool start {:?} + engine start; failover = fault to record switched",
         INTERVAL,
         TIMEOUT,
         GRACE,
         REFUSED,
-        AWS_CALL,
+        AWS_CALL.start(),
+        AWS_CALL.end(),
+        ANSWER.start(),
+        ANSWER.end(),
         RUN_FOR,
         LAUNCH_DELAY,
         INSTALL,

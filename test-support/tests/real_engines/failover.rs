@@ -31,8 +31,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use presto_ha_contract::{
-    CUSTOM_RESOURCE_TIMEOUT_SECONDS, RECORD_TTL_SECONDS, dns_resource, dns_resource as property,
-    outputs, parameters as param, users, watcher_env,
+    CLIENT_CACHE_SECONDS, CUSTOM_RESOURCE_TIMEOUT_SECONDS, RECORD_TTL_SECONDS, dns_resource,
+    dns_resource as property, outputs, parameters as param, users, watcher_env,
 };
 use presto_ha_generator::template::ids;
 use presto_ha_test_support::aws::{self as emulator, SdkConfig, in_service_members};
@@ -63,6 +63,20 @@ const GIVE_UP: Duration = Duration::from_secs(300);
 const WORKER_HOSTS: [u8; 2] = [120, 121];
 /// How long a long query's client may take, through an update.
 const QUERY_LIMIT: Duration = Duration::from_secs(600);
+/// How many times the update's query reads `tpch.sf1.lineitem`: enough that it runs
+/// on the old coordinator for well over a minute after the record moves.
+const UPDATE_SCANS: u64 = 8;
+/// The watcher's timeout as the update's custom resource is told it. The test stops
+/// the old watcher's schedule before pointing the watcher at the new group, so no
+/// run of it is in flight; the wait for one (the real 90 s) is the handler's unit
+/// tests'. This keeps the drain's count within the query's time.
+const WATCHER_RUNS_WAITED: &str = "5";
+
+/// The update's query: [`UPDATE_SCANS`] reads of `tpch.sf1.lineitem`, counted.
+fn update_query() -> String {
+    let scans = vec!["SELECT orderkey FROM tpch.sf1.lineitem"; UPDATE_SCANS as usize];
+    format!("SELECT count(*) FROM ({}) t", scans.join(" UNION ALL "))
+}
 
 #[derive(Clone, Copy, Debug)]
 enum Fault {
@@ -446,7 +460,7 @@ struct Update {
 impl Failover {
     /// An update that replaces the coordinator group, as CloudFormation carries it
     /// out (`AutoScalingReplacingUpdate`) while a Python and a JVM client each run
-    /// [`LONG_QUERY`] on the active coordinator: a new group of one from the same
+    /// [`update_query`] on the active coordinator: a new group of one from the same
     /// launch template, its coordinator booted; the watcher's function pointed at the
     /// new group (its runs move the record there); and the custom resource's Update,
     /// the real binary with the properties the template gives it (the emulator's
@@ -474,10 +488,10 @@ impl Failover {
             self.assert_no_trouble();
             std::thread::sleep(Duration::from_secs(1));
         };
-        let admin_secret = self.outputs[outputs::ADMIN_PASSWORD_SECRET].clone();
-        self.runtime.block_on(emulator::put_secret(
+        // The admin's password in Secrets Manager, as the nodes have it.
+        let admin_secret = self.runtime.block_on(emulator::create_secret(
             &self.config,
-            &admin_secret,
+            &format!("{}-admin", self.stack_name),
             &json!({ users::ADMIN: ADMIN_PASSWORD }).to_string(),
         ));
         let template = generate(&[]);
@@ -488,6 +502,10 @@ impl Failover {
         for (name, value) in [
             (property::HOSTED_ZONE_ID, self.zone.clone()),
             (property::WATCHER_FUNCTION, function.clone()),
+            (
+                property::WATCHER_TIMEOUT_SECONDS,
+                WATCHER_RUNS_WAITED.to_owned(),
+            ),
             (property::ADMIN_SECRET, admin_secret),
             (
                 property::CLIENT_AUTHORITY,
@@ -532,16 +550,17 @@ impl Failover {
         });
 
         let cluster = self.cluster.clone();
+        let query = update_query();
         let running = format!(
-            "SELECT count(*) FROM system.runtime.queries WHERE state = 'RUNNING' AND query = '{LONG_QUERY}'"
+            "SELECT count(*) FROM system.runtime.queries WHERE state = 'RUNNING' AND query = '{query}'"
         );
         std::thread::scope(|scope| {
             let python = scope.spawn(|| {
-                let rows = cluster.python_within(QUERY_LIMIT, "admin", ADMIN_PASSWORD, LONG_QUERY);
+                let rows = cluster.python_within(QUERY_LIMIT, "admin", ADMIN_PASSWORD, &query);
                 (Instant::now(), rows.map(|rows| tiny_count(&rows)))
             });
             let jvm = scope.spawn(|| {
-                let csv = cluster.cli_within(QUERY_LIMIT, "admin", ADMIN_PASSWORD, LONG_QUERY);
+                let csv = cluster.cli_within(QUERY_LIMIT, "admin", ADMIN_PASSWORD, &query);
                 let count = csv.and_then(|csv| {
                     csv.trim()
                         .trim_matches('"')
@@ -657,11 +676,21 @@ fn an_update_keeps_the_old_coordinators_queries(mut failover: Failover) {
         update.old_group
     );
     assert!(reason.contains(&drained), "{reason}");
+    // The drain counted the queries on the old coordinator: they outlasted the wait
+    // for clients to follow the record.
+    let follow = Duration::from_secs(
+        WATCHER_RUNS_WAITED.parse::<u64>().expect("seconds")
+            + u64::from(RECORD_TTL_SECONDS + CLIENT_CACHE_SECONDS),
+    );
     for (client, took, count) in &update.queries {
         assert_eq!(
             count,
-            &Ok(SF1_LINEITEMS),
+            &Ok(UPDATE_SCANS * SF1_LINEITEMS),
             "{client}: the long query through the update"
+        );
+        assert!(
+            *took > follow,
+            "{client}'s query ended {took:?} after the move, before the drain counted ({follow:?}): make it longer"
         );
         assert!(
             *took <= update.answered,

@@ -5,12 +5,13 @@
 //! compare-and-swap; and watchers timed as `watcher/src/watch.rs` runs them: one
 //! invocation a minute watching for [`RUN_FOR`], probes leaving on every tick of the
 //! interval whatever the rounds are doing, a timed-out probe coming back after
-//! [`TIMEOUT`], every AWS call taking [`AWS_CALL`]. Shared by the simulation tests and
-//! the failover benchmark.
+//! [`TIMEOUT`], every AWS call and probe answer taking a time drawn from [`AWS_CALL`]
+//! and [`ANSWER`]. Shared by the simulation tests and the failover benchmark.
 #![allow(dead_code)]
 
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
+use std::ops::RangeInclusive;
 use std::time::{Duration, UNIX_EPOCH};
 
 use presto_ha_coordinators::choice::Probed;
@@ -30,10 +31,13 @@ pub const INTERVAL: Duration = ms(2_000);
 pub const TIMEOUT: Duration = ms(2_000);
 pub const GRACE: Duration = ms(15_000);
 pub const REFUSED: Duration = ms(4_000);
-/// One AWS call (a read, a termination, a record change, a note), and the answer of a
-/// probe that gets one (healthy, starting, refused).
-pub const AWS_CALL: Duration = ms(100);
-pub const ANSWER: Duration = ms(5);
+/// How long one AWS call takes (a read, a termination, a record change, a note): each
+/// drawn from this range, in milliseconds.
+pub const AWS_CALL: RangeInclusive<u64> = 20..=250;
+/// How long a probe that gets an answer (healthy, starting, refused) waits for it:
+/// each drawn from this range, in milliseconds, by the node, the moment and the
+/// address (the same probe finds the same).
+pub const ANSWER: RangeInclusive<u64> = 1..=60;
 /// The schedule and how long each invocation watches (the watcher's own `RUN_FOR`), and
 /// the time from the schedule to the handler running in a warm process.
 pub const SCHEDULE: Duration = ms(60_000);
@@ -89,6 +93,11 @@ impl Rng {
         self.below(100) < percent
     }
 
+    /// One AWS call's time, from [`AWS_CALL`].
+    pub fn aws_call(&mut self) -> Duration {
+        ms(AWS_CALL.start() + self.below(AWS_CALL.end() - AWS_CALL.start() + 1))
+    }
+
     /// A duration in `[from, to)`, to the millisecond.
     pub fn between(&mut self, from: Duration, to: Duration) -> Duration {
         let span = (to - from).as_millis() as u64;
@@ -140,9 +149,13 @@ impl Node {
 
     /// What a probe sent at `sent` finds, and when it comes back.
     pub fn answer(&self, sent: Duration, timeout: Duration) -> (Health, Duration) {
-        let refused = (Health::Down(ProbeFailure::Refused), sent + ANSWER);
+        // The network's and the engine's time to answer: drawn from [`ANSWER`] by the
+        // address and the moment.
+        let mut draw = Rng::new(u64::from(u32::from(self.ip)) ^ ((sent.as_millis() as u64) << 20));
+        let answer = ms(ANSWER.start() + draw.below(ANSWER.end() - ANSWER.start() + 1));
+        let refused = (Health::Down(ProbeFailure::Refused), sent + answer);
         let timed_out = (Health::Down(ProbeFailure::TimedOut), sent + timeout);
-        let starting = (Health::Starting, sent + ANSWER);
+        let starting = (Health::Starting, sent + answer);
         if sent < self.ready_at - ENGINE_START {
             return refused;
         }
@@ -150,16 +163,16 @@ impl Node {
             return starting;
         }
         match self.engine {
-            Engine::Up => (Health::Healthy, sent + ANSWER),
+            Engine::Up => (Health::Healthy, sent + answer),
             Engine::Exited => refused,
             Engine::Hung => timed_out,
-            Engine::PausedUntil(until) if until + ANSWER <= sent + timeout => {
-                (Health::Healthy, until.max(sent) + ANSWER)
+            Engine::PausedUntil(until) if until + answer <= sent + timeout => {
+                (Health::Healthy, until.max(sent) + answer)
             }
             Engine::PausedUntil(_) => timed_out,
             Engine::Restarting { refuses_until, .. } if sent < refuses_until => refused,
             Engine::Restarting { starting_until, .. } if sent < starting_until => starting,
-            Engine::Restarting { .. } => (Health::Healthy, sent + ANSWER),
+            Engine::Restarting { .. } => (Health::Healthy, sent + answer),
         }
     }
 
@@ -194,7 +207,8 @@ pub const KINDS: [Fault; 7] = [
 ];
 
 /// What a round's calls may add to a failover: reading the group and the record,
-/// probing a member the tick did not, terminating, switching (each [`AWS_CALL`]).
+/// probing a member the tick did not, terminating, switching (each at most the end of
+/// [`AWS_CALL`], a probe's answer at most the end of [`ANSWER`]).
 pub const CALLS: Duration = ms(1_000);
 /// A round after a tick: the interval, the probes' timeout and the calls. What a
 /// throttled switch costs, and what a watcher back from a crash needs to act.
@@ -582,8 +596,12 @@ struct Pending {
     /// joined (a round probes a member the tick did not, and counts the failure from
     /// then): either adds a timeout.
     waited_on_a_timeout: bool,
-    /// What troubles since the fault may add: for each crashed watcher the time to
-    /// its next invocation and a round, for each throttled switch a round.
+    /// The latest a watcher that crashed since the fault (or before it, still out) may
+    /// switch once back: its next invocation and a round when the note it recalls
+    /// holds the failure; else, starting cold, the fault's whole bound from then. A
+    /// crash moves the bound to that at the latest, and no further.
+    back: Duration,
+    /// What throttled switches add: a round each.
     troubles: Duration,
 }
 
@@ -655,10 +673,10 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
                     None => {
                         // A watcher whose process died earlier sits out until its
                         // next invocation.
-                        let troubles = watchers
+                        let back = watchers
                             .iter()
                             .filter(|w| w.crashed)
-                            .map(|w| w.next_invocation() - at + ROUND)
+                            .map(|w| w.next_invocation() + ROUND + fault.bound(at))
                             .max()
                             .unwrap_or_default();
                         pending = Some(Pending {
@@ -669,7 +687,8 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
                             deadline: at + fault.bound(at),
                             standby_throughout: true,
                             waited_on_a_timeout: false,
-                            troubles,
+                            back,
+                            troubles: Duration::ZERO,
                         })
                     }
                     // Another fault of the same failing coordinator (a hang after an
@@ -819,7 +838,7 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
             // Reading the group and the record, at once.
             let members = world.members();
             let record = world.record.clone();
-            let mut at = now + AWS_CALL;
+            let mut at = now + rng.aws_call();
             watcher.targets = members.clone();
             for earlier in &taken {
                 let (observation, _) = observe(earlier, earlier.done, &members, &record);
@@ -845,13 +864,13 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
                 if crash == Some(n as u64) {
                     break;
                 }
-                done += AWS_CALL;
+                done += rng.aws_call();
                 watcher.effects.push_back((done, step));
             }
             // The note, and the protection or member records after a switch.
             if crash.is_none() && (watcher.memory != before || watcher.memory != Memory::default())
             {
-                done += AWS_CALL;
+                done += rng.aws_call();
                 world.note = watcher.memory.to_note(done);
             }
             if crash.is_some() {
@@ -861,7 +880,15 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
                 let back = watcher.next_invocation() + ROUND;
                 crashed_until = crashed_until.max(back);
                 if let Some(p) = &mut pending {
-                    p.troubles += back.saturating_sub(now);
+                    let restart = watcher.next_invocation();
+                    let noted = Memory::from_note(&world.note, restart) != Memory::default()
+                        && world.note.contains(&format!(" {}=", p.id));
+                    let cold = if noted {
+                        Duration::ZERO
+                    } else {
+                        p.kind.bound(restart)
+                    };
+                    p.back = p.back.max(back + cold);
                 }
             }
             watcher.busy_until = done;
@@ -909,11 +936,12 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
                     .find(|n| n.id == p.id)
                     .and_then(|n| n.fault)
                     .is_some_and(|(_, ended)| ended.is_some_and(|e| e <= now));
+                let bound = deadline.max(p.back) + p.troubles;
                 assert!(
-                    over || !(p.standby_throughout && now > deadline + p.troubles),
+                    over || !(p.standby_throughout && now > bound),
                     "{:?} of the active not replaced by {:?} with a healthy standby: {}",
                     p.kind,
-                    deadline + p.troubles,
+                    bound,
                     context(&world)
                 );
             }
