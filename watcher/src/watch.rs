@@ -18,7 +18,7 @@ use presto_ha_coordinators::probe::HealthProbe;
 use presto_ha_coordinators::record::{ARecord, CoordinatorRecord, RecordAddress, RecordError};
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::decide::{Memory, Observation, Step, plan};
+use crate::decide::{Memory, Observation, Step, Tuning, plan};
 use crate::settings::Settings;
 use presto_ha_contract::metrics;
 use presto_ha_coordinators::notes::{LastFailover, Note, WatchNote, member_slots};
@@ -97,14 +97,14 @@ fn wall_clock() -> Duration {
 }
 
 /// One tick's probes of the members known at the time.
-#[derive(Debug)]
-struct Batch {
+#[derive(Debug, Clone)]
+pub struct Batch {
     /// When they were sent (wall clock).
-    sent: Duration,
+    pub sent: Duration,
     /// When the last of them came back.
-    done: Duration,
+    pub done: Duration,
     /// What each found.
-    probes: Vec<Probed>,
+    pub probes: Vec<Probed>,
 }
 
 /// Runs rounds until `until`. `memory` is `None` in a process that has not watched
@@ -275,6 +275,43 @@ pub enum RoundError {
     Record(#[from] RecordError),
 }
 
+/// What a round sees, given the batches that came back since the last one and the
+/// group and record it read at `at`: each `earlier` batch decided for the memory only,
+/// oldest first, so that the memory misses no recovery; then the newest batch's
+/// observation, and the serving members it has no probe of, which the round probes
+/// itself before deciding (and then sets the observation's `sent` and `at`). The
+/// failover model runs the same.
+pub fn look(
+    memory: &mut Memory,
+    tuning: &Tuning,
+    (earlier, latest): (&[Batch], &Batch),
+    members: Vec<Coordinator>,
+    record: Option<ARecord>,
+    at: Duration,
+) -> (Observation, Vec<Coordinator>) {
+    for batch in earlier {
+        let (probes, _) = match_probes(&batch.probes, &members);
+        let observation = Observation {
+            at: batch.done,
+            sent: batch.sent,
+            record: record.clone(),
+            members: members.clone(),
+            probes,
+        };
+        let skipped = plan(&observation, memory, tuning);
+        tracing::debug!(steps = ?skipped, "an older batch, decided for the memory only");
+    }
+    let (probes, unprobed) = match_probes(&latest.probes, &members);
+    let observation = Observation {
+        at,
+        sent: latest.sent,
+        record,
+        members,
+        probes,
+    };
+    (observation, unprobed)
+}
+
 /// The probes of `probed` that are of `members` as they are now (the same instance
 /// at the same address, still serving), and the serving members they have none for.
 pub fn match_probes(probed: &[Probed], members: &[Coordinator]) -> (Vec<Probed>, Vec<Coordinator>) {
@@ -317,25 +354,19 @@ where
     );
     let (members, record) = (members?, record?);
     targets.send_replace(members.clone());
-    for earlier in &earlier {
-        let (probes, _) = match_probes(&earlier.probes, &members);
-        let observation = Observation {
-            at: earlier.done,
-            sent: earlier.sent,
-            record: record.clone(),
-            members: members.clone(),
-            probes,
-        };
-        let skipped = plan(&observation, memory, &settings.tuning);
-        tracing::debug!(steps = ?skipped, "an older batch, decided for the memory only");
-    }
+    let (mut observation, unprobed) = look(
+        memory,
+        &settings.tuning,
+        (&earlier, &latest),
+        members,
+        record,
+        wall_clock(),
+    );
     // Members the tick did not know (the first round's, a replacement just launched)
     // are probed now.
-    let (mut probes, unprobed) = match_probes(&latest.probes, &members);
-    let mut sent = latest.sent;
     if !unprobed.is_empty() {
-        sent = wall_clock();
-        probes.extend(
+        observation.sent = wall_clock();
+        observation.probes.extend(
             probe_serving(
                 &services.probe,
                 &unprobed,
@@ -344,14 +375,8 @@ where
             )
             .await,
         );
+        observation.at = wall_clock();
     }
-    let observation = Observation {
-        at: wall_clock(),
-        sent,
-        record,
-        members,
-        probes,
-    };
     let steps = plan(&observation, memory, &settings.tuning);
     let summary: Vec<String> = observation
         .probes

@@ -18,9 +18,9 @@ use presto_ha_coordinators::choice::Probed;
 use presto_ha_coordinators::group::{Coordinator, InstanceId, InstanceState};
 use presto_ha_coordinators::probe::{Health, ProbeFailure};
 use presto_ha_coordinators::record::ARecord;
-use presto_ha_watcher::decide::{Memory, Observation, Step, Tuning, plan};
+use presto_ha_watcher::decide::{Memory, Step, Tuning, plan};
 use presto_ha_watcher::settings::STARTUP_ALLOWANCE;
-use presto_ha_watcher::watch::match_probes;
+use presto_ha_watcher::watch::{Batch, look};
 
 const fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -284,13 +284,6 @@ impl Watcher {
     fn next_invocation(&self) -> Duration {
         self.until - RUN_FOR + SCHEDULE
     }
-}
-
-#[derive(Debug)]
-struct Batch {
-    sent: Duration,
-    done: Duration,
-    probes: Vec<Probed>,
 }
 
 pub struct World {
@@ -840,11 +833,17 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
             let record = world.record.clone();
             let mut at = now + rng.aws_call();
             watcher.targets = members.clone();
-            for earlier in &taken {
-                let (observation, _) = observe(earlier, earlier.done, &members, &record);
-                plan(&observation, &mut watcher.memory, &s.tuning);
-            }
-            let (mut observation, unprobed) = observe(&latest, at, &members, &record);
+            let before = watcher.memory.clone();
+            // The watcher's own look: the earlier batches for the memory only, then
+            // the newest one's observation.
+            let (mut observation, unprobed) = look(
+                &mut watcher.memory,
+                &s.tuning,
+                (&taken, &latest),
+                members,
+                record,
+                at,
+            );
             if !unprobed.is_empty() {
                 let extra = world.probe(&unprobed, at);
                 observation.sent = at;
@@ -852,7 +851,6 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
                 at = extra.done;
                 observation.at = at;
             }
-            let before = watcher.memory.clone();
             let steps = plan(&observation, &mut watcher.memory, &s.tuning);
             // A process may die anywhere in a round: before its steps, between them
             // (after a termination, before the switch), or before its note.
@@ -1009,23 +1007,4 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
         world.terminations
     );
     world
-}
-
-/// What a round sees of `batch`: the probes `watch.rs` keeps of it, and the serving
-/// members it has none for.
-fn observe(
-    batch: &Batch,
-    at: Duration,
-    members: &[Coordinator],
-    record: &Option<ARecord>,
-) -> (Observation, Vec<Coordinator>) {
-    let (probes, unprobed) = match_probes(&batch.probes, members);
-    let observation = Observation {
-        at,
-        sent: batch.sent,
-        record: record.clone(),
-        members: members.to_vec(),
-        probes,
-    };
-    (observation, unprobed)
 }
