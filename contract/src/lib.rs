@@ -313,9 +313,11 @@ pub mod dns_resource {
     /// security on), where the old group's queries are counted.
     pub const CLIENT_PORT: &str = "ClientPort";
     /// Property, present with client security on: the authority the coordinators'
-    /// certificate is checked against (PEM), or empty for a certificate the user gave,
-    /// which the system's roots vouch for.
+    /// certificate is checked against (PEM), or [`SYSTEM_AUTHORITY`] for a
+    /// certificate the user gave, which the system's roots vouch for.
     pub const CLIENT_AUTHORITY: &str = "ClientAuthority";
+    /// The [`CLIENT_AUTHORITY`] that means the system's roots.
+    pub const SYSTEM_AUTHORITY: &str = "system";
     /// Property, present with client security on: the secret of the admin user's
     /// password, the user the queries are counted as.
     pub const ADMIN_SECRET: &str = "AdminPasswordSecret";

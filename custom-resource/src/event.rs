@@ -343,11 +343,15 @@ impl DrainSettings {
             Some(_) => {
                 let authority = parsed(properties, property::CLIENT_AUTHORITY, |pem| {
                     match pem.trim() {
-                        "" => Ok(None),
+                        property::SYSTEM_AUTHORITY => Ok(None),
                         pem if pem.starts_with("-----BEGIN CERTIFICATE-----") => {
                             Ok(Some(pem.to_owned()))
                         }
-                        _ => Err("must be empty or a PEM certificate".to_owned()),
+                        _ => Err(format!(
+                            "must be a PEM certificate or {:?}, not {:?}",
+                            property::SYSTEM_AUTHORITY,
+                            pem.chars().take(40).collect::<String>()
+                        )),
                     }
                 })?;
                 let admin_secret = parsed(properties, property::ADMIN_SECRET, |arn| {

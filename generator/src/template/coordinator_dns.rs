@@ -93,7 +93,7 @@ pub(super) fn coordinator_dns() -> (&'static str, Value) {
                 dns_resource::CLIENT_PORT: client_port(),
                 dns_resource::CLIENT_AUTHORITY: when(CLIENT_TLS, json!({ "Fn::If": [
                     CERTIFICATE_GIVEN,
-                    "",
+                    dns_resource::SYSTEM_AUTHORITY,
                     get_att(ids::TLS_CERTIFICATE, tls_resource::CA_CERTIFICATE),
                 ] })),
                 dns_resource::ADMIN_SECRET: when(CLIENT_TLS, r#ref(ids::ADMIN_PASSWORD_SECRET)),

@@ -65,7 +65,7 @@ const WORKER_HOSTS: [u8; 2] = [120, 121];
 const QUERY_LIMIT: Duration = Duration::from_secs(600);
 /// How many times the update's query reads `tpch.sf1.lineitem`: enough that it runs
 /// on the old coordinator for well over a minute after the record moves.
-const UPDATE_SCANS: u64 = 8;
+const UPDATE_SCANS: u64 = 16;
 /// The watcher's timeout as the update's custom resource is told it. The test stops
 /// the old watcher's schedule before pointing the watcher at the new group, so no
 /// run of it is in flight; the wait for one (the real 90 s) is the handler's unit
