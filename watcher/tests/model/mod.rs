@@ -572,6 +572,9 @@ pub struct Tally {
     pub failovers: Vec<(Fault, usize, Duration)>,
     /// How many failovers the bound was checked on.
     pub bounded: usize,
+    /// How many batches came back while a round was acting and were decided for the
+    /// memory only, by the watcher's own `look`.
+    pub caught_up: usize,
 }
 
 /// A fault on the active coordinator that the record has not left yet.
@@ -833,6 +836,7 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
             let record = world.record.clone();
             let mut at = now + rng.aws_call();
             watcher.targets = members.clone();
+            tally.caught_up += taken.len();
             let before = watcher.memory.clone();
             // The watcher's own look: the earlier batches for the memory only, then
             // the newest one's observation.
