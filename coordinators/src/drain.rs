@@ -2,6 +2,7 @@
 //! time limit has passed. `switchover --terminate-old` drains the old active
 //! coordinator this way, and the DNS custom resource drains a replaced group's.
 
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -66,19 +67,16 @@ pub async fn drain(
     mut waiting: impl FnMut(&Unfinished),
 ) -> Unfinished {
     let started = Instant::now();
-    let mut left: Vec<&Coordinator> = coordinators
+    let mut left: Vec<(&Coordinator, Ipv4Addr)> = coordinators
         .iter()
-        .filter(|c| c.private_ip.is_some())
+        .filter_map(|c| Some((c, c.private_ip?)))
         .collect();
     let mut said = Unfinished::new();
     loop {
         let mut now = Unfinished::new();
         let mut timed_out = false;
         let mut still = Vec::new();
-        for coordinator in left {
-            let Some(ip) = coordinator.private_ip else {
-                continue;
-            };
+        for (coordinator, ip) in left {
             let unfinished = load.unfinished_queries(ip, port, probe_timeout).await;
             match drain_step(&unfinished, started.elapsed(), limit) {
                 Drain::Done => continue,
@@ -86,7 +84,7 @@ pub async fn drain(
                 Drain::Wait => {}
             }
             now.push((coordinator.instance_id.clone(), describe_load(&unfinished)));
-            still.push(coordinator);
+            still.push((coordinator, ip));
         }
         if now.is_empty() || timed_out {
             return now;

@@ -142,16 +142,10 @@ where
         // before that still watches the old one: it would move the record back.
         // Runs are one at a time and end within the timeout, so after it every run
         // watches the new group (and may itself move the record there first).
-        let until = (Instant::now() + watcher.timeout).min(
-            deadline
-                .checked_sub(WRITE_RESERVE + HEALTH_WAIT_MAX)
-                .unwrap_or_else(Instant::now),
-        );
         tracing::info!(
-            wait_seconds = until.saturating_duration_since(Instant::now()).as_secs(),
             "the coordinator group was replaced: waiting out watcher runs that still watch the old one"
         );
-        tokio::time::sleep_until(until).await;
+        wait_out(watcher, deadline, WRITE_RESERVE + HEALTH_WAIT_MAX).await;
     }
     let target = ensure_record(services, &properties, deadline).await?;
     let coordinators = &services.coordinators;
@@ -199,6 +193,19 @@ where
         data,
         reason: (!reasons.is_empty()).then(|| reasons.join("; ")),
     })
+}
+
+/// Waits until every run of `watcher` that may have started before now has ended (its
+/// timeout), or until `reserve` before `deadline`, whichever comes first.
+async fn wait_out(watcher: &WatcherRef, deadline: Instant, reserve: Duration) {
+    let until = (Instant::now() + watcher.timeout)
+        .min(deadline.checked_sub(reserve).unwrap_or_else(Instant::now));
+    tracing::info!(
+        wait_seconds = until.saturating_duration_since(Instant::now()).as_secs(),
+        function = watcher.function,
+        "waiting out the watcher's runs"
+    );
+    tokio::time::sleep_until(until).await;
 }
 
 /// Leaves exactly `active` protected from scale-in among the members of `group`, or
@@ -397,17 +404,11 @@ where
                 }
             }
         }
-        let until = (Instant::now() + watcher.timeout).min(
-            deadline
-                .checked_sub(DELETE_RESERVE)
-                .unwrap_or_else(Instant::now),
-        );
         tracing::info!(
-            wait_seconds = until.saturating_duration_since(Instant::now()).as_secs(),
             going_away,
             "waiting out watcher runs that may still write next to the record"
         );
-        tokio::time::sleep_until(until).await;
+        wait_out(&watcher, deadline, DELETE_RESERVE).await;
         // CloudFormation empties a group by lowering its size, which spares protected
         // members: lift the protection, now that no watcher run can set it again.
         if let (true, Some(group)) = (going_away, &group) {

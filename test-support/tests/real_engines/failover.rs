@@ -73,7 +73,7 @@ const UPDATE_SCANS: u64 = 16;
 /// the old watcher's schedule before pointing the watcher at the new group, so no
 /// run of it is in flight; the wait for one (the real 90 s) is the handler's unit
 /// tests'. This keeps the drain's count within the query's time.
-const WATCHER_RUNS_WAITED: &str = "5";
+const WATCHER_RUNS_WAITED: u64 = 5;
 
 /// The update's query: [`UPDATE_SCANS`] reads of `tpch.sf1.lineitem`, counted.
 fn update_query() -> String {
@@ -507,7 +507,7 @@ impl Failover {
             (property::WATCHER_FUNCTION, function.clone()),
             (
                 property::WATCHER_TIMEOUT_SECONDS,
-                WATCHER_RUNS_WAITED.to_owned(),
+                WATCHER_RUNS_WAITED.to_string(),
             ),
             (property::ADMIN_SECRET, admin_secret),
             (
@@ -693,8 +693,7 @@ fn an_update_keeps_the_old_coordinators_queries(mut failover: Failover) {
     // The drain counted the queries on the old coordinator: they outlasted the wait
     // for clients to follow the record.
     let follow = Duration::from_secs(
-        WATCHER_RUNS_WAITED.parse::<u64>().expect("seconds")
-            + u64::from(RECORD_TTL_SECONDS + CLIENT_CACHE_SECONDS),
+        WATCHER_RUNS_WAITED + u64::from(RECORD_TTL_SECONDS + CLIENT_CACHE_SECONDS),
     );
     for (client, took, count) in &update.queries {
         assert_eq!(
