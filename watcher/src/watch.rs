@@ -276,10 +276,11 @@ pub enum RoundError {
 }
 
 /// What a round sees, given the batches that came back since the last one and the
-/// group and record it read at `at`: each `earlier` batch decided for the memory only,
-/// oldest first, so that the memory misses no recovery; then the newest batch's
-/// observation, and the serving members it has no probe of, which the round probes
-/// itself before deciding (and then sets the observation's `sent` and `at`). The
+/// group and record it read: each `earlier` batch decided for the memory only, oldest
+/// first, so that the memory misses no recovery; then the newest batch's observation,
+/// judged as of when its probes came back, not when the round got to them (a round
+/// slowed by its calls must not count a failure past its evidence), and the serving
+/// members it has no probe of, which the round probes itself ([`add_probes`]). The
 /// failover model runs the same.
 pub fn look(
     memory: &mut Memory,
@@ -287,7 +288,6 @@ pub fn look(
     (earlier, latest): (&[Batch], &Batch),
     members: Vec<Coordinator>,
     record: Option<ARecord>,
-    at: Duration,
 ) -> (Observation, Vec<Coordinator>) {
     for batch in earlier {
         let (probes, _) = match_probes(&batch.probes, &members);
@@ -303,13 +303,35 @@ pub fn look(
     }
     let (probes, unprobed) = match_probes(&latest.probes, &members);
     let observation = Observation {
-        at,
+        at: latest.done,
         sent: latest.sent,
         record,
         members,
         probes,
     };
     (observation, unprobed)
+}
+
+/// Adds to `observation` the probes a round made itself (`extra`) of the members the
+/// newest batch had none of. Without probes of its own, the observation becomes the
+/// extra probes', as of their return. Else the batch's probes are first decided for
+/// the memory, and the observation stays judged as of the batch's return, the extra
+/// probes' failures counted from when they left: neither is counted past its
+/// evidence.
+pub fn add_probes(
+    observation: &mut Observation,
+    memory: &mut Memory,
+    tuning: &Tuning,
+    extra: Batch,
+) {
+    if observation.probes.is_empty() {
+        observation.at = extra.done;
+    } else {
+        let decided = plan(observation, memory, tuning);
+        tracing::debug!(steps = ?decided, "the tick's batch, decided for the memory before the round's own probes");
+    }
+    observation.sent = extra.sent;
+    observation.probes.extend(extra.probes);
 }
 
 /// The probes of `probed` that are of `members` as they are now (the same instance
@@ -360,22 +382,24 @@ where
         (&earlier, &latest),
         members,
         record,
-        wall_clock(),
     );
     // Members the tick did not know (the first round's, a replacement just launched)
     // are probed now.
     if !unprobed.is_empty() {
-        observation.sent = wall_clock();
-        observation.probes.extend(
-            probe_serving(
-                &services.probe,
-                &unprobed,
-                settings.port,
-                settings.probe_timeout,
-            )
-            .await,
-        );
-        observation.at = wall_clock();
+        let sent = wall_clock();
+        let probes = probe_serving(
+            &services.probe,
+            &unprobed,
+            settings.port,
+            settings.probe_timeout,
+        )
+        .await;
+        let extra = Batch {
+            sent,
+            done: wall_clock(),
+            probes,
+        };
+        add_probes(&mut observation, memory, &settings.tuning, extra);
     }
     let steps = plan(&observation, memory, &settings.tuning);
     let summary: Vec<String> = observation

@@ -20,7 +20,7 @@ use presto_ha_coordinators::probe::{Health, ProbeFailure};
 use presto_ha_coordinators::record::ARecord;
 use presto_ha_watcher::decide::{Memory, Step, Tuning, plan};
 use presto_ha_watcher::settings::STARTUP_ALLOWANCE;
-use presto_ha_watcher::watch::{Batch, look};
+use presto_ha_watcher::watch::{Batch, add_probes, look, match_probes};
 
 const fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -34,6 +34,10 @@ pub const REFUSED: Duration = ms(4_000);
 /// How long one AWS call takes (a read, a termination, a record change, a note): each
 /// drawn from this range, in milliseconds.
 pub const AWS_CALL: RangeInclusive<u64> = 20..=250;
+/// The same when the control plane answers slowly (throttled calls the SDK retries
+/// with backoff): a round then outlasts an interval, and the probes that come back
+/// meanwhile wait for the next.
+pub const SLOW_AWS_CALL: RangeInclusive<u64> = 20..=3_000;
 /// How long a probe that gets an answer (healthy, starting, refused) waits for it:
 /// each drawn from this range, in milliseconds, by the node, the moment and the
 /// address (the same probe finds the same).
@@ -93,9 +97,9 @@ impl Rng {
         self.below(100) < percent
     }
 
-    /// One AWS call's time, from [`AWS_CALL`].
-    pub fn aws_call(&mut self) -> Duration {
-        ms(AWS_CALL.start() + self.below(AWS_CALL.end() - AWS_CALL.start() + 1))
+    /// One AWS call's time, from `range` (milliseconds).
+    pub fn aws_call(&mut self, range: &RangeInclusive<u64>) -> Duration {
+        ms(range.start() + self.below(range.end() - range.start() + 1))
     }
 
     /// A duration in `[from, to)`, to the millisecond.
@@ -497,8 +501,14 @@ pub struct Scenario {
     pub throttle_percent: u64,
     /// Every fault is a pause shorter than the grace, spaced so none add up.
     pub spaced_short_pauses: bool,
+    /// How long each AWS call takes, in milliseconds: [`AWS_CALL`], or
+    /// [`SLOW_AWS_CALL`] in some troubled schedules.
+    pub aws_call: RangeInclusive<u64>,
     /// A broken watcher, to show the checks catch it: a cold start ignores the note.
     pub forget_notes: bool,
+    /// A broken watcher, to show the checks catch it: its look drops the batches that
+    /// came back before the newest one instead of deciding them for the memory.
+    pub look_at_newest_only: bool,
 }
 
 impl Scenario {
@@ -515,13 +525,31 @@ impl Scenario {
             faults: vec![(START + rng.between(Duration::ZERO, FAULT_WINDOW), kind, 0)],
             crash_percent: 0,
             throttle_percent: 0,
+            aws_call: AWS_CALL,
             spaced_short_pauses: false,
             forget_notes: false,
+            look_at_newest_only: false,
         }
     }
 
+    /// What slow AWS calls add to a bound: a round that takes every call it may (the
+    /// read, two steps, the note) and a probe's timeout, twice (a batch that waits for
+    /// one such round, then its own).
+    pub fn slow_rounds(&self) -> Duration {
+        if self.aws_call == AWS_CALL {
+            return Duration::ZERO;
+        }
+        (ms(*self.aws_call.end()) * 4 + TIMEOUT) * 2
+    }
+
+    /// A round after a tick, at this schedule's calls: what a throttled switch costs,
+    /// and what a watcher back from a crash needs to act.
+    pub fn round(&self) -> Duration {
+        ROUND + self.slow_rounds()
+    }
+
     fn clean(&self) -> bool {
-        self.crash_percent == 0 && self.throttle_percent == 0
+        self.crash_percent == 0 && self.throttle_percent == 0 && self.aws_call == AWS_CALL
     }
 }
 
@@ -561,8 +589,14 @@ pub fn scenario(seed: u64) -> Scenario {
         faults,
         crash_percent: if troubled { rng.below(20) } else { 0 },
         throttle_percent: if troubled { rng.below(20) } else { 0 },
+        aws_call: if troubled && rng.chance(25) {
+            SLOW_AWS_CALL
+        } else {
+            AWS_CALL
+        },
         spaced_short_pauses: only_short_pauses,
         forget_notes: false,
+        look_at_newest_only: false,
     }
 }
 
@@ -599,6 +633,59 @@ struct Pending {
     back: Duration,
     /// What throttled switches add: a round each.
     troubles: Duration,
+}
+
+/// Whether `memory`, after a round that took `batches` (oldest first), counts each
+/// failure that began in them from its first failing probe (of the latest unbroken
+/// run of failures), whichever batch brought it: the earlier batches count as much as
+/// the newest. Failures the memory held `before` the round are left out (a round's
+/// own probe may have been sent after a batch it decides later), and so are members
+/// within the start-up allowance (their failures do not count yet).
+fn counted_from_the_first_failing_probe(
+    (before, memory): (&Memory, &Memory),
+    tuning: &Tuning,
+    batches: &[Batch],
+    members: &[Coordinator],
+    at: Duration,
+) -> Result<(), String> {
+    let Some(oldest) = batches.first() else {
+        return Ok(());
+    };
+    for member in members {
+        let launched = member
+            .launch_time
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .unwrap_or_default();
+        if oldest.sent.saturating_sub(launched) <= tuning.startup_allowance
+            || before.failing_for(&member.instance_id, at).is_some()
+        {
+            continue;
+        }
+        let mut first_failing = None;
+        for batch in batches {
+            let (probes, _) = match_probes(&batch.probes, members);
+            if let Some(probed) = probes
+                .iter()
+                .find(|p| p.coordinator.instance_id == member.instance_id)
+            {
+                first_failing = match probed.health {
+                    Health::Healthy => None,
+                    _ => first_failing.or(Some(batch.sent)),
+                };
+            }
+        }
+        if let (Some(sent), Some(failing_for)) =
+            (first_failing, memory.failing_for(&member.instance_id, at))
+            && at.saturating_sub(failing_for) > sent
+        {
+            return Err(format!(
+                "{} counted failing from {:?}, after its first failing probe of {sent:?} in the batches of one round",
+                member.instance_id,
+                at.saturating_sub(failing_for)
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Runs a schedule, panicking on the first broken invariant; returns the world at
@@ -672,7 +759,7 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
                         let back = watchers
                             .iter()
                             .filter(|w| w.crashed)
-                            .map(|w| w.next_invocation() + ROUND + fault.bound(at))
+                            .map(|w| w.next_invocation() + s.round() + fault.bound(at))
                             .max()
                             .unwrap_or_default();
                         pending = Some(Pending {
@@ -680,7 +767,7 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
                             ip: world.nodes[index].ip,
                             id: world.nodes[index].id.clone(),
                             kind: fault,
-                            deadline: at + fault.bound(at),
+                            deadline: at + fault.bound(at) + s.slow_rounds(),
                             standby_throughout: true,
                             waited_on_a_timeout: false,
                             back,
@@ -689,7 +776,7 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
                     }
                     // Another fault of the same failing coordinator (a hang after an
                     // exit) may hold it longer.
-                    Some(p) => p.deadline = p.deadline.max(at + fault.bound(at)),
+                    Some(p) => p.deadline = p.deadline.max(at + fault.bound(at) + s.slow_rounds()),
                 }
             }
             last_fault.insert(world.nodes[index].id.clone(), at);
@@ -763,7 +850,7 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
                     } => {
                         let throttled = rng.chance(s.throttle_percent);
                         if throttled && let Some(p) = &mut pending {
-                            p.troubles += ROUND;
+                            p.troubles += s.round();
                         }
                         // Route 53's batch: applies only if the record still holds `from`.
                         if !throttled && world.record == from {
@@ -834,28 +921,39 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
             // Reading the group and the record, at once.
             let members = world.members();
             let record = world.record.clone();
-            let mut at = now + rng.aws_call();
+            let mut at = now + rng.aws_call(&s.aws_call);
             watcher.targets = members.clone();
             tally.caught_up += taken.len();
             let before = watcher.memory.clone();
             // The watcher's own look: the earlier batches for the memory only, then
             // the newest one's observation.
+            let earlier = if s.look_at_newest_only {
+                &[][..]
+            } else {
+                &taken
+            };
             let (mut observation, unprobed) = look(
                 &mut watcher.memory,
                 &s.tuning,
-                (&taken, &latest),
+                (earlier, &latest),
                 members,
                 record,
-                at,
             );
             if !unprobed.is_empty() {
                 let extra = world.probe(&unprobed, at);
-                observation.sent = at;
-                observation.probes.extend(extra.probes);
                 at = extra.done;
-                observation.at = at;
+                add_probes(&mut observation, &mut watcher.memory, &s.tuning, extra);
             }
             let steps = plan(&observation, &mut watcher.memory, &s.tuning);
+            taken.push(latest);
+            counted_from_the_first_failing_probe(
+                (&before, &watcher.memory),
+                &s.tuning,
+                &taken,
+                &watcher.targets,
+                observation.at,
+            )
+            .unwrap_or_else(|e| panic!("{e}: {}", context(&world)));
             // A process may die anywhere in a round: before its steps, between them
             // (after a termination, before the switch), or before its note.
             let crash = rng
@@ -866,20 +964,20 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
                 if crash == Some(n as u64) {
                     break;
                 }
-                done += rng.aws_call();
+                done += rng.aws_call(&s.aws_call);
                 watcher.effects.push_back((done, step));
             }
             // The note, and the protection or member records after a switch.
             if crash.is_none() && (watcher.memory != before || watcher.memory != Memory::default())
             {
-                done += rng.aws_call();
+                done += rng.aws_call(&s.aws_call);
                 world.note = watcher.memory.to_note(done);
             }
             if crash.is_some() {
                 watcher.crashed = true;
                 watcher.in_flight.clear();
                 watcher.memory = Memory::default();
-                let back = watcher.next_invocation() + ROUND;
+                let back = watcher.next_invocation() + s.round();
                 crashed_until = crashed_until.max(back);
                 if let Some(p) = &mut pending {
                     let restart = watcher.next_invocation();
@@ -902,21 +1000,15 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
             // serving: a replacement that got the address back.
             let switched = world.record.as_ref().and_then(ARecord::ip) != Some(p.ip)
                 || world.active().is_some_and(|a| a.id != p.id);
-            if switched {
-                tally.failovers.push((p.kind, s.coordinators, now - p.at));
-                if s.clean() && p.standby_throughout {
-                    tally.bounded += 1;
-                }
-                pending = None;
-            } else if world.active().is_some_and(|a| {
-                a.id == p.id
-                    && a.fault
-                        .is_some_and(|(_, ended)| ended.is_some_and(|e| e + SEEN_WITHIN < now))
-            }) {
-                // It came back before it was replaced (a restart, a pause that ended),
-                // long enough ago that no watcher still acts on having seen it fail.
-                pending = None;
-            } else {
+            // It came back before it was replaced (a restart, a pause that ended),
+            // long enough ago that no watcher still acts on having seen it fail.
+            let came_back = !switched
+                && world.active().is_some_and(|a| {
+                    a.id == p.id
+                        && a.fault
+                            .is_some_and(|(_, ended)| ended.is_some_and(|e| e + SEEN_WITHIN < now))
+                });
+            if !switched && !came_back {
                 let standby = world.nodes.iter().any(|n| n.id != p.id && n.healthy(now));
                 p.standby_throughout &= standby;
                 p.waited_on_a_timeout |= world.nodes.iter().any(|n| {
@@ -925,6 +1017,10 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
                         && (n.answer(now, TIMEOUT).0 == Health::Down(ProbeFailure::TimedOut)
                             || n.ready_at + INTERVAL + TIMEOUT >= p.at)
                 });
+            }
+            // Checked while it waits and at the switch itself (the switch may be the
+            // first moment past the bound).
+            if !came_back {
                 let deadline = p.deadline
                     + if p.waited_on_a_timeout {
                         TIMEOUT
@@ -947,11 +1043,21 @@ pub fn run(s: &Scenario, tally: &mut Tally) -> World {
                     context(&world)
                 );
             }
+            if switched {
+                tally.failovers.push((p.kind, s.coordinators, now - p.at));
+                if s.clean() && p.standby_throughout {
+                    tally.bounded += 1;
+                }
+                pending = None;
+            } else if came_back {
+                pending = None;
+            }
         }
         if world.active().is_none() && world.healthy_exists() {
             let since = *stray_since.get_or_insert(now);
             assert!(
-                now - since <= 8 * INTERVAL || now <= crashed_until + 8 * INTERVAL,
+                now - since <= 8 * INTERVAL + s.slow_rounds()
+                    || now <= crashed_until + 8 * INTERVAL + s.slow_rounds(),
                 "record on no coordinator for {:?} while one is healthy: {}",
                 now - since,
                 context(&world)
