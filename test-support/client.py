@@ -4,12 +4,26 @@ presto-python-client for prestodb), as a user would run it.
 Usage: client.py ENGINE URL USER PASSWORD CAFILE SQL
 URL is http://HOST:PORT or https://HOST:PORT; with https, PASSWORD logs in and only
 CAFILE is trusted. Prints the rows as JSON and exits 0, or prints the client's error
-on stderr and exits 1.
+on stderr and exits 1. Stopped by SIGTERM (a try given up), it cancels its query
+first, as a user's Ctrl-C does, so that no abandoned query is left on the coordinator
+(one would count as running until the engine's client timeout).
 """
 
 import json
+import signal
 import sys
 from urllib.parse import urlsplit
+
+
+class GivenUp(Exception):
+    pass
+
+
+def give_up(signum, frame):
+    raise GivenUp()
+
+
+signal.signal(signal.SIGTERM, give_up)
 
 engine, url, user, password, cafile, sql = sys.argv[1:]
 parts = urlsplit(url)
@@ -33,8 +47,14 @@ try:
         if tls:
             connection._http_session.verify = cafile
     cursor = connection.cursor()
-    cursor.execute(sql)
-    rows = cursor.fetchall()
+    try:
+        cursor.execute(sql)
+        rows = cursor.fetchall()
+    except GivenUp:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        cursor.cancel()
+        print("given up: the query was cancelled", file=sys.stderr)
+        sys.exit(124)
 except Exception as error:  # the client's own error, whatever its class
     print(f"{type(error).__name__}: {error}", file=sys.stderr)
     # The engine's failure, cause by cause, with where the last one was thrown.

@@ -207,18 +207,33 @@ async fn two_watchers_at_once_switch_the_record_once_for_one_failure() {
     );
 }
 
+/// How many runs the watcher's log at `log` shows begun.
+fn watching(log: &std::path::Path) -> usize {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .matches(" watching ")
+        .count()
+}
+
 #[tokio::test]
 async fn a_pause_shorter_than_the_grace_changes_nothing() {
     presto_ha_test_support::needs!(Emulator);
     let mut f = Fixture::new("watch-pause", 2).await;
     let active = f.coordinators[0].clone();
     let control = f.presto[&active.1].control();
-    control.set(Behaviour::Hung);
     let (config, zone) = (f.config.clone(), f.zone.clone());
     let memory = format!("_presto-ha-watcher.{RECORD}.");
-    // Midway through the pause the watcher's memory holds the active coordinator
-    // as failing: it saw the probes time out, and let the grace run.
+    let log = f.watcher.log_path().to_owned();
+    let runs_before = watching(&log);
+    // The pause begins once the run has (a process may take seconds to start on a
+    // busy machine) and lasts two seconds less than the grace. Midway through it the
+    // watcher's memory holds the active coordinator as failing: it saw the probes
+    // time out, and let the grace run.
     let during = async move {
+        while watching(&log) == runs_before {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        control.set(Behaviour::Hung);
         tokio::time::sleep(Duration::from_secs(GRACE_SECONDS - 2)).await;
         let seen = txt_values(&config, &zone, &memory).await;
         control.set(Behaviour::Healthy);

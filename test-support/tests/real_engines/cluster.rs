@@ -353,6 +353,8 @@ impl Cluster {
         let output = self
             .net
             .in_hub("timeout")
+            // SIGTERM at the limit (the client cancels its query), SIGKILL 3 s later.
+            .args(["-k", "3"])
             .arg(limit.as_secs().to_string())
             .arg(python)
             .arg(script)

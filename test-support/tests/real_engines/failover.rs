@@ -13,16 +13,18 @@
 //! it, as systemd would), `SIGSTOP` of its JVM (a hang), its host's link cut. From the
 //! fault, a Python client and the engine's JVM client (a new JVM each try, with the
 //! README's DNS setting) each try `SELECT count(*) FROM tpch.tiny.lineitem` through the
-//! record's name until one succeeds (a Python try given 5 s, a JVM one 10 s); the scan
-//! runs on workers only (`node-scheduler.include-coordinator=false`), so a success
-//! means a worker took part. Prints one line per client and fault, which
+//! record's name until one succeeds (a Python try given 5 s and tried again 250 ms
+//! after a failure, a JVM one 10 s and 1 s after); the scan runs on workers only
+//! (`node-scheduler.include-coordinator=false`), so a success means a worker took
+//! part. Prints one line per client and fault, which
 //! `scripts/bench.sh` reads; runs each fault `PRESTO_HA_FAILOVER_RUNS` times (1 by
 //! default).
 //!
 //! Then an update replaces the coordinator group while both clients run a long query
-//! on the active coordinator, as CloudFormation carries it out: the new group beside
-//! the old, the watcher pointed at it, the real custom-resource binary's Update, and
-//! the old group deleted after its answer.
+//! (as many reads of `tpch.sf1.lineitem` as last a minute or two on this machine as
+//! loaded then) on the active coordinator, as CloudFormation carries it out: the new
+//! group beside the old, the watcher pointed at it, the real custom-resource binary's
+//! Update, and the old group deleted after its answer.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
@@ -55,6 +57,11 @@ const PYTHON_TRY: Duration = Duration::from_secs(5);
 /// How long one try of the JVM client may take: a new JVM each time, which alone takes
 /// seconds on a busy machine.
 const JVM_TRY: Duration = Duration::from_secs(10);
+/// The pause after a Python client's try that failed.
+const PYTHON_PAUSE: Duration = Duration::from_millis(250);
+/// The pause after a JVM client's try that failed: longer, since each try starts a
+/// JVM, seconds of a core that the engines' own failover needs on a busy machine.
+const JVM_PAUSE: Duration = Duration::from_secs(1);
 /// How long a fault may take to be survived before the test fails: far beyond the
 /// README's bounds, which the benchmark reports against on a quiet machine; the test
 /// command runs beside other tests.
@@ -66,19 +73,38 @@ const WORKER_HOSTS: [u8; 2] = [120, 121];
 const CLIENT_EXIT: Duration = Duration::from_secs(5);
 /// How long a long query's client may take, through an update.
 const QUERY_LIMIT: Duration = Duration::from_secs(600);
-/// How many times the update's query reads `tpch.sf1.lineitem`: enough that it runs
-/// on the old coordinator for well over a minute after the record moves.
-const UPDATE_SCANS: u64 = 16;
+/// How long the update's query would take on each of the two clients at once, by one
+/// read timed alone (which overstates a read: the client's start and the planning are
+/// in it): about half of that in fact, well over the wait for clients to follow the
+/// record, so that the drain counts it.
+const UPDATE_QUERY_TIME: Duration = Duration::from_secs(200);
+/// The fewest and the most reads of `tpch.sf1.lineitem` in the update's query.
+const UPDATE_SCANS: std::ops::RangeInclusive<u64> = 2..=24;
 /// The watcher's timeout as the update's custom resource is told it. The test stops
 /// the old watcher's schedule before pointing the watcher at the new group, so no
 /// run of it is in flight; the wait for one (the real 90 s) is the handler's unit
 /// tests'. This keeps the drain's count within the query's time.
 const WATCHER_RUNS_WAITED: u64 = 5;
 
-/// The update's query: [`UPDATE_SCANS`] reads of `tpch.sf1.lineitem`, counted.
-fn update_query() -> String {
-    let scans = vec!["SELECT orderkey FROM tpch.sf1.lineitem"; UPDATE_SCANS as usize];
+/// The update's query: `scans` reads of `tpch.sf1.lineitem`, counted.
+fn update_query(scans: u64) -> String {
+    let scans = vec!["SELECT orderkey FROM tpch.sf1.lineitem"; scans as usize];
     format!("SELECT count(*) FROM ({}) t", scans.join(" UNION ALL "))
+}
+
+/// How many reads make the update's query last [`UPDATE_QUERY_TIME`] on two clients at
+/// once by one read timed first, on this machine as loaded now. (A fixed
+/// number either ended before the drain counted on an idle machine or took minutes
+/// beside the other tests.)
+fn update_scans(cluster: &Cluster) -> u64 {
+    let started = Instant::now();
+    let rows = cluster
+        .python_within(QUERY_LIMIT, "admin", ADMIN_PASSWORD, &update_query(1))
+        .expect("one read of tpch.sf1.lineitem");
+    assert_eq!(tiny_count(&rows), SF1_LINEITEMS);
+    let one = started.elapsed().as_secs_f64();
+    let scans = (UPDATE_QUERY_TIME.as_secs_f64() / 2.0 / one).ceil() as u64;
+    scans.clamp(*UPDATE_SCANS.start(), *UPDATE_SCANS.end())
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -420,7 +446,10 @@ impl Failover {
                     "{client}: no query succeeded within {GIVE_UP:?} of the {fault:?}; the watcher's log:\n{}",
                     self.watcher_log()
                 );
-                std::thread::sleep(Duration::from_millis(250));
+                std::thread::sleep(match client {
+                    "python" => PYTHON_PAUSE,
+                    _ => JVM_PAUSE,
+                });
             }
         };
         let took = std::thread::scope(|scope| {
@@ -448,6 +477,8 @@ impl Failover {
 
 /// The coordinator group's replacement in an update, and how it went.
 struct Update {
+    /// How many times each client's query read `tpch.sf1.lineitem`.
+    scans: u64,
     /// The custom resource's answer.
     answer: serde_json::Value,
     /// The group replaced.
@@ -553,7 +584,8 @@ impl Failover {
         });
 
         let cluster = self.cluster.clone();
-        let query = update_query();
+        let scans = update_scans(&cluster);
+        let query = update_query(scans);
         let running = format!(
             "SELECT count(*) FROM system.runtime.queries WHERE state = 'RUNNING' AND query = '{query}'"
         );
@@ -581,6 +613,12 @@ impl Failover {
                 Duration::from_secs(u64::from(CUSTOM_RESOURCE_TIMEOUT_SECONDS)),
             ));
             let answered = moved_from.elapsed();
+            // What the drain waited for, each time that changed.
+            for line in custom_resource.log_text().lines() {
+                if line.contains("waiting_for") {
+                    eprintln!("update engine={} drain: {line}", cluster.engine.name());
+                }
+            }
             assert_eq!(
                 invocation,
                 Invocation::Response(serde_json::Value::Null),
@@ -600,6 +638,7 @@ impl Failover {
                 )
             };
             Update {
+                scans,
                 answer: puts.remove(0).body,
                 old_group,
                 new_coordinator: new_member.1,
@@ -698,7 +737,7 @@ fn an_update_keeps_the_old_coordinators_queries(mut failover: Failover) {
     for (client, took, count) in &update.queries {
         assert_eq!(
             count,
-            &Ok(UPDATE_SCANS * SF1_LINEITEMS),
+            &Ok(update.scans * SF1_LINEITEMS),
             "{client}: the long query through the update"
         );
         assert!(
@@ -713,8 +752,9 @@ fn an_update_keeps_the_old_coordinators_queries(mut failover: Failover) {
             update.answered
         );
         eprintln!(
-            "update engine={} client={client} query_done_after_move_seconds={:.1} answered_after_move_seconds={:.1}",
+            "update engine={} client={client} scans={} query_done_after_move_seconds={:.1} answered_after_move_seconds={:.1}",
             engine.name(),
+            update.scans,
             took.as_secs_f64(),
             update.answered.as_secs_f64()
         );
