@@ -287,11 +287,26 @@ impl Sandbox {
         sandbox
     }
 
-    /// Makes `home` (a Java home on this machine) what `dnf install package` installs.
+    /// Makes `home` (a Java home on this machine) what `dnf install package` installs:
+    /// a copy of hard links in the sandbox (a link to `home` would not resolve inside
+    /// when `home` is under `/tmp`, which the node sees as its own), a copy where the
+    /// two are on different file systems.
     pub fn provide_jdk(&self, package: &str, home: &Path) {
-        let link = self.inside(&format!("jdk/{package}"));
-        fs::create_dir_all(link.parent().expect("a parent")).expect("jdk folder");
-        std::os::unix::fs::symlink(home, link).expect("jdk link");
+        let copy = self.inside(&format!("jdk/{package}"));
+        fs::create_dir_all(copy.parent().expect("a parent")).expect("jdk folder");
+        let copied = |flags: &str| {
+            Command::new("cp")
+                .arg(flags)
+                .arg(home)
+                .arg(&copy)
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        assert!(
+            copied("-al") || (fs::remove_dir_all(&copy).is_ok() && copied("-a")) || copied("-a"),
+            "cannot copy {} into the sandbox",
+            home.display()
+        );
     }
 
     /// Serves the file `path` at the HTTPS `url` (a hard link where it can be: the
