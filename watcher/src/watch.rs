@@ -107,6 +107,21 @@ pub struct Batch {
     pub probes: Vec<Probed>,
 }
 
+/// Probes the serving `members` at once: a batch, timed by the wall clock.
+async fn probe_batch(
+    probe: &impl HealthProbe,
+    members: &[Coordinator],
+    settings: &Settings,
+) -> Batch {
+    let sent = wall_clock();
+    let probes = probe_serving(probe, members, settings.port, settings.probe_timeout).await;
+    Batch {
+        sent,
+        done: wall_clock(),
+        probes,
+    }
+}
+
 /// Runs rounds until `until`. `memory` is `None` in a process that has not watched
 /// yet: it then starts from the note an earlier process left, if that is fresh.
 ///
@@ -160,15 +175,7 @@ pub async fn watch<C, P, R, F, N>(
                     ticking = tick + settings.interval < until;
                     let members = known.borrow().clone();
                     in_flight.push_back(async move {
-                        let sent = wall_clock();
-                        let probes = probe_serving(
-                            &services.probe,
-                            &members,
-                            settings.port,
-                            settings.probe_timeout,
-                        )
-                        .await;
-                        Batch { sent, done: wall_clock(), probes }
+                        probe_batch(&services.probe, &members, settings).await
                     });
                 }
                 Some(batch) = in_flight.next(), if !in_flight.is_empty() => {
@@ -386,19 +393,7 @@ where
     // Members the tick did not know (the first round's, a replacement just launched)
     // are probed now.
     if !unprobed.is_empty() {
-        let sent = wall_clock();
-        let probes = probe_serving(
-            &services.probe,
-            &unprobed,
-            settings.port,
-            settings.probe_timeout,
-        )
-        .await;
-        let extra = Batch {
-            sent,
-            done: wall_clock(),
-            probes,
-        };
+        let extra = probe_batch(&services.probe, &unprobed, settings).await;
         add_probes(&mut observation, memory, &settings.tuning, extra);
     }
     let steps = plan(&observation, memory, &settings.tuning);
