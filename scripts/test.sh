@@ -23,19 +23,27 @@ fi
 
 cd "$root"
 cargo fmt --all --check
-cargo clippy --workspace --all-targets --locked -- -D warnings
 export PRESTO_HA_REQUIRE_EMULATOR=1
 
 # Every test binary is built once, then run as `cargo test` would run it (from its
 # package's folder), one after another, but for the real engines' (minutes of JVMs
 # starting and waiting), which runs beside them: the emulator keeps each test's
 # resources apart (a sandbox of its own), and the engines' networks are their own.
-tests=$(cargo test --workspace --locked --no-run --message-format=json-render-diagnostics |
+#
+# The build is also the lint: the workspace's own crates are compiled by clippy's
+# driver, as `cargo clippy --workspace --all-targets -- -D warnings` runs it (every
+# target, clippy's warnings errors), so that the dependencies are compiled once for
+# both instead of checked for clippy and then built. Only this command's build has
+# the wrapper; the builds the tests start themselves (the package test's) do not.
+clippy_driver=$(rustc --print sysroot)/bin/clippy-driver
+tests=$(RUSTC_WORKSPACE_WRAPPER=$clippy_driver CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__ \
+  cargo test --workspace --all-targets --locked --no-run --message-format=json-render-diagnostics |
   "$PRESTO_HA_TOOLS/python" -c '
 import json, os, sys
 for line in sys.stdin:
     m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("profile", {}).get("test") and m.get("executable"):
+    if m.get("reason") == "compiler-artifact" and m.get("profile", {}).get("test") and m.get("executable") \
+            and m["target"]["kind"] != ["bench"]:
         print(os.path.dirname(m["manifest_path"]), m["target"]["name"], m["executable"], sep="\t")
 ')
 engines_log=$cache/real_engines.log

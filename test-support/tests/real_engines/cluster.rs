@@ -25,11 +25,19 @@ pub(crate) const NODE_MEMORY_MIB: u64 = 2048;
 /// `SELECT count(*) FROM tpch.tiny.lineitem`, as both engines' tpch connector has it.
 pub(crate) const TINY_LINEITEMS: u64 = 60_175;
 pub(crate) const COUNT: &str = "SELECT count(*) FROM tpch.tiny.lineitem";
-/// The rows of `tpch.sf1.lineitem`.
-pub(crate) const SF1_LINEITEMS: u64 = 6_001_215;
-/// A query that runs tasks on every worker for tens of seconds; it counts
-/// [`SF1_LINEITEMS`].
-pub(crate) const LONG_QUERY: &str = "SELECT count(*) FROM tpch.sf1.lineitem WHERE quantity > 0";
+/// The extra configuration every test cluster is given (both roles' URI parameters),
+/// as a user gives one: the [`SLOW_CATALOG`], and what a test adds.
+const EXTRA_CONFIGURATION_URI: &str = "s3://presto-ha-configuration/extra.zip";
+/// A `blackhole` catalog, whose tables' reads wait a given time per page: the long
+/// queries' (a drain's, a lost worker's, an update's) last as long as a test needs
+/// while leaving the cores to the engines' own work, where scans of `tpch.sf1` took
+/// both cores for minutes.
+const SLOW_CATALOG: (&str, &str) = (
+    "etc/catalog/blackhole.properties",
+    "connector.name=blackhole\n",
+);
+/// The rows of each page of a slow table.
+const SLOW_ROWS_PER_PAGE: u64 = 1000;
 /// `WorkerDrainSeconds` at the template's default.
 pub(crate) const DRAIN_SECONDS: u64 = 300;
 
@@ -153,6 +161,14 @@ impl Authority {
     }
 }
 
+/// A table of the [`SLOW_CATALOG`] ([`Cluster::slow_table`]).
+pub(crate) struct SlowTable {
+    /// Its count, which lasts as long as the table was made to.
+    pub(crate) query: String,
+    /// What the count counts.
+    pub(crate) rows: u64,
+}
+
 /// How clients reach a cluster.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Security {
@@ -215,6 +231,12 @@ impl Cluster {
         if security == Security::None {
             parameters.push((param::CLIENT_SECURITY, ClientSecurity::None.as_str()));
         }
+        for extra in [
+            param::ADDITIONAL_COORDINATOR_CONFIGURATION_URI,
+            param::ADDITIONAL_WORKERS_CONFIGURATION_URI,
+        ] {
+            parameters.push((extra, EXTRA_CONFIGURATION_URI));
+        }
         parameters.extend_from_slice(given);
         Self {
             engine,
@@ -230,11 +252,20 @@ impl Cluster {
             tarball: engine.tarball(),
             objects: Vec::new(),
         }
+        .with_configuration(&[])
     }
 
-    /// The cluster, its nodes' boots able to read the S3 object `uri`.
-    pub(crate) fn with_object(mut self, uri: &str, bytes: Vec<u8>) -> Self {
-        self.objects.push((uri.to_owned(), bytes));
+    /// The cluster, its extra configuration (coordinators' and workers' alike) holding
+    /// `files` (paths under `etc/`, texts) beside the [`SLOW_CATALOG`].
+    pub(crate) fn with_configuration(mut self, files: &[(&str, String)]) -> Self {
+        let mut entries: Vec<(&str, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
+        entries.push(SLOW_CATALOG);
+        self.objects
+            .retain(|(uri, _)| uri != EXTRA_CONFIGURATION_URI);
+        self.objects.push((
+            EXTRA_CONFIGURATION_URI.to_owned(),
+            presto_ha_test_support::sandbox::zip(&entries),
+        ));
         self
     }
 
@@ -416,6 +447,51 @@ impl Cluster {
             Ok(text(&output.stdout))
         } else {
             Err(text(&output.stderr) + &text(&output.stdout))
+        }
+    }
+
+    /// Makes the `blackhole` table `name`, on the active coordinator, whose every read
+    /// lasts about `lasting`: one split (prestodb 0.287 reads only one of a table's
+    /// identical splits, Trino every one), which waits a second per page.
+    /// `SELECT count(*)` of it counts the table's rows.
+    pub(crate) fn slow_table(&self, name: &str, lasting: Duration) -> SlowTable {
+        let pages = lasting.as_secs().max(1);
+        let sql = format!(
+            "CREATE TABLE blackhole.default.{name} (n bigint) WITH (split_count = 1, \
+             pages_per_split = {pages}, rows_per_page = {SLOW_ROWS_PER_PAGE}, \
+             page_processing_delay = '1s')"
+        );
+        self.python("admin", ADMIN_PASSWORD, &sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}\n{}", self.logs()));
+        SlowTable {
+            query: format!("SELECT count(*) FROM blackhole.default.{name}"),
+            rows: pages * SLOW_ROWS_PER_PAGE,
+        }
+    }
+
+    /// Waits (up to two minutes) until a worker runs a task of `query`, and returns it.
+    pub(crate) fn worker_running(&self, query: &str) -> &Node {
+        let sql = format!(
+            "SELECT DISTINCT node_id FROM system.runtime.tasks WHERE state = 'RUNNING' AND query_id IN \
+             (SELECT query_id FROM system.runtime.queries WHERE query = '{query}')"
+        );
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let running = self.python("admin", ADMIN_PASSWORD, &sql);
+            if let Ok(rows) = &running
+                && let Some(node) = self.workers.iter().find(|w| {
+                    rows.as_array()
+                        .is_some_and(|rows| rows.iter().any(|r| r[0] == w.instance_id.as_str()))
+                })
+            {
+                return node;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no worker ran a task of {query}: {running:?}\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(500));
         }
     }
 

@@ -21,8 +21,7 @@
 //! default).
 //!
 //! Then an update replaces the coordinator group while both clients run a long query
-//! (as many reads of `tpch.sf1.lineitem` as last a minute or two on this machine as
-//! loaded then) on the active coordinator, as CloudFormation carries it out: the new
+//! (a count of a slow table, [`UPDATE_QUERY_TIME`]) on the active coordinator, as CloudFormation carries it out: the new
 //! group beside the old, the watcher pointed at it, the real custom-resource binary's
 //! Update, and the old group deleted after its answer.
 
@@ -73,39 +72,14 @@ const WORKER_HOSTS: [u8; 2] = [120, 121];
 const CLIENT_EXIT: Duration = Duration::from_secs(5);
 /// How long a long query's client may take, through an update.
 const QUERY_LIMIT: Duration = Duration::from_secs(600);
-/// How long the update's query would take on each of the two clients at once, by one
-/// read timed alone (which overstates a read: the client's start and the planning are
-/// in it): about half of that in fact, well over the wait for clients to follow the
-/// record, so that the drain counts it.
-const UPDATE_QUERY_TIME: Duration = Duration::from_secs(200);
-/// The fewest and the most reads of `tpch.sf1.lineitem` in the update's query.
-const UPDATE_SCANS: std::ops::RangeInclusive<u64> = 2..=24;
+/// How long the update's query lasts (a count of a slow table): well over the wait for
+/// clients to follow the record after the move, so that the drain counts it.
+const UPDATE_QUERY_TIME: Duration = Duration::from_secs(80);
 /// The watcher's timeout as the update's custom resource is told it. The test stops
 /// the old watcher's schedule before pointing the watcher at the new group, so no
 /// run of it is in flight; the wait for one (the real 90 s) is the handler's unit
 /// tests'. This keeps the drain's count within the query's time.
 const WATCHER_RUNS_WAITED: u64 = 5;
-
-/// The update's query: `scans` reads of `tpch.sf1.lineitem`, counted.
-fn update_query(scans: u64) -> String {
-    let scans = vec!["SELECT orderkey FROM tpch.sf1.lineitem"; scans as usize];
-    format!("SELECT count(*) FROM ({}) t", scans.join(" UNION ALL "))
-}
-
-/// How many reads make the update's query last [`UPDATE_QUERY_TIME`] on two clients at
-/// once by one read timed first, on this machine as loaded now. (A fixed
-/// number either ended before the drain counted on an idle machine or took minutes
-/// beside the other tests.)
-fn update_scans(cluster: &Cluster) -> u64 {
-    let started = Instant::now();
-    let rows = cluster
-        .python_within(QUERY_LIMIT, "admin", ADMIN_PASSWORD, &update_query(1))
-        .expect("one read of tpch.sf1.lineitem");
-    assert_eq!(tiny_count(&rows), SF1_LINEITEMS);
-    let one = started.elapsed().as_secs_f64();
-    let scans = (UPDATE_QUERY_TIME.as_secs_f64() / 2.0 / one).ceil() as u64;
-    scans.clamp(*UPDATE_SCANS.start(), *UPDATE_SCANS.end())
-}
 
 #[derive(Clone, Copy, Debug)]
 enum Fault {
@@ -477,8 +451,8 @@ impl Failover {
 
 /// The coordinator group's replacement in an update, and how it went.
 struct Update {
-    /// How many times each client's query read `tpch.sf1.lineitem`.
-    scans: u64,
+    /// What each client's query counts.
+    rows: u64,
     /// The custom resource's answer.
     answer: serde_json::Value,
     /// The group replaced.
@@ -494,7 +468,7 @@ struct Update {
 impl Failover {
     /// An update that replaces the coordinator group, as CloudFormation carries it
     /// out (`AutoScalingReplacingUpdate`) while a Python and a JVM client each run
-    /// [`update_query`] on the active coordinator: a new group of one from the same
+    /// a count of a slow table on the active coordinator: a new group of one from the same
     /// launch template, its coordinator booted; the watcher's function pointed at the
     /// new group (its runs move the record there); and the custom resource's Update,
     /// the real binary with the properties the template gives it (the emulator's
@@ -584,18 +558,18 @@ impl Failover {
         });
 
         let cluster = self.cluster.clone();
-        let scans = update_scans(&cluster);
-        let query = update_query(scans);
+        let table = cluster.slow_table("updated", UPDATE_QUERY_TIME);
+        let query = &table.query;
         let running = format!(
             "SELECT count(*) FROM system.runtime.queries WHERE state = 'RUNNING' AND query = '{query}'"
         );
         std::thread::scope(|scope| {
             let python = scope.spawn(|| {
-                let rows = cluster.python_within(QUERY_LIMIT, "admin", ADMIN_PASSWORD, &query);
+                let rows = cluster.python_within(QUERY_LIMIT, "admin", ADMIN_PASSWORD, query);
                 (Instant::now(), rows.map(|rows| tiny_count(&rows)))
             });
             let jvm = scope.spawn(|| {
-                let csv = cluster.cli_within(QUERY_LIMIT, "admin", ADMIN_PASSWORD, &query);
+                let csv = cluster.cli_within(QUERY_LIMIT, "admin", ADMIN_PASSWORD, query);
                 let count = csv.and_then(|csv| {
                     csv.trim()
                         .trim_matches('"')
@@ -638,7 +612,7 @@ impl Failover {
                 )
             };
             Update {
-                scans,
+                rows: table.rows,
                 answer: puts.remove(0).body,
                 old_group,
                 new_coordinator: new_member.1,
@@ -737,7 +711,7 @@ fn an_update_keeps_the_old_coordinators_queries(mut failover: Failover) {
     for (client, took, count) in &update.queries {
         assert_eq!(
             count,
-            &Ok(update.scans * SF1_LINEITEMS),
+            &Ok(update.rows),
             "{client}: the long query through the update"
         );
         assert!(
@@ -752,9 +726,8 @@ fn an_update_keeps_the_old_coordinators_queries(mut failover: Failover) {
             update.answered
         );
         eprintln!(
-            "update engine={} client={client} scans={} query_done_after_move_seconds={:.1} answered_after_move_seconds={:.1}",
+            "update engine={} client={client} query_done_after_move_seconds={:.1} answered_after_move_seconds={:.1}",
             engine.name(),
-            update.scans,
             took.as_secs_f64(),
             update.answered.as_secs_f64()
         );

@@ -8,7 +8,6 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use presto_ha_test_support::engines::Engine;
-use presto_ha_test_support::sandbox;
 use presto_ha_test_support::testnet::TestNet;
 use presto_ha_test_support::tools::tool;
 
@@ -16,8 +15,6 @@ use presto_ha_test_support::tools::tool;
 const PORT: u16 = 5000;
 /// The bucket the tables live in.
 pub(crate) const BUCKET: &str = "presto-ha-lake";
-/// The extra configuration's S3 object, for coordinators and workers alike.
-pub(crate) const CONFIGURATION_URI: &str = "s3://presto-ha-configuration/lake.zip";
 /// moto takes any keys; a node on AWS takes its role's from the instance metadata,
 /// which the node sandbox does not serve to the engine.
 const KEY: &str = "testing";
@@ -125,8 +122,8 @@ impl Lake {
 
     /// The extra configuration a user gives `engine`'s `hive` and `iceberg` catalogs
     /// to reach this Glue and S3: the endpoints and keys, merged into the catalogs the
-    /// stack writes.
-    pub(crate) fn configuration(&self, engine: Engine) -> Vec<u8> {
+    /// stack writes (the files, for [`crate::cluster::Cluster::with_configuration`]).
+    pub(crate) fn configuration(&self, engine: Engine) -> Vec<(&'static str, String)> {
         let endpoint = &self.endpoint;
         let catalog = match engine {
             Engine::Trino => format!(
@@ -149,26 +146,26 @@ impl Lake {
                  hive.s3.aws-secret-key={KEY}\n"
             ),
         };
-        sandbox::zip(&[
-            ("etc/catalog/hive.properties", &catalog),
-            ("etc/catalog/iceberg.properties", &catalog),
-        ])
+        vec![
+            ("etc/catalog/hive.properties", catalog.clone()),
+            ("etc/catalog/iceberg.properties", catalog),
+        ]
     }
 
     /// The extra configuration a user gives Trino's exchange manager to reach this S3:
     /// the endpoint and keys, merged into the `exchange-manager.properties` the stack
     /// writes.
-    pub(crate) fn exchange_configuration(&self) -> Vec<u8> {
+    pub(crate) fn exchange_configuration(&self) -> Vec<(&'static str, String)> {
         let endpoint = &self.endpoint;
-        sandbox::zip(&[(
+        vec![(
             "etc/exchange-manager.properties",
-            &format!(
+            format!(
                 "exchange.s3.endpoint={endpoint}\n\
                  exchange.s3.path-style-access=true\n\
                  exchange.s3.aws-access-key={KEY}\n\
                  exchange.s3.aws-secret-key={KEY}\n"
             ),
-        )])
+        )]
     }
 }
 

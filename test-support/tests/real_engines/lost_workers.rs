@@ -15,7 +15,7 @@ use presto_ha_test_support::templates::{Stack, generate};
 use presto_ha_test_support::testnet::TestNet;
 
 use crate::cluster::*;
-use crate::lake::{self, Lake};
+use crate::lake::Lake;
 
 /// The notice EC2 gives a spot instance it reclaims.
 const SPOT_NOTICE: Duration = Duration::from_secs(120);
@@ -30,28 +30,28 @@ pub(crate) enum Loss {
     Reclaimed,
 }
 
-/// Runs [`LONG_QUERY`] and loses `cluster.workers[worker]` as `loss` while the query
-/// runs tasks on it; the query's answer (its count, or the client's error).
+/// How long the query a worker is lost under lasts, all its tasks run once.
+const QUERY_TIME: Duration = Duration::from_secs(30);
+
+/// Counts the slow table `table` (made to last [`QUERY_TIME`]) and loses a worker that
+/// runs one of the query's tasks as `loss`; the query's answer (its count, or the
+/// client's error) and the count it should give.
 pub(crate) fn lose_a_worker_mid_query(
     cluster: &Cluster,
-    worker: usize,
+    table: &str,
     loss: Loss,
-) -> Result<u64, String> {
-    let node = &cluster.workers[worker];
+) -> (Result<u64, String>, u64) {
+    let table = cluster.slow_table(table, QUERY_TIME);
     std::thread::scope(|scope| {
         let query = scope.spawn(|| {
             cluster.python_within(
                 Duration::from_secs(600),
                 "admin",
                 ADMIN_PASSWORD,
-                LONG_QUERY,
+                &table.query,
             )
         });
-        let running = format!(
-            "SELECT count(*) FROM system.runtime.tasks WHERE state = 'RUNNING' AND node_id = '{}'",
-            node.instance_id
-        );
-        cluster.wait_for_running_tasks(&running, 1, Duration::from_secs(120));
+        let node = cluster.worker_running(&table.query);
         match loss {
             Loss::Killed => node.signal_engine("-KILL"),
             Loss::Reclaimed => {
@@ -64,7 +64,7 @@ pub(crate) fn lose_a_worker_mid_query(
             }
         }
         let answer = query.join().expect("the query");
-        answer.map(|rows| tiny_count(&rows))
+        (answer.map(|rows| tiny_count(&rows)), table.rows)
     })
 }
 
@@ -82,29 +82,21 @@ fn survives_lost_workers() {
             FaultTolerance::Task.as_str(),
         ),
         (param::ENGINE, Engine::Trino.name()),
-        (
-            param::ADDITIONAL_COORDINATOR_CONFIGURATION_URI,
-            lake::CONFIGURATION_URI,
-        ),
-        (
-            param::ADDITIONAL_WORKERS_CONFIGURATION_URI,
-            lake::CONFIGURATION_URI,
-        ),
     ];
     let template = generate(&[]);
     let bucket =
         Stack::new(&template, &given).text(&serde_json::json!({ "Ref": ids::EXCHANGE_BUCKET }));
     lake.make_bucket(&net, &bucket);
     let cluster = Cluster::on(Engine::Trino, Security::TlsAndPasswords, net, &given)
-        .with_object(lake::CONFIGURATION_URI, lake.exchange_configuration())
+        .with_configuration(&lake.exchange_configuration())
         .booted(1, 3);
     cluster.wait_for_workers(3);
-    for (worker, loss) in [(0, Loss::Killed), (1, Loss::Reclaimed)] {
+    for (table, loss) in [("killed", Loss::Killed), ("reclaimed", Loss::Reclaimed)] {
         let started = Instant::now();
-        let answer = lose_a_worker_mid_query(&cluster, worker, loss);
+        let (answer, rows) = lose_a_worker_mid_query(&cluster, table, loss);
         assert_eq!(
             answer,
-            Ok(SF1_LINEITEMS),
+            Ok(rows),
             "{loss:?} worker under a query with retry-policy TASK\n{}",
             cluster.logs()
         );

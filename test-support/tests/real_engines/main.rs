@@ -120,10 +120,13 @@ fn probes_read_the_engine(cluster: &Cluster) {
         Engine::Trino => Health::Healthy,
     };
     assert_eq!(probe(&anonymous, coordinator, HTTPS_PORT), expected);
-    assert_eq!(
-        probe(&lambdas, &cluster.workers[1], HTTP_PORT),
-        Health::NotCoordinator
-    );
+    // A worker the drain left running.
+    let worker = cluster
+        .workers
+        .iter()
+        .find(|w| !w.sandbox.jvms().is_empty())
+        .expect("a worker still running");
+    assert_eq!(probe(&lambdas, worker, HTTP_PORT), Health::NotCoordinator);
     coordinator.signal_engine("-STOP");
     let hung =
         [(&lambdas, HTTP_PORT), (&status, HTTPS_PORT)].map(|(p, port)| probe(p, coordinator, port));
@@ -171,23 +174,26 @@ fn prestodb_serves_its_users_over_tls() {
 /// query completes with the right result, and the engine is gone (and the hook
 /// completed) well before `WorkerDrainSeconds`.
 fn drains_a_worker(cluster: &Cluster) {
+    // Past the workers' first shutdown grace (30 s), so that the drain waits for tasks.
+    let table = cluster.slow_table("drained", Duration::from_secs(45));
     let started = Instant::now();
     std::thread::scope(|scope| {
-        let query = scope.spawn(|| cluster.python("admin", ADMIN_PASSWORD, LONG_QUERY));
-        // Its tasks run on both workers once it runs.
-        cluster.wait_for_running_tasks(
-            "SELECT count(*) FROM system.runtime.tasks WHERE state = 'RUNNING'",
-            2,
-            Duration::from_secs(60),
-        );
-        let worker = &cluster.workers[0];
+        let query = scope.spawn(|| {
+            cluster.python_within(
+                Duration::from_secs(DRAIN_SECONDS),
+                "admin",
+                ADMIN_PASSWORD,
+                &table.query,
+            )
+        });
+        let worker = cluster.worker_running(&table.query);
         worker.sandbox.set("lifecycle-state", "Terminated");
         let drained = Instant::now();
         let rows = query
             .join()
             .expect("the query")
             .expect("the query completes");
-        assert_eq!(tiny_count(&rows), SF1_LINEITEMS);
+        assert_eq!(tiny_count(&rows), table.rows);
         let deadline = Instant::now() + Duration::from_secs(DRAIN_SECONDS);
         while !worker
             .hooks()
@@ -235,19 +241,9 @@ fn drains_a_worker(cluster: &Cluster) {
 fn serves_without_client_security(engine: Engine) {
     let net = TestNet::new();
     let lake = Lake::start(&net);
-    let given = [
-        (param::METASTORE_TYPE, Metastore::Glue.as_str()),
-        (
-            param::ADDITIONAL_COORDINATOR_CONFIGURATION_URI,
-            lake::CONFIGURATION_URI,
-        ),
-        (
-            param::ADDITIONAL_WORKERS_CONFIGURATION_URI,
-            lake::CONFIGURATION_URI,
-        ),
-    ];
+    let given = [(param::METASTORE_TYPE, Metastore::Glue.as_str())];
     let cluster = Cluster::on(engine, Security::None, net, &given)
-        .with_object(lake::CONFIGURATION_URI, lake.configuration(engine))
+        .with_configuration(&lake.configuration(engine))
         .booted(1, 2);
     cluster.wait_for_workers(2);
     let rows = cluster
@@ -260,7 +256,8 @@ fn serves_without_client_security(engine: Engine) {
     assert_eq!(csv.trim().trim_matches('"'), TINY_LINEITEMS.to_string());
     keeps_tables_in_glue(&cluster, &lake);
     // Without fault-tolerant execution, a worker lost under a query fails it.
-    let answer = lost_workers::lose_a_worker_mid_query(&cluster, 0, lost_workers::Loss::Killed);
+    let (answer, _) =
+        lost_workers::lose_a_worker_mid_query(&cluster, "lost", lost_workers::Loss::Killed);
     assert!(
         answer.is_err(),
         "a query outlived a killed worker without fault-tolerant execution: {answer:?}"
