@@ -21,9 +21,10 @@
 //! default).
 //!
 //! Then an update replaces the coordinator group while both clients run a long query
-//! (a count of a slow table, [`UPDATE_QUERY_TIME`]) on the active coordinator, as CloudFormation carries it out: the new
-//! group beside the old, the watcher pointed at it, the real custom-resource binary's
-//! Update, and the old group deleted after its answer.
+//! (a count of a slow table, [`UPDATE_QUERY_TIME`]) on the active coordinator, as
+//! CloudFormation carries it out: the new group beside the old, the watcher pointed at
+//! it, the real custom-resource binary's Update, and the old group deleted after its
+//! answer.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
