@@ -21,6 +21,29 @@ if ! command -v mvn >/dev/null; then
   apt-get update -qq && apt-get install -y -qq maven >/dev/null
 fi
 
+# Disk, before anything is built or booted: each real-engine node unpacks its engine
+# in a sandbox under the temporary folder (a prestodb node 2.3 GB), and two tests at
+# a time took 20 GB at their peak; a build from nothing fills 7 GB of the target
+# folder (BENCHMARKS.md, "The test command").
+tmp=${TMPDIR:-/tmp}
+mkdir -p "$CARGO_TARGET_DIR"
+needs=("$tmp" 24)
+[ -d "$CARGO_TARGET_DIR/debug" ] || needs+=("$CARGO_TARGET_DIR" 7)
+declare -A need_on=() named=()
+for ((i = 0; i < ${#needs[@]}; i += 2)); do
+  device=$(stat -c %d "${needs[i]}")
+  need_on[$device]=$((${need_on[$device]:-0} + needs[i + 1]))
+  named[$device]="${named[$device]:+${named[$device]} and }${needs[i]}"
+done
+for device in "${!need_on[@]}"; do
+  folders=${named[$device]}
+  free=$(df --output=avail -BG "${folders%% and *}" | tail -1 | tr -dc 0-9)
+  if [ "$free" -lt "${need_on[$device]}" ]; then
+    echo "test.sh: the tests need about ${need_on[$device]} GB free on the disk of $folders; it has $free GB" >&2
+    exit 1
+  fi
+done
+
 cd "$root"
 cargo fmt --all --check
 export PRESTO_HA_REQUIRE_EMULATOR=1

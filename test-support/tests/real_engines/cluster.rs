@@ -475,67 +475,75 @@ impl Cluster {
             "SELECT DISTINCT node_id FROM system.runtime.tasks WHERE state = 'RUNNING' AND query_id IN \
              (SELECT query_id FROM system.runtime.queries WHERE query = '{query}')"
         );
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let running = self.python("admin", ADMIN_PASSWORD, &sql);
-            if let Ok(rows) = &running
-                && let Some(node) = self.workers.iter().find(|w| {
+        self.wait_for(
+            &sql,
+            Duration::from_secs(120),
+            Duration::from_millis(500),
+            &format!("no worker ran a task of {query}"),
+            |rows| {
+                self.workers.iter().find(|w| {
                     rows.as_array()
                         .is_some_and(|rows| rows.iter().any(|r| r[0] == w.instance_id.as_str()))
                 })
-            {
-                return node;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no worker ran a task of {query}: {running:?}\n{}",
-                self.logs()
-            );
-            std::thread::sleep(Duration::from_millis(500));
-        }
+            },
+        )
     }
 
     /// Waits (up to two minutes) until the active coordinator lists `workers` active
     /// workers in `system.runtime.nodes`, and returns their addresses.
     pub(crate) fn wait_for_workers(&self, workers: usize) -> Vec<String> {
-        let sql = "SELECT http_uri FROM system.runtime.nodes WHERE coordinator = false AND state = 'active' ORDER BY 1";
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let seen = self.python("admin", ADMIN_PASSWORD, sql);
-            if let Ok(rows) = &seen {
+        self.wait_for(
+            "SELECT http_uri FROM system.runtime.nodes WHERE coordinator = false AND state = 'active' ORDER BY 1",
+            Duration::from_secs(120),
+            Duration::from_secs(2),
+            &format!("{workers} workers never appeared"),
+            |rows| {
                 let uris: Vec<String> = rows
                     .as_array()
                     .expect("rows")
                     .iter()
                     .map(|r| r[0].as_str().expect("a URI").to_owned())
                     .collect();
-                if uris.len() == workers {
-                    return uris;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{workers} workers never appeared: {seen:?}\n{}",
-                self.logs()
-            );
-            std::thread::sleep(Duration::from_secs(2));
-        }
+                (uris.len() == workers).then_some(uris)
+            },
+        )
     }
 
     /// Waits (up to `limit`) until `sql` (a `count(*)` of `system.runtime.tasks`) counts
     /// at least `tasks` running tasks: those of a query started beside it.
     pub(crate) fn wait_for_running_tasks(&self, sql: &str, tasks: u64, limit: Duration) {
+        self.wait_for(
+            sql,
+            limit,
+            Duration::from_millis(300),
+            &format!("the query never ran {tasks} tasks: {sql}"),
+            |rows| (tiny_count(rows) >= tasks).then_some(()),
+        );
+    }
+
+    /// Asks `sql` as `admin` every `every` until `found` finds what is waited for in
+    /// its rows, and returns it; after `limit`, fails with `never`, the last answer
+    /// and the nodes' logs.
+    fn wait_for<T>(
+        &self,
+        sql: &str,
+        limit: Duration,
+        every: Duration,
+        never: &str,
+        found: impl Fn(&serde_json::Value) -> Option<T>,
+    ) -> T {
         let deadline = Instant::now() + limit;
-        while self
-            .python("admin", ADMIN_PASSWORD, sql)
-            .map_or(true, |rows| tiny_count(&rows) < tasks)
-        {
+        loop {
+            let answer = self.python("admin", ADMIN_PASSWORD, sql);
+            if let Some(found) = answer.as_ref().ok().and_then(&found) {
+                return found;
+            }
             assert!(
                 Instant::now() < deadline,
-                "the query never ran {tasks} tasks: {sql}\n{}",
+                "{never}: {answer:?}\n{}",
                 self.logs()
             );
-            std::thread::sleep(Duration::from_millis(300));
+            std::thread::sleep(every);
         }
     }
 
@@ -649,7 +657,10 @@ impl Node {
         }
     }
 
-    /// Sends `signal` (`-STOP`, `-KILL`, ...) to the node's engine: its one JVM.
+    /// Sends `signal` (`-STOP`, `-KILL`, ...) to the node's engine: its one JVM. A
+    /// `-STOP` returns once every thread of the JVM has stopped: the kernel stops the
+    /// others only when the one it woke for the signal runs, and on a busy machine
+    /// the engine can answer a request before that.
     pub(crate) fn signal_engine(&self, signal: &str) {
         let java = self.sandbox.jvms();
         assert_eq!(
@@ -663,6 +674,13 @@ impl Node {
             .status()
             .expect("kill runs");
         assert!(sent.success(), "kill {signal} {}", java[0]);
+        if signal == "-STOP" {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !stopped(java[0]) {
+                assert!(Instant::now() < deadline, "{} never stopped", java[0]);
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
     }
 
     pub(crate) fn hooks(&self) -> Vec<String> {
@@ -672,6 +690,20 @@ impl Node {
             .filter(|c| c.starts_with("autoscaling complete-lifecycle-action"))
             .collect()
     }
+}
+
+/// Whether every thread of the process `pid` is stopped by a signal.
+fn stopped(pid: u32) -> bool {
+    let Ok(threads) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    threads.flatten().all(|thread| {
+        std::fs::read_to_string(thread.path().join("status")).is_ok_and(|status| {
+            status
+                .lines()
+                .any(|line| line.starts_with("State:") && line.contains("(stopped)"))
+        })
+    })
 }
 
 pub(crate) fn tiny_count(rows: &serde_json::Value) -> u64 {
