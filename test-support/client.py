@@ -10,9 +10,54 @@ first, as a user's Ctrl-C does, so that no abandoned query is left on the coordi
 """
 
 import json
+import logging
 import signal
 import sys
+import time
 from urllib.parse import urlsplit
+
+import urllib3.util.connection
+
+# What a failure prints besides the client's error, with the seconds since the start:
+# each connection the client opened (the name, the address it resolved to), each
+# connection it found dropped or try it made again, and its last requests.
+trace = []
+started = time.monotonic()
+
+
+def traced(kind, line):
+    trace.append((kind, f"{time.monotonic() - started:7.1f} s  {line}"))
+
+
+def the_trace():
+    requests = [i for i, (kind, _) in enumerate(trace) if kind == "request"]
+    shown = [line for i, (kind, line) in enumerate(trace) if kind != "request" or i in requests[-8:]]
+    return "\n".join(["the client's connections, tries and last requests:", *shown])
+
+
+connect = urllib3.util.connection.create_connection
+
+
+def connect_traced(address, *args, **kwargs):
+    sock = connect(address, *args, **kwargs)
+    traced("connection", f"connected to {address[0]}:{address[1]} at {sock.getpeername()[0]}")
+    return sock
+
+
+urllib3.util.connection.create_connection = connect_traced
+
+
+class Traced(logging.Handler):
+    def emit(self, record):
+        message = record.getMessage()
+        if record.name.startswith("urllib3") and '"' in message:
+            traced("request", message)
+        elif any(word in message.lower() for word in ("retry", "attempt", "dropped", "broken")):
+            traced("try", message)
+
+
+logging.getLogger().addHandler(Traced())
+logging.getLogger().setLevel(logging.DEBUG)
 
 
 class GivenUp(Exception):
@@ -65,5 +110,6 @@ except Exception as error:  # the client's own error, whatever its class
             for frame in failure.get("stack", [])[:8]:
                 print(f"    at {frame}", file=sys.stderr)
         failure = failure.get("cause")
+    print(the_trace(), file=sys.stderr)
     sys.exit(1)
 print(json.dumps(rows, default=str))

@@ -182,8 +182,13 @@ for package in "$@"; do
     java-*)
       [ -e "/sandbox/jdk/$package" ] || { echo "Error: Unable to find a match: $package" >&2; exit 1; }
       mkdir -p "/usr/lib/jvm/$package"
-      cp -a "/sandbox/jdk/$package/." "/usr/lib/jvm/$package/"
-      chmod -R a+rX "/usr/lib/jvm/$package"
+      # Hard links where they can be (a copy writes the JDK's 300 MB again for every
+      # node), else a copy, made readable as the package's files are.
+      cp -al "/sandbox/jdk/$package/." "/usr/lib/jvm/$package/" 2>/dev/null || {
+        rm -rf "/usr/lib/jvm/$package" && mkdir -p "/usr/lib/jvm/$package"
+        cp -a "/sandbox/jdk/$package/." "/usr/lib/jvm/$package/"
+        chmod -R a+rX "/usr/lib/jvm/$package"
+      }
       ln -sfn "/usr/lib/jvm/$package/bin/java" /usr/bin/java ;;
   esac
 done
