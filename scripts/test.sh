@@ -2,8 +2,8 @@
 # The test command: installs the Python tools the tests need (the AWS emulator moto,
 # cfn-lint, checkov, shellcheck, cfn-guard-rs, parliament, cargo-zigbuild with zig
 # for the package test, the engines' Python clients and a Java 11) in a virtualenv,
-# Maven if it is missing, starts moto on a loopback port, runs the format and lint
-# checks and every Rust test binary, the real engines' beside the others (it fetches
+# Maven if it is missing, starts moto on a loopback port, checks that the disk has
+# room, runs the format and lint checks and every Rust test binary, the real engines' beside the others (it fetches
 # the engines with Maven), then stops moto.
 #
 # Reuses, when present, a cache outside the clone ($PRESTO_HA_CACHE, by default
