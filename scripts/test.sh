@@ -3,8 +3,8 @@
 # cfn-lint, checkov, shellcheck, cfn-guard-rs, parliament, cargo-zigbuild with zig
 # for the package test, the engines' Python clients and a Java 11) in a virtualenv,
 # Maven if it is missing, starts moto on a loopback port, checks that the disk has
-# room, runs the format and lint checks and every Rust test binary, the real engines' beside the others (it fetches
-# the engines with Maven), then stops moto.
+# room, runs the format and lint checks and every Rust test binary, the real engines'
+# beside the others (it fetches the engines with Maven), then stops moto.
 #
 # Reuses, when present, a cache outside the clone ($PRESTO_HA_CACHE, by default
 # ~/.cache/presto-ha) for the virtualenv and the cargo target folder; works from nothing.
@@ -24,25 +24,25 @@ fi
 # Disk, before anything is built or booted: each real-engine node unpacks its engine
 # in a sandbox under the temporary folder (a prestodb node 2.3 GB), and two tests at
 # a time took 20 GB at their peak; a build from nothing fills 7 GB of the target
-# folder (BENCHMARKS.md, "The test command").
-tmp=${TMPDIR:-/tmp}
-mkdir -p "$CARGO_TARGET_DIR"
-needs=("$tmp" 24)
-[ -d "$CARGO_TARGET_DIR/debug" ] || needs+=("$CARGO_TARGET_DIR" 7)
-declare -A need_on=() named=()
-for ((i = 0; i < ${#needs[@]}; i += 2)); do
-  device=$(stat -c %d "${needs[i]}")
-  need_on[$device]=$((${need_on[$device]:-0} + needs[i + 1]))
-  named[$device]="${named[$device]:+${named[$device]} and }${needs[i]}"
-done
-for device in "${!need_on[@]}"; do
-  folders=${named[$device]}
-  free=$(df --output=avail -BG "${folders%% and *}" | tail -1 | tr -dc 0-9)
-  if [ "$free" -lt "${need_on[$device]}" ]; then
-    echo "test.sh: the tests need about ${need_on[$device]} GB free on the disk of $folders; it has $free GB" >&2
+# folder (BENCHMARKS.md, "Disk").
+room() { # FOLDER GB [WHAT]: stops unless FOLDER's disk has GB free for WHAT
+  local free
+  free=$(df --output=avail -BG "$1" | tail -1 | tr -dc 0-9)
+  if [ "$free" -lt "$2" ]; then
+    echo "test.sh: the tests need about $2 GB free on the disk of ${3:-$1}; it has $free GB" >&2
     exit 1
   fi
-done
+}
+tmp=${TMPDIR:-/tmp}
+mkdir -p "$CARGO_TARGET_DIR"
+engines=24 build=0
+[ -d "$CARGO_TARGET_DIR/debug" ] || build=7
+if [ "$(stat -c %d "$tmp")" = "$(stat -c %d "$CARGO_TARGET_DIR")" ]; then
+  room "$tmp" $((engines + build)) "$tmp and $CARGO_TARGET_DIR"
+else
+  room "$tmp" $engines
+  room "$CARGO_TARGET_DIR" $build
+fi
 
 cd "$root"
 cargo fmt --all --check
